@@ -1,0 +1,452 @@
+/*
+ * epindex -- command-line front end of libepindex (public API only).
+ *
+ *   epindex update  [--full] [--python PY] [DIR...]
+ *   epindex query   [--path DIR]... [--python PY] [--policy P] [--json]
+ *                   [--name NAME] [--explain] [GROUP]
+ *   epindex verify  [--policy P] DIR...
+ *   epindex status  [--policy P] DIR...
+ *
+ * Exit status: 0 success; 1 verify/status found an index that would not be
+ * served; 2 usage error; 3 failure (I/O, permissions, a Python that would
+ * not run). Warnings about skipped metadata go to stderr and do not change
+ * the exit status.
+ */
+#define _GNU_SOURCE
+#include "epindex.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EXIT_STALE = 1, EXIT_USAGE = 2, EXIT_FAIL = 3 };
+
+static const char usage_text[] =
+    "Usage: epindex COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "Index the Python entry points of site directories at install time, and\n"
+    "answer importlib.metadata.entry_points() queries from those indexes.\n"
+    "\n"
+    "Commands:\n"
+    "  update [DIR...]    build or refresh DIR/" EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE
+    " (atomically)\n"
+    "      --python PY    index every directory on PY's sys.path that can be\n"
+    "                     written; others are reported and skipped\n"
+    "      --full         re-read every distribution (default: only changed)\n"
+    "  query [GROUP]      print entry points of GROUP (all groups if omitted)\n"
+    "                     in importlib.metadata's order and precedence\n"
+    "      --path DIR     a search-path entry; repeat in sys.path order\n"
+    "      --python PY    use PY's sys.path (default: python3's, if no --path)\n"
+    "      --name NAME    only entry points called NAME\n"
+    "      --json         one JSON array of objects with keys group, name,\n"
+    "                     value, dist, version, path, metadir\n"
+    "      --explain      tell on stderr where each path entry's answer came\n"
+    "                     from (index or scan) and why\n"
+    "  verify DIR...      is each index fresh? exit 0 if all would be served,\n"
+    "                     1 otherwise; prints the verdict and its reason\n"
+    "  status DIR...      what each index holds, for whom it was built, verdict\n"
+    "\n"
+    "Common options:\n"
+    "      --policy P     freshness policy: stat (default), verify or trust\n"
+    "  -h, --help         show this help\n"
+    "      --version      show the version\n"
+    "\n"
+    "Exit status: 0 success, 1 an index would not be served (verify, status),\n"
+    "2 usage error, 3 failure. Skipped broken metadata is reported on stderr\n"
+    "as 'epindex: warning: ...' and does not change the exit status.\n"
+    "Environment: none is read. See epindex(1) and docs/ for details.\n";
+
+typedef struct options {
+  const char *command;
+  const char **paths;
+  size_t npaths;
+  const char *python;
+  const char *name;
+  epindex_policy policy;
+  int json, explain, full;
+  char **args;
+  int nargs;
+} options;
+
+static void die_usage(const char *msg) {
+  fprintf(stderr, "epindex: %s\nTry 'epindex --help'.\n", msg);
+  exit(EXIT_USAGE);
+}
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) {
+    fprintf(stderr, "epindex: out of memory\n");
+    exit(EXIT_FAIL);
+  }
+  return q;
+}
+
+/* ---- python sys.path ---------------------------------------------------- */
+
+/* sys.path of PY as a program would see it: without sys.path[0] (the script
+ * directory, '' for -c). NUL-separated to survive any byte in a path. */
+static const char py_syspath[] =
+    "import os, sys\n"
+    "sys.stdout.buffer.write(b''.join(os.fsencode(p) + b'\\0' "
+    "for p in sys.path[1:]))\n";
+
+static int python_sys_path(const char *py, char ***out, size_t *n) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    return -1;
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    execlp(py, py, "-c", py_syspath, (char *)NULL);
+    fprintf(stderr, "epindex: cannot run %s: %s\n", py, strerror(errno));
+    _exit(127);
+  }
+  close(fds[1]);
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  for (;;) {
+    if (len == cap)
+      buf = xrealloc(buf, cap = cap ? cap * 2 : 4096);
+    ssize_t got = read(fds[0], buf + len, cap - len);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    len += (size_t)got;
+  }
+  close(fds[0]);
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    free(buf);
+    return -1;
+  }
+  *n = 0;
+  *out = NULL;
+  for (size_t i = 0, start = 0; i < len; i++) {
+    if (buf[i] == '\0') {
+      *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+      (*out)[(*n)++] = strdup(buf + start);
+      start = i + 1;
+    }
+  }
+  free(buf);
+  return 0;
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+static void json_string(const char *s, size_t n) {
+  if (!s) {
+    fputs("null", stdout);
+    return;
+  }
+  putchar('"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      printf("\\%c", c);
+    } else if (c == '\n') {
+      fputs("\\n", stdout);
+    } else if (c == '\t') {
+      fputs("\\t", stdout);
+    } else if (c == '\r') {
+      fputs("\\r", stdout);
+    } else if (c < 0x20 || c == 0x7F) {
+      printf("\\u%04x", c);
+    } else if (c < 0x80) {
+      putchar(c);
+    } else {
+      /* copy a valid UTF-8 sequence; escape stray bytes as Python's
+       * surrogateescape does (U+DC80..U+DCFF) */
+      size_t need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : 0;
+      size_t k = 1;
+      while (need && k <= need && i + k < n &&
+             ((unsigned char)s[i + k] & 0xC0) == 0x80)
+        k++;
+      if (need && k == need + 1) {
+        fwrite(s + i, 1, k, stdout);
+        i += need;
+      } else {
+        printf("\\udc%02x", c);
+      }
+    }
+  }
+  putchar('"');
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+static double ms_since(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
+         (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int update_one(const char *dir, unsigned flags) {
+  char err[1024];
+  epindex_update_stats st;
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int rc = epindex_update_dir(dir, flags, &st, err, sizeof(err));
+  if (rc) {
+    fprintf(stderr, "epindex: %s\n", err);
+    return EXIT_FAIL;
+  }
+  if (st.unchanged)
+    printf("%s: unchanged (%.1f ms)\n", dir, ms_since(&t0));
+  else
+    printf("%s: %zu dists, %zu entry points, %zu read, %.1f ms\n", dir,
+           st.dists, st.entries, st.reread, ms_since(&t0));
+  return 0;
+}
+
+/* A sys.path directory worth indexing from --python: exists, is a directory
+ * (not a zip) and we may write to it. */
+static const char *skip_reason(const char *dir) {
+  struct stat st;
+  if (!*dir)
+    return "empty path (current directory)";
+  if (stat(dir, &st) != 0)
+    return strerror(errno);
+  if (!S_ISDIR(st.st_mode))
+    return "not a directory (zip files are read directly)";
+  if (access(dir, W_OK) != 0)
+    return "not writable by this user";
+  return NULL;
+}
+
+static int cmd_update(const options *o) {
+  unsigned flags = o->full ? EPINDEX_UPDATE_FULL : 0;
+  int status = 0;
+  if (o->python) {
+    char **dirs;
+    size_t n;
+    if (python_sys_path(o->python, &dirs, &n) != 0) {
+      fprintf(stderr, "epindex: cannot read sys.path of %s\n", o->python);
+      return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < n; i++) {
+      const char *why = skip_reason(dirs[i]);
+      if (why)
+        printf("%s: skipped: %s\n", dirs[i], why);
+      else if (update_one(dirs[i], flags))
+        status = EXIT_FAIL;
+      free(dirs[i]);
+    }
+    free(dirs);
+  }
+  if (!o->python && o->nargs == 0)
+    die_usage("update needs DIR arguments or --python PY");
+  for (int i = 0; i < o->nargs; i++)
+    if (update_one(o->args[i], flags))
+      status = EXIT_FAIL;
+  return status;
+}
+
+static void explain(const epindex *ix) {
+  for (size_t i = 0; i < epindex_path_count(ix); i++) {
+    epindex_source s = epindex_path_source(ix, i);
+    fprintf(stderr, "epindex: %s: %s (%s)\n", epindex_path_entry(ix, i),
+            s == EPINDEX_SOURCE_INDEX ? "index"
+            : s == EPINDEX_SOURCE_SCAN ? "scan"
+                                       : "nothing",
+            epindex_reason_text(epindex_path_reason(ix, i)));
+  }
+}
+
+static void print_json(const epindex_result *r) {
+  static const char *const keys[] = {"group", "name", "value",  "dist",
+                                     "version", "path", "metadir"};
+  putchar('[');
+  for (size_t i = 0; i < epindex_result_count(r); i++) {
+    printf(i ? ",\n {" : "{");
+    for (int f = 0; f < 7; f++) {
+      size_t len;
+      const char *v = epindex_result_get(r, i, (epindex_field)f, &len);
+      printf(f ? ", \"%s\": " : "\"%s\": ", keys[f]);
+      json_string(v, len);
+    }
+    putchar('}');
+  }
+  puts("]");
+}
+
+static void print_text(const epindex_result *r) {
+  for (size_t i = 0; i < epindex_result_count(r); i++) {
+    const char *dist = epindex_result_get(r, i, EPINDEX_FIELD_DIST, NULL);
+    const char *ver = epindex_result_get(r, i, EPINDEX_FIELD_VERSION, NULL);
+    printf("%s\t%s = %s\t(%s %s)\n",
+           epindex_result_get(r, i, EPINDEX_FIELD_GROUP, NULL),
+           epindex_result_get(r, i, EPINDEX_FIELD_NAME, NULL),
+           epindex_result_get(r, i, EPINDEX_FIELD_VALUE, NULL),
+           dist ? dist : "?", ver ? ver : "?");
+  }
+}
+
+static int cmd_query(options *o) {
+  if (o->nargs > 1)
+    die_usage("query takes at most one GROUP");
+  char **owned = NULL;
+  size_t nowned = 0;
+  if (o->python || o->npaths == 0) {
+    const char *py = o->python ? o->python : "python3";
+    if (python_sys_path(py, &owned, &nowned) != 0) {
+      fprintf(stderr, "epindex: cannot read sys.path of %s\n", py);
+      return EXIT_FAIL;
+    }
+    o->paths = xrealloc(o->paths, (o->npaths + nowned) * sizeof(*o->paths));
+    for (size_t i = 0; i < nowned; i++)
+      o->paths[o->npaths++] = owned[i];
+  }
+  epindex *ix = NULL;
+  epindex_result *res = NULL;
+  int rc = epindex_open(&ix, o->paths, o->npaths, o->policy);
+  if (!rc)
+    rc = epindex_lookup(ix, o->nargs ? o->args[0] : NULL, o->name, &res);
+  if (!rc) {
+    if (o->explain)
+      explain(ix);
+    for (size_t i = 0; i < epindex_diag_count(ix); i++)
+      fprintf(stderr, "epindex: warning: %s\n", epindex_diag_message(ix, i));
+    if (o->json)
+      print_json(res);
+    else
+      print_text(res);
+  } else {
+    fprintf(stderr, "epindex: query failed: %s\n", epindex_strerror(rc));
+  }
+  epindex_result_free(res);
+  epindex_close(ix);
+  for (size_t i = 0; i < nowned; i++)
+    free(owned[i]);
+  free(owned);
+  return rc ? EXIT_FAIL : 0;
+}
+
+static int cmd_verify_status(const options *o, int show_meta) {
+  if (o->nargs == 0)
+    die_usage(show_meta ? "status needs DIR arguments"
+                        : "verify needs DIR arguments");
+  int status = 0;
+  for (int i = 0; i < o->nargs; i++) {
+    epindex_dirinfo *d = NULL;
+    int rc = epindex_inspect(o->args[i], o->policy, &d);
+    if (rc) {
+      fprintf(stderr, "epindex: %s: %s\n", o->args[i], epindex_strerror(rc));
+      return EXIT_FAIL;
+    }
+    epindex_reason r = epindex_dirinfo_reason(d);
+    const char *detail = epindex_dirinfo_detail(d);
+    printf("%s: %s (%s%s%s)\n", o->args[i], epindex_reason_name(r),
+           epindex_reason_text(r), *detail ? ": " : "", detail);
+    if (show_meta) {
+      printf("  policy: %s\n", epindex_policy_name(o->policy));
+      for (size_t k = 0; k < epindex_dirinfo_count(d); k++)
+        printf("  %s: %s\n", epindex_dirinfo_key(d, k),
+               epindex_dirinfo_value(d, k));
+    }
+    if (!epindex_reason_is_served(r))
+      status = EXIT_STALE;
+    epindex_dirinfo_free(d);
+  }
+  return status;
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+static void parse_options(int argc, char **argv, const char *optstring,
+                          options *o) {
+  enum { OPT_PATH = 256, OPT_PYTHON, OPT_POLICY, OPT_JSON, OPT_NAME,
+         OPT_EXPLAIN, OPT_FULL, OPT_VERSION };
+  static const struct option longopts[] = {
+      {"path", required_argument, NULL, OPT_PATH},
+      {"python", required_argument, NULL, OPT_PYTHON},
+      {"policy", required_argument, NULL, OPT_POLICY},
+      {"json", no_argument, NULL, OPT_JSON},
+      {"name", required_argument, NULL, OPT_NAME},
+      {"explain", no_argument, NULL, OPT_EXPLAIN},
+      {"full", no_argument, NULL, OPT_FULL},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, OPT_VERSION},
+      {NULL, 0, NULL, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+    switch (c) {
+    case OPT_PATH:
+      o->paths = xrealloc(o->paths, (o->npaths + 1) * sizeof(*o->paths));
+      o->paths[o->npaths++] = optarg;
+      break;
+    case OPT_PYTHON:
+      o->python = optarg;
+      break;
+    case OPT_POLICY:
+      if (epindex_policy_parse(optarg, &o->policy))
+        die_usage("--policy must be stat, verify or trust");
+      break;
+    case OPT_JSON:
+      o->json = 1;
+      break;
+    case OPT_NAME:
+      o->name = optarg;
+      break;
+    case OPT_EXPLAIN:
+      o->explain = 1;
+      break;
+    case OPT_FULL:
+      o->full = 1;
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      exit(0);
+    case OPT_VERSION:
+      printf("epindex %s (schema %d)\n", epindex_libversion(),
+             EPINDEX_SCHEMA_VERSION);
+      exit(0);
+    default:
+      fprintf(stderr, "Try 'epindex --help'.\n");
+      exit(EXIT_USAGE);
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  options o = {0};
+  /* options may come before the command word, and anywhere after it */
+  parse_options(argc, argv, "+h", &o);
+  if (optind >= argc)
+    die_usage("missing COMMAND");
+  o.command = argv[optind++];
+  int rest = argc - optind + 1;
+  char **restv = argv + optind - 1;
+  optind = 1;
+  parse_options(rest, restv, "h", &o);
+  o.args = restv + optind;
+  o.nargs = rest - optind;
+  int status;
+  if (strcmp(o.command, "update") == 0)
+    status = cmd_update(&o);
+  else if (strcmp(o.command, "query") == 0)
+    status = cmd_query(&o);
+  else if (strcmp(o.command, "verify") == 0)
+    status = cmd_verify_status(&o, 0);
+  else if (strcmp(o.command, "status") == 0)
+    status = cmd_verify_status(&o, 1);
+  else
+    die_usage("unknown COMMAND (expected update, query, verify or status)");
+  free(o.paths);
+  return status;
+}

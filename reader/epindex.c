@@ -1,0 +1,568 @@
+/*
+ * epindex.c -- the public API: search-path handles, lookups, results.
+ *
+ * Precedence across path entries (importlib.metadata's _unique): a
+ * distribution is visible only if no earlier path entry holds a distribution
+ * with the same uniqueness key. Each row of a lookup carries its key, and is
+ * checked against the earlier entries that hold any distribution at all: an
+ * in-memory sorted key list for scanned entries, one indexed point query for
+ * indexed ones. Entries with no distributions (the stdlib directories of a
+ * typical sys.path) cost nothing.
+ */
+#include "epindex_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- names of codes ---------------------------------------------------------- */
+
+int epindex_libversion_number(void) { return EPINDEX_VERSION_NUMBER; }
+const char *epindex_libversion(void) { return EPINDEX_VERSION_STRING; }
+
+const char *epindex_strerror(int code) {
+  switch (code) {
+#define EPINDEX_STR_(name, c, text)                                            \
+  case c:                                                                      \
+    return text;
+    EPINDEX_ERRNO_MAP(EPINDEX_STR_)
+#undef EPINDEX_STR_
+  default:
+    return "unknown error";
+  }
+}
+
+const char *epindex_err_name(int code) {
+  switch (code) {
+#define EPINDEX_NAME_(name, c, text)                                           \
+  case c:                                                                      \
+    return #name;
+    EPINDEX_ERRNO_MAP(EPINDEX_NAME_)
+#undef EPINDEX_NAME_
+  default:
+    return "UNKNOWN";
+  }
+}
+
+static const char *const reason_names[] = {
+#define EPINDEX_RN_(name, text) #name,
+    EPINDEX_REASON_MAP(EPINDEX_RN_)
+#undef EPINDEX_RN_
+};
+static const char *const reason_texts[] = {
+#define EPINDEX_RT_(name, text) text,
+    EPINDEX_REASON_MAP(EPINDEX_RT_)
+#undef EPINDEX_RT_
+};
+
+/* Lowercase names, computed once into a constant table at first use would
+ * need global state; instead the upper-case X-macro names are lowered into
+ * a static const table by hand here. */
+static const char *const reason_lower[] = {
+    "fresh",     "verified", "trusted",    "missing",   "stale",
+    "relocated", "schema",   "foreign",    "damaged",   "unreadable",
+    "untrusted", "racy",     "not-a-dir",  "absent"};
+
+_Static_assert(sizeof(reason_lower) / sizeof(reason_lower[0]) ==
+                   EPINDEX_REASON_COUNT_,
+               "reason_lower must list every reason");
+
+const char *epindex_reason_name(epindex_reason r) {
+  (void)reason_names;
+  return (unsigned)r < EPINDEX_REASON_COUNT_ ? reason_lower[r] : "unknown";
+}
+
+const char *epindex_reason_text(epindex_reason r) {
+  return (unsigned)r < EPINDEX_REASON_COUNT_ ? reason_texts[r] : "unknown";
+}
+
+int epindex_reason_is_served(epindex_reason r) {
+  return r == EPINDEX_REASON_FRESH || r == EPINDEX_REASON_VERIFIED ||
+         r == EPINDEX_REASON_TRUSTED;
+}
+
+static const char *const policy_names[] = {"stat", "verify", "trust"};
+
+int epindex_policy_parse(const char *text, epindex_policy *out) {
+  for (int i = 0; text && i < 3; i++) {
+    if (strcmp(text, policy_names[i]) == 0) {
+      *out = (epindex_policy)i;
+      return EPINDEX_OK;
+    }
+  }
+  return EPINDEX_EINVAL;
+}
+
+const char *epindex_policy_name(epindex_policy p) {
+  return (unsigned)p < 3 ? policy_names[p] : "unknown";
+}
+
+/* ---- the handle ---------------------------------------------------------------- */
+
+typedef struct path_ent {
+  char *path;
+  epindex_source source;
+  epindex_reason reason;
+  ep_index *ix;       /* source INDEX */
+  ep_catalog cat;     /* source SCAN */
+  const char **keys;  /* SCAN: sorted keys of cat, for precedence */
+  size_t nkeys;
+  int64_t ndists;     /* 0: cannot hide anything */
+} path_ent;
+
+struct epindex {
+  pthread_mutex_t mu;
+  epindex_policy policy;
+  size_t n;
+  path_ent *ents;
+  ep_strvec diags;
+};
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int build_keys(path_ent *pe) {
+  pe->keys = malloc((pe->cat.ndists + 1) * sizeof(*pe->keys));
+  if (!pe->keys)
+    return EPINDEX_ENOMEM;
+  for (size_t i = 0; i < pe->cat.ndists; i++)
+    if (pe->cat.dists[i].key)
+      pe->keys[pe->nkeys++] = pe->cat.dists[i].key;
+  qsort(pe->keys, pe->nkeys, sizeof(*pe->keys), cmp_str);
+  pe->ndists = (int64_t)pe->nkeys;
+  return EPINDEX_OK;
+}
+
+static int scan_entry(path_ent *pe, ep_strvec *diags) {
+  ep_catalog_free(&pe->cat);
+  free(pe->keys);
+  pe->keys = NULL;
+  pe->nkeys = 0;
+  int rc = ep_scan_path_entry(pe->path, &pe->cat, diags, &pe->source);
+  return rc ? rc : build_keys(pe);
+}
+
+static bool reason_worth_telling(epindex_reason r) {
+  return r == EPINDEX_REASON_DAMAGED || r == EPINDEX_REASON_UNTRUSTED ||
+         r == EPINDEX_REASON_FOREIGN || r == EPINDEX_REASON_UNREADABLE ||
+         r == EPINDEX_REASON_SCHEMA;
+}
+
+static int judge_entry(path_ent *pe, epindex_policy policy, ep_strvec *diags) {
+  const char *p = *pe->path ? pe->path : ".";
+  int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    pe->reason = errno == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
+    return scan_entry(pe, diags); /* a zip file, or nothing */
+  }
+  ep_buf detail = {0};
+  int rc = ep_index_open(fd, pe->path, policy, &pe->ix, &pe->reason, &detail);
+  close(fd);
+  if (!rc && pe->ix) {
+    pe->source = EPINDEX_SOURCE_INDEX;
+    pe->ndists = ep_index_ndists(pe->ix);
+  } else if (!rc) {
+    if (reason_worth_telling(pe->reason))
+      rc = ep_strvec_addf(diags, "%s: index not used: %s%s%s", p,
+                          epindex_reason_text(pe->reason),
+                          detail.len ? ": " : "", detail.len ? detail.data : "");
+    if (!rc)
+      rc = scan_entry(pe, diags);
+  }
+  ep_buf_free(&detail);
+  return rc;
+}
+
+/* Is key present in any path entry before `before`? 1 yes, 0 no, <0 error. */
+static int hidden_by_earlier(epindex *ix, size_t before, const char *key,
+                             size_t klen) {
+  for (size_t j = 0; j < before; j++) {
+    path_ent *pe = &ix->ents[j];
+    if (pe->ndists <= 0)
+      continue;
+    if (pe->source == EPINDEX_SOURCE_INDEX) {
+      int r = ep_index_has_key(pe->ix, key, klen);
+      if (r)
+        return r;
+    } else if (pe->nkeys && strlen(key) == klen &&
+               bsearch(&key, pe->keys, pe->nkeys, sizeof(*pe->keys), cmp_str)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Problems of scanned entries' visible distributions, in path order. */
+static int report_problems(epindex *ix) {
+  int rc = EPINDEX_OK;
+  for (size_t i = 0; i < ix->n && !rc; i++) {
+    path_ent *pe = &ix->ents[i];
+    const char *p = *pe->path ? pe->path : ".";
+    if (pe->source == EPINDEX_SOURCE_INDEX) {
+      rc = ep_index_problems(pe->ix, pe->path, &ix->diags);
+      continue;
+    }
+    for (size_t d = 0; d < pe->cat.ndists && !rc; d++) {
+      const ep_dist *dist = &pe->cat.dists[d];
+      if (!dist->problem || dist->hidden)
+        continue;
+      int h = dist->key ? hidden_by_earlier(ix, i, dist->key, strlen(dist->key)) : 0;
+      if (h < 0)
+        rc = h;
+      else if (!h)
+        rc = ep_strvec_addf(&ix->diags, "%s/%s: skipped: %s", p, dist->metadir,
+                            dist->problem);
+    }
+  }
+  return rc;
+}
+
+int epindex_open(epindex **out, const char *const *paths, size_t npaths,
+                 epindex_policy policy) {
+  if (!out)
+    return EPINDEX_EINVAL;
+  *out = NULL;
+  if ((npaths && !paths) || (unsigned)policy > EPINDEX_POLICY_TRUST)
+    return EPINDEX_EINVAL;
+  for (size_t i = 0; i < npaths; i++)
+    if (!paths[i])
+      return EPINDEX_EINVAL;
+  epindex *ix = calloc(1, sizeof(*ix));
+  if (!ix)
+    return EPINDEX_ENOMEM;
+  pthread_mutex_init(&ix->mu, NULL);
+  ix->policy = policy;
+  ix->ents = calloc(npaths + 1, sizeof(*ix->ents));
+  int rc = ix->ents ? EPINDEX_OK : EPINDEX_ENOMEM;
+  for (size_t i = 0; i < npaths && !rc; i++) {
+    ix->ents[i].path = strdup(paths[i]);
+    ix->n = i + 1;
+    rc = ix->ents[i].path ? judge_entry(&ix->ents[i], policy, &ix->diags)
+                          : EPINDEX_ENOMEM;
+  }
+  if (!rc)
+    rc = report_problems(ix);
+  if (rc) {
+    epindex_close(ix);
+    return rc == EPINDEX_ENOMEM ? rc : EPINDEX_EIO;
+  }
+  *out = ix;
+  return EPINDEX_OK;
+}
+
+void epindex_close(epindex *ix) {
+  if (!ix)
+    return;
+  for (size_t i = 0; i < ix->n; i++) {
+    free(ix->ents[i].path);
+    ep_index_close(ix->ents[i].ix);
+    ep_catalog_free(&ix->ents[i].cat);
+    free(ix->ents[i].keys);
+  }
+  free(ix->ents);
+  ep_strvec_free(&ix->diags);
+  pthread_mutex_destroy(&ix->mu);
+  free(ix);
+}
+
+size_t epindex_path_count(const epindex *ix) { return ix ? ix->n : 0; }
+
+const char *epindex_path_entry(const epindex *ix, size_t i) {
+  return ix && i < ix->n ? ix->ents[i].path : NULL;
+}
+
+epindex_source epindex_path_source(const epindex *ix, size_t i) {
+  return ix && i < ix->n ? ix->ents[i].source : EPINDEX_SOURCE_NONE;
+}
+
+epindex_reason epindex_path_reason(const epindex *ix, size_t i) {
+  return ix && i < ix->n ? ix->ents[i].reason : EPINDEX_REASON_ABSENT;
+}
+
+size_t epindex_diag_count(const epindex *ix) { return ix ? ix->diags.len : 0; }
+
+const char *epindex_diag_message(const epindex *ix, size_t i) {
+  return ix && i < ix->diags.len ? ix->diags.items[i] : NULL;
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+#define NFIELDS 7
+
+typedef struct result_row {
+  const char *f[NFIELDS];
+  uint32_t len[NFIELDS];
+  size_t path_index;
+} result_row;
+
+struct epindex_result {
+  ep_arena arena;
+  result_row *rows;
+  size_t n, cap;
+};
+
+static int result_add(epindex_result *r, const char *const f[NFIELDS],
+                      const size_t len[NFIELDS], size_t path_index) {
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    result_row *p = realloc(r->rows, cap * sizeof(*p));
+    if (!p)
+      return EPINDEX_ENOMEM;
+    r->rows = p;
+    r->cap = cap;
+  }
+  result_row *row = &r->rows[r->n];
+  for (int k = 0; k < NFIELDS; k++) {
+    row->f[k] = NULL;
+    row->len[k] = 0;
+    if (!f[k])
+      continue;
+    if (len[k] > UINT32_MAX ||
+        !(row->f[k] = ep_arena_strndup(&r->arena, f[k], len[k])))
+      return EPINDEX_ENOMEM;
+    row->len[k] = (uint32_t)len[k];
+  }
+  row->path_index = path_index;
+  r->n++;
+  return EPINDEX_OK;
+}
+
+size_t epindex_result_count(const epindex_result *r) { return r ? r->n : 0; }
+
+const char *epindex_result_get(const epindex_result *r, size_t i,
+                               epindex_field f, size_t *len) {
+  if (len)
+    *len = 0;
+  if (!r || i >= r->n || (unsigned)f >= NFIELDS)
+    return NULL;
+  if (len)
+    *len = r->rows[i].len[f];
+  return r->rows[i].f[f];
+}
+
+size_t epindex_result_path_index(const epindex_result *r, size_t i) {
+  return r && i < r->n ? r->rows[i].path_index : 0;
+}
+
+void epindex_result_free(epindex_result *r) {
+  if (!r)
+    return;
+  ep_arena_free(&r->arena);
+  free(r->rows);
+  free(r);
+}
+
+/* ---- lookups ---------------------------------------------------------------------- */
+
+typedef struct lookup_ctx {
+  epindex *ix;
+  epindex_result *res;
+  size_t entry;
+  const char *last_key; /* precedence answer cache: rows come by dist */
+  size_t last_len;
+  int last_hidden;
+  ep_buf key_copy;
+} lookup_ctx;
+
+static int visible(lookup_ctx *lc, const char *key, size_t klen) {
+  if (lc->last_key && lc->last_len == klen && memcmp(lc->last_key, key, klen) == 0)
+    return !lc->last_hidden;
+  int h = hidden_by_earlier(lc->ix, lc->entry, key, klen);
+  if (h < 0)
+    return h;
+  lc->key_copy.len = 0;
+  if (ep_buf_append(&lc->key_copy, key, klen))
+    return EPINDEX_ENOMEM;
+  lc->last_key = lc->key_copy.data;
+  lc->last_len = klen;
+  lc->last_hidden = h;
+  return !h;
+}
+
+static int add_index_row(void *ctx, const ep_index_row *row) {
+  lookup_ctx *lc = ctx;
+  int v = visible(lc, row->key, row->key_len);
+  if (v <= 0)
+    return v;
+  const char *path = lc->ix->ents[lc->entry].path;
+  const char *f[NFIELDS] = {row->group, row->name,    row->value, row->dist,
+                            row->version, path, row->metadir};
+  size_t len[NFIELDS] = {row->group_len, row->name_len, row->value_len,
+                         row->dist ? strlen(row->dist) : 0,
+                         row->version ? strlen(row->version) : 0, strlen(path),
+                         strlen(row->metadir)};
+  return result_add(lc->res, f, len, lc->entry);
+}
+
+static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e,
+                             const char *name) {
+  const path_ent *pe = &lc->ix->ents[lc->entry];
+  const ep_dist *d = &pe->cat.dists[e->dist];
+  if (d->hidden || d->problem || !d->key)
+    return EPINDEX_OK;
+  if (name && strcmp(e->name, name) != 0)
+    return EPINDEX_OK;
+  int v = visible(lc, d->key, strlen(d->key));
+  if (v <= 0)
+    return v;
+  const char *f[NFIELDS] = {e->group,   e->name,  e->value, d->name,
+                            d->version, pe->path, d->metadir};
+  size_t len[NFIELDS] = {e->group_len, e->name_len, e->value_len,
+                         d->name ? strlen(d->name) : 0,
+                         d->version ? strlen(d->version) : 0, strlen(pe->path),
+                         strlen(d->metadir)};
+  return result_add(lc->res, f, len, lc->entry);
+}
+
+static int lookup_catalog(lookup_ctx *lc, const char *group, const char *name) {
+  const ep_catalog *c = &lc->ix->ents[lc->entry].cat;
+  int rc = EPINDEX_OK;
+  if (!group) {
+    for (size_t i = 0; i < c->nentries && !rc; i++)
+      rc = add_catalog_entry(lc, &c->entries[i], name);
+    return rc;
+  }
+  size_t lo, hi;
+  ep_catalog_group_range(c, group, strlen(group), &lo, &hi);
+  for (size_t i = lo; i < hi && !rc; i++)
+    rc = add_catalog_entry(lc, &c->entries[c->by_group[i]], name);
+  return rc;
+}
+
+/* An index that fails mid-lookup is damaged: scan that entry instead and
+ * answer from the scan (never a partial answer). */
+static int lookup_once(epindex *ix, const char *group, const char *name,
+                       epindex_result *res, size_t *failed) {
+  lookup_ctx lc = {.ix = ix, .res = res};
+  int rc = EPINDEX_OK;
+  for (size_t i = 0; i < ix->n && !rc; i++) {
+    lc.entry = i;
+    lc.last_key = NULL;
+    if (ix->ents[i].source == EPINDEX_SOURCE_INDEX) {
+      rc = ep_index_lookup(ix->ents[i].ix, group, name, add_index_row, &lc);
+      if (rc == EPINDEX_EIO)
+        *failed = i;
+    } else if (ix->ents[i].source == EPINDEX_SOURCE_SCAN) {
+      rc = lookup_catalog(&lc, group, name);
+    }
+  }
+  ep_buf_free(&lc.key_copy);
+  return rc;
+}
+
+static int demote_to_scan(epindex *ix, size_t i) {
+  path_ent *pe = &ix->ents[i];
+  ep_index_close(pe->ix);
+  pe->ix = NULL;
+  pe->reason = EPINDEX_REASON_DAMAGED;
+  int rc = ep_strvec_addf(&ix->diags, "%s: index not used: %s",
+                          *pe->path ? pe->path : ".",
+                          "index is damaged (a read failed)");
+  return rc ? rc : scan_entry(pe, &ix->diags);
+}
+
+int epindex_lookup(epindex *ix, const char *group, const char *name,
+                   epindex_result **out) {
+  if (!out)
+    return EPINDEX_EINVAL;
+  *out = NULL;
+  if (!ix)
+    return EPINDEX_EINVAL;
+  epindex_result *res = calloc(1, sizeof(*res));
+  if (!res)
+    return EPINDEX_ENOMEM;
+  pthread_mutex_lock(&ix->mu);
+  int rc = EPINDEX_EIO;
+  for (size_t attempt = 0; attempt <= ix->n && rc == EPINDEX_EIO; attempt++) {
+    size_t failed = SIZE_MAX;
+    res->n = 0;
+    rc = lookup_once(ix, group, name, res, &failed);
+    if (rc == EPINDEX_EIO && failed != SIZE_MAX) {
+      int d = demote_to_scan(ix, failed);
+      if (d)
+        rc = d;
+    } else if (rc == EPINDEX_EIO) {
+      break;
+    }
+  }
+  pthread_mutex_unlock(&ix->mu);
+  if (rc) {
+    epindex_result_free(res);
+    return rc;
+  }
+  *out = res;
+  return EPINDEX_OK;
+}
+
+/* ---- dirinfo -------------------------------------------------------------------- */
+
+struct epindex_dirinfo {
+  epindex_reason reason;
+  ep_buf detail;
+  ep_strvec keys, values;
+};
+
+int epindex_inspect(const char *dir, epindex_policy policy,
+                    epindex_dirinfo **out) {
+  if (!out)
+    return EPINDEX_EINVAL;
+  *out = NULL;
+  if (!dir)
+    return EPINDEX_EINVAL;
+  epindex_dirinfo *d = calloc(1, sizeof(*d));
+  if (!d)
+    return EPINDEX_ENOMEM;
+  int rc = EPINDEX_OK;
+  int fd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    d->reason = errno == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
+    ep_buf_appendf(&d->detail, "%s", strerror(errno));
+  } else {
+    ep_index *ix = NULL, *raw = NULL;
+    epindex_reason raw_reason;
+    rc = ep_index_open(fd, dir, policy, &ix, &d->reason, &d->detail);
+    ep_index_close(ix);
+    if (!rc)
+      rc = ep_index_open_raw(fd, &raw, &raw_reason);
+    if (!rc && raw)
+      rc = ep_index_meta(raw, &d->keys, &d->values);
+    ep_index_close(raw);
+    close(fd);
+  }
+  if (!d->detail.data)
+    rc = rc ? rc : ep_buf_append(&d->detail, "", 0);
+  if (rc) {
+    epindex_dirinfo_free(d);
+    return rc == EPINDEX_ENOMEM ? rc : EPINDEX_EIO;
+  }
+  *out = d;
+  return EPINDEX_OK;
+}
+
+epindex_reason epindex_dirinfo_reason(const epindex_dirinfo *d) {
+  return d ? d->reason : EPINDEX_REASON_ABSENT;
+}
+const char *epindex_dirinfo_detail(const epindex_dirinfo *d) {
+  return d && d->detail.data ? d->detail.data : "";
+}
+size_t epindex_dirinfo_count(const epindex_dirinfo *d) {
+  return d ? d->keys.len : 0;
+}
+const char *epindex_dirinfo_key(const epindex_dirinfo *d, size_t i) {
+  return d && i < d->keys.len ? d->keys.items[i] : NULL;
+}
+const char *epindex_dirinfo_value(const epindex_dirinfo *d, size_t i) {
+  return d && i < d->values.len ? d->values.items[i] : NULL;
+}
+void epindex_dirinfo_free(epindex_dirinfo *d) {
+  if (!d)
+    return;
+  ep_buf_free(&d->detail);
+  ep_strvec_free(&d->keys);
+  ep_strvec_free(&d->values);
+  free(d);
+}

@@ -1,0 +1,279 @@
+/*
+ * epindex.h -- Python entry points from per-directory SQLite indexes.
+ *
+ * libepindex answers "all entry points of group G on this search path" the way
+ * importlib.metadata.entry_points(group=G) of CPython 3.11-3.13 does (same
+ * entries, values, distribution precedence and order), but from an index that
+ * `epindex update` (or epindex_update_dir()) wrote into each directory at
+ * install time. Where an index is missing, stale, relocated, damaged, from an
+ * unknown schema or untrusted, the library scans that directory itself and
+ * still returns the right answer.
+ *
+ * Conventions (the whole API follows them):
+ *   - Every function returning int returns EPINDEX_OK (0) or a negative
+ *     EPINDEX_E* code; epindex_strerror() names it.
+ *   - Handles are opaque. Objects returned through an out-parameter are owned
+ *     by the caller and freed with the matching _free() or _close(), which
+ *     accept NULL. On error the out-parameter is set to NULL.
+ *   - Strings returned by getters are owned by the object they came from and
+ *     stay valid until that object is freed. They are UTF-8 and
+ *     NUL-terminated; where a length is offered it is authoritative, because
+ *     entry point text may legally contain NUL characters.
+ *   - The library never prints, never exits and keeps no global mutable
+ *     state. An epindex handle may be shared between threads: calls on it are
+ *     serialised internally. Results are independent of their handle.
+ */
+#ifndef EPINDEX_H
+#define EPINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EPINDEX_BUILDING) && defined(__GNUC__)
+#define EPINDEX_API __attribute__((visibility("default")))
+#else
+#define EPINDEX_API
+#endif
+
+#define EPINDEX_VERSION_MAJOR 0
+#define EPINDEX_VERSION_MINOR 1
+#define EPINDEX_VERSION_PATCH 0
+#define EPINDEX_VERSION_STRING "0.1.0"
+#define EPINDEX_VERSION_NUMBER                                                 \
+  (EPINDEX_VERSION_MAJOR * 10000 + EPINDEX_VERSION_MINOR * 100 +               \
+   EPINDEX_VERSION_PATCH)
+
+/* The index schema this library reads and writes (PRAGMA user_version). */
+#define EPINDEX_SCHEMA_VERSION 1
+/* PRAGMA application_id of every index file: "EPIX". */
+#define EPINDEX_APPLICATION_ID 0x45504958
+/* Where the index lives, relative to the directory it describes. */
+#define EPINDEX_INDEX_DIR ".epindex"
+#define EPINDEX_INDEX_FILE "index.db"
+
+/* The library's version, twin of EPINDEX_VERSION_NUMBER / _STRING. */
+EPINDEX_API int epindex_libversion_number(void);
+EPINDEX_API const char *epindex_libversion(void);
+
+/* ---- Result codes ----------------------------------------------------- */
+
+#define EPINDEX_ERRNO_MAP(X)                                                   \
+  X(OK, 0, "success")                                                          \
+  X(ENOMEM, -1, "out of memory")                                               \
+  X(EINVAL, -2, "invalid argument")                                            \
+  X(EIO, -3, "input/output error")                                             \
+  X(ENOENT, -4, "no such file or directory")                                   \
+  X(ENOTDIR, -5, "not a directory")                                            \
+  X(EACCES, -6, "permission denied")                                           \
+  X(EROFS, -7, "read-only file system")                                        \
+  X(ENOSPC, -8, "no space left on device")                                     \
+  X(EBUSY, -9, "directory kept changing while it was indexed")                 \
+  X(ESQLITE, -10, "SQLite error")                                              \
+  X(ETOOLONG, -11, "path too long")                                            \
+  X(ERANGE, -12, "index out of range")
+
+enum {
+#define EPINDEX_ENUM_(name, code, text) EPINDEX_##name = (code),
+  EPINDEX_ERRNO_MAP(EPINDEX_ENUM_)
+#undef EPINDEX_ENUM_
+};
+
+/* A static description of an EPINDEX_* result code; never NULL. */
+EPINDEX_API const char *epindex_strerror(int code);
+/* The code's name without prefix ("ENOMEM"); "UNKNOWN" for other values. */
+EPINDEX_API const char *epindex_err_name(int code);
+
+/* ---- Freshness policies ----------------------------------------------- */
+
+/*
+ * How much an index must prove before it is served (docs/freshness.md):
+ *   STAT   (default) the directory's device, inode and mtime equal the ones
+ *          recorded, and the recording was not racy: O(1) system calls.
+ *          If they differ the index is verified as below before use.
+ *   VERIFY always compare the directory's metadata entries, in discovery
+ *          order, and each one's file sizes and (unless relocated) mtimes.
+ *   TRUST  serve any well-formed, trusted index of the current schema
+ *          without freshness checks (immutable images).
+ */
+typedef enum epindex_policy {
+  EPINDEX_POLICY_STAT = 0,
+  EPINDEX_POLICY_VERIFY = 1,
+  EPINDEX_POLICY_TRUST = 2
+} epindex_policy;
+
+/* Parse "stat", "verify" or "trust"; EPINDEX_EINVAL for anything else. */
+EPINDEX_API int epindex_policy_parse(const char *text, epindex_policy *out);
+EPINDEX_API const char *epindex_policy_name(epindex_policy policy);
+
+/* ---- Where an answer came from ----------------------------------------- */
+
+typedef enum epindex_source {
+  EPINDEX_SOURCE_NONE = 0,  /* nothing to read: not a directory or zip */
+  EPINDEX_SOURCE_INDEX = 1, /* answered from the directory's index */
+  EPINDEX_SOURCE_SCAN = 2   /* answered by scanning the path entry */
+} epindex_source;
+
+/* Why a path entry got the source it got. */
+#define EPINDEX_REASON_MAP(X)                                                  \
+  X(FRESH, "index is fresh")                                                   \
+  X(VERIFIED, "index verified against the directory")                          \
+  X(TRUSTED, "index served without checks (policy trust)")                     \
+  X(MISSING, "no index")                                                       \
+  X(STALE, "index is stale")                                                   \
+  X(RELOCATED, "index was built for another directory and no longer matches")  \
+  X(SCHEMA, "index has an unknown schema version")                             \
+  X(FOREIGN, "file is not an epindex index")                                   \
+  X(DAMAGED, "index is damaged")                                               \
+  X(UNREADABLE, "index cannot be read")                                        \
+  X(UNTRUSTED, "index or its directory is writable by another user")           \
+  X(RACY, "index was stamped in the same clock tick as a change")              \
+  X(NOT_DIR, "path entry is not a directory")                                  \
+  X(ABSENT, "path entry does not exist or cannot be listed")
+
+typedef enum epindex_reason {
+#define EPINDEX_REASON_ENUM_(name, text) EPINDEX_REASON_##name,
+  EPINDEX_REASON_MAP(EPINDEX_REASON_ENUM_)
+#undef EPINDEX_REASON_ENUM_
+      EPINDEX_REASON_COUNT_
+} epindex_reason;
+
+/* "fresh", "stale", ... (lowercase name) and a one-line explanation. */
+EPINDEX_API const char *epindex_reason_name(epindex_reason reason);
+EPINDEX_API const char *epindex_reason_text(epindex_reason reason);
+
+/* ---- Opening a search path -------------------------------------------- */
+
+typedef struct epindex epindex;
+
+/*
+ * Open an ordered search path (like sys.path). Each path entry is judged now:
+ * its index is opened and checked under `policy`, or it is scanned (a
+ * directory, a zip file, an .egg). "" means the current directory, as in
+ * sys.path. Entries that do not exist are kept and answer nothing.
+ *
+ * Broken metadata never makes this fail: it is skipped and reported through
+ * epindex_diag_*(). On success *out is a handle to close with
+ * epindex_close(); on failure *out is NULL and the result is EPINDEX_ENOMEM
+ * or EPINDEX_EINVAL (paths NULL with npaths > 0, or a NULL entry).
+ */
+EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
+                             size_t npaths, epindex_policy policy);
+/* Release a handle and everything it owns. NULL is a no-op. */
+EPINDEX_API void epindex_close(epindex *ix);
+
+/* Number of path entries, and for entry i (0-based) its text as given, where
+ * its answers come from and why. Out-of-range i returns NULL / NONE / ABSENT. */
+EPINDEX_API size_t epindex_path_count(const epindex *ix);
+EPINDEX_API const char *epindex_path_entry(const epindex *ix, size_t i);
+EPINDEX_API epindex_source epindex_path_source(const epindex *ix, size_t i);
+EPINDEX_API epindex_reason epindex_path_reason(const epindex *ix, size_t i);
+
+/*
+ * Diagnostics: one message per distribution whose metadata was skipped
+ * because importlib.metadata would raise on it (invalid UTF-8, a line without
+ * '=' in a section, an unreadable file, ...), and per index that was not used
+ * for a reason worth telling (damaged, untrusted, ...). Messages name the
+ * file; they are owned by the handle.
+ */
+EPINDEX_API size_t epindex_diag_count(const epindex *ix);
+EPINDEX_API const char *epindex_diag_message(const epindex *ix, size_t i);
+
+/* ---- Looking up entry points ------------------------------------------ */
+
+typedef struct epindex_result epindex_result;
+
+/*
+ * The entry points of `group` (NULL: every group), restricted to `name` when
+ * it is not NULL, across the whole search path, in importlib.metadata's order
+ * (3.12+ order when group is NULL). Distribution precedence is applied: the
+ * first distribution of a normalised name on the path hides later ones.
+ *
+ * On success *out holds a result to free with epindex_result_free(), possibly
+ * with zero rows. Fails with EPINDEX_ENOMEM, EPINDEX_EINVAL, or EPINDEX_EIO if
+ * an index became unreadable after open (the answer is never partial).
+ * Cost: one indexed range scan per indexed path entry.
+ */
+EPINDEX_API int epindex_lookup(epindex *ix, const char *group, const char *name,
+                               epindex_result **out);
+
+typedef enum epindex_field {
+  EPINDEX_FIELD_GROUP = 0,   /* entry point group */
+  EPINDEX_FIELD_NAME = 1,    /* entry point name */
+  EPINDEX_FIELD_VALUE = 2,   /* entry point value ("module:attr [extra]") */
+  EPINDEX_FIELD_DIST = 3,    /* METADATA Name; NULL when there is none */
+  EPINDEX_FIELD_VERSION = 4, /* METADATA Version; NULL when there is none */
+  EPINDEX_FIELD_PATH = 5,    /* the search-path entry it was found on */
+  EPINDEX_FIELD_METADIR = 6  /* metadata directory or file name, e.g.
+                                "foo-1.0.dist-info", or "EGG-INFO" */
+} epindex_field;
+
+EPINDEX_API size_t epindex_result_count(const epindex_result *r);
+/* Field f of row i, its byte length in *len when len is not NULL. NULL (and
+ * *len = 0) for a missing DIST/VERSION, an out-of-range row or field. */
+EPINDEX_API const char *epindex_result_get(const epindex_result *r, size_t i,
+                                           epindex_field f, size_t *len);
+/* Index in the search path of the entry row i came from. */
+EPINDEX_API size_t epindex_result_path_index(const epindex_result *r, size_t i);
+EPINDEX_API void epindex_result_free(epindex_result *r);
+
+/* ---- Writing and checking indexes -------------------------------------- */
+
+/* Flags for epindex_update_dir(). */
+#define EPINDEX_UPDATE_FULL 0x1u /* re-read every distribution */
+
+typedef struct epindex_update_stats {
+  size_t dists;   /* metadata entries indexed */
+  size_t entries; /* entry point rows written */
+  size_t reread;  /* distributions whose files were read this time */
+  int unchanged;  /* 1 if the existing index was already fresh: not rewritten */
+} epindex_update_stats;
+
+/*
+ * (Re)build the index of one directory. Concurrent updates of one directory
+ * are serialised by a lock file; the new index is written to a temporary file
+ * in EPINDEX_INDEX_DIR, synced and renamed over the old one, so readers see
+ * either the old or the complete new index. Unless EPINDEX_UPDATE_FULL is
+ * given, distributions whose files did not change are copied from the old
+ * index instead of being read again.
+ *
+ * Returns EPINDEX_OK, or ENOENT / ENOTDIR / EACCES / EROFS / ENOSPC / EIO /
+ * EBUSY / ESQLITE / ENOMEM; then nothing was changed and, when errbuf is not
+ * NULL, a message naming the failing file is written to it (NUL-terminated,
+ * truncated to errlen). stats may be NULL.
+ */
+EPINDEX_API int epindex_update_dir(const char *dir, unsigned flags,
+                                   epindex_update_stats *stats, char *errbuf,
+                                   size_t errlen);
+
+/* Information about one directory's index: its verdict under a policy and
+ * the key/value pairs of its meta table (docs/index-format.md). */
+typedef struct epindex_dirinfo epindex_dirinfo;
+
+/*
+ * Judge the index of `dir` under `policy` without scanning the directory's
+ * metadata (a verify policy still lists it). Always returns a dirinfo unless
+ * memory runs out (EPINDEX_ENOMEM) or dir is NULL (EPINDEX_EINVAL).
+ */
+EPINDEX_API int epindex_inspect(const char *dir, epindex_policy policy,
+                                epindex_dirinfo **out);
+/* EPINDEX_REASON_FRESH, VERIFIED or TRUSTED mean the index would be served. */
+EPINDEX_API epindex_reason epindex_dirinfo_reason(const epindex_dirinfo *d);
+/* A sentence with the details of the verdict (e.g. what differs). */
+EPINDEX_API const char *epindex_dirinfo_detail(const epindex_dirinfo *d);
+EPINDEX_API size_t epindex_dirinfo_count(const epindex_dirinfo *d);
+EPINDEX_API const char *epindex_dirinfo_key(const epindex_dirinfo *d, size_t i);
+EPINDEX_API const char *epindex_dirinfo_value(const epindex_dirinfo *d,
+                                              size_t i);
+EPINDEX_API void epindex_dirinfo_free(epindex_dirinfo *d);
+
+/* 1 if `reason` means an index is served, else 0. */
+EPINDEX_API int epindex_reason_is_served(epindex_reason reason);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EPINDEX_H */

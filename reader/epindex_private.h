@@ -1,0 +1,301 @@
+/*
+ * epindex_private.h -- internal interfaces of libepindex. Not installed.
+ *
+ * Layering (each file uses only those above it):
+ *   util.c     arena, growable buffers, string vectors, safe file reading
+ *   text.c     CPython's str rules: UTF-8, splitlines, strip, lower, normalise;
+ *              the entry_points.txt parser and the METADATA header reader
+ *   scan.c     one path entry -> ep_catalog (directory, .egg, zip)
+ *   index.c    ep_catalog <-> SQLite index file; freshness verdicts
+ *   update.c   epindex_update_dir(): lock, snapshot, write, rename
+ *   epindex.c  the public search-path handle, lookups and results
+ */
+#ifndef EPINDEX_PRIVATE_H
+#define EPINDEX_PRIVATE_H
+
+#include "epindex.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* Files larger than this are not read (reported as broken metadata). */
+#define EP_MAX_FILE_SIZE (64u * 1024u * 1024u)
+
+/* ---- util.c ------------------------------------------------------------ */
+
+/* A chunked bump allocator: strings of one catalog live and die together. */
+typedef struct ep_arena {
+  struct ep_arena_chunk *head;
+} ep_arena;
+
+void *ep_arena_alloc(ep_arena *a, size_t n);
+/* Copy n bytes and add a NUL; NULL on ENOMEM. */
+char *ep_arena_strndup(ep_arena *a, const char *s, size_t n);
+void ep_arena_free(ep_arena *a);
+
+/* A growable byte buffer, always NUL-terminated when data is not NULL. */
+typedef struct ep_buf {
+  char *data;
+  size_t len, cap;
+} ep_buf;
+
+int ep_buf_reserve(ep_buf *b, size_t extra);
+int ep_buf_append(ep_buf *b, const void *p, size_t n);
+int ep_buf_appendf(ep_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void ep_buf_free(ep_buf *b);
+
+/* A vector of owned, NUL-terminated strings (diagnostics). */
+typedef struct ep_strvec {
+  char **items;
+  size_t len, cap;
+} ep_strvec;
+
+int ep_strvec_addf(ep_strvec *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void ep_strvec_free(ep_strvec *v);
+
+/* Map an errno value to an EPINDEX_E* code. */
+int ep_errno_code(int err);
+
+/* Outcome of reading one metadata file the way pathlib.read_text() does
+ * inside importlib.metadata's suppress(...). */
+typedef enum ep_read_status {
+  EP_READ_OK,     /* contents in the buffer */
+  EP_READ_ABSENT, /* ENOENT, EISDIR, ENOTDIR, EACCES, EPERM: Python's None */
+  EP_READ_ERROR   /* anything else: importlib.metadata would raise */
+} ep_read_status;
+
+/* Read dirfd-relative `path` entirely into buf (replacing its contents).
+ * Refuses FIFOs, devices and files over EP_MAX_FILE_SIZE with EP_READ_ERROR
+ * and *err set to an errno-like value. EINTR is retried. */
+ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
+                               int *err);
+
+/* Nanosecond timestamps out of a struct stat. */
+int64_t ep_mtime_ns(const struct stat *st);
+
+/* ---- text.c ------------------------------------------------------------ */
+
+/* Strict UTF-8 validation, as Python's "utf-8" codec decodes. On failure
+ * *bad_at receives the offset of the first invalid byte. */
+bool ep_utf8_valid(const char *s, size_t n, size_t *bad_at);
+
+/* Python str.lower() of UTF-8 text, including Final_Sigma. Bytes that are
+ * not valid UTF-8 are copied unchanged (like surrogate escapes). */
+int ep_lower(ep_buf *out, const char *s, size_t n);
+
+/* importlib.metadata Prepared.normalize():
+ *   re.sub(r"[-_.]+", "-", name).lower().replace('-', '_') */
+int ep_normalize(ep_buf *out, const char *s, size_t n);
+
+/* One parsed entry point, pointing into the parsed text. */
+typedef struct ep_parsed_entry {
+  const char *group, *name, *value;
+  size_t group_len, name_len, value_len;
+  uint32_t line; /* 1-based physical line number */
+} ep_parsed_entry;
+
+typedef int (*ep_entry_cb)(void *ctx, const ep_parsed_entry *e);
+
+/*
+ * Parse entry_points.txt text (already validated UTF-8) with the rules of
+ * importlib.metadata.Sectioned and Pair.parse. Calls cb for each entry in
+ * order. Returns 0, a callback's non-zero result, or 1 with *bad_line set
+ * when a line in a section has no '=' (importlib raises TypeError there).
+ */
+int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb,
+                          void *ctx, uint32_t *bad_line);
+
+/*
+ * The value of header `field` (ASCII, case-insensitive) in METADATA/PKG-INFO
+ * text, as importlib.metadata's metadata[field] returns it (email compat32
+ * parsing, then _adapters.Message's re-indentation). Universal newlines must
+ * already be applied. Returns 1 and fills out when found, 0 when absent,
+ * negative EPINDEX code on ENOMEM.
+ */
+int ep_header_value(const char *text, size_t n, const char *field,
+                    ep_buf *out);
+
+/* Translate "\r\n" and "\r" to "\n" in place (Python's universal newlines);
+ * returns the new length. */
+size_t ep_universal_newlines(char *s, size_t n);
+
+/* ---- catalog (scan.c) ---------------------------------------------------- */
+
+typedef enum ep_kind {
+  EP_KIND_DIR = 0,  /* *.dist-info or *.egg-info directory */
+  EP_KIND_FILE = 1, /* legacy *.egg-info (or *.dist-info) file */
+  EP_KIND_EGG = 2   /* EGG-INFO of an .egg path entry */
+} ep_kind;
+
+/* What an index remembers of a distribution's files, to tell later whether
+ * they changed. Sizes and mtimes are -1 for an absent file. */
+typedef struct ep_stamp {
+  int64_t ep_size, ep_mtime; /* entry_points.txt */
+  int64_t md_size, md_mtime; /* METADATA, PKG-INFO or the entry itself */
+} ep_stamp;
+
+typedef struct ep_dist {
+  const char *metadir; /* name as listed, e.g. "foo-1.0.dist-info" */
+  ep_kind kind;
+  const char *key;     /* importlib's uniqueness key; NULL if undeterminable */
+  const char *name;    /* METADATA Name, NULL if none or unreadable */
+  const char *version; /* METADATA Version, NULL if none or unreadable */
+  const char *problem; /* why its entry points were skipped, or NULL */
+  bool hidden;         /* an earlier distribution here has the same key */
+  ep_stamp stamp;
+  size_t first, count; /* its entries: catalog->entries[first..first+count) */
+} ep_dist;
+
+typedef struct ep_entry {
+  const char *group, *name, *value;
+  uint32_t group_len, name_len, value_len;
+  uint32_t dist; /* index into catalog->dists */
+  uint32_t line;
+} ep_entry;
+
+/* Everything one path entry holds, in importlib.metadata discovery order. */
+typedef struct ep_catalog {
+  ep_arena arena;
+  ep_dist *dists;
+  size_t ndists, cap_dists;
+  ep_entry *entries;
+  size_t nentries, cap_entries;
+  uint32_t *by_group; /* entry indexes sorted by (group, dist, line) */
+  int64_t stamp_ns;   /* filesystem time taken before listing; 0 if none */
+} ep_catalog;
+
+void ep_catalog_free(ep_catalog *c);
+/* Sort by_group; call once all entries are added. */
+int ep_catalog_finish(ep_catalog *c);
+/* Range [*lo, *hi) of by_group holding `group`. */
+void ep_catalog_group_range(const ep_catalog *c, const char *group,
+                            size_t glen, size_t *lo, size_t *hi);
+ep_dist *ep_catalog_add_dist(ep_catalog *c);
+int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
+                         size_t glen, const char *name, size_t nlen,
+                         const char *value, size_t vlen, uint32_t line);
+
+/* One metadata entry found in a listing, before its files are read. */
+typedef struct ep_listed {
+  char *metadir;
+  ep_kind kind;
+} ep_listed;
+
+typedef struct ep_listing {
+  ep_listed *items; /* in discovery order */
+  size_t len, cap;
+  bool is_zip;
+} ep_listing;
+
+void ep_listing_free(ep_listing *l);
+
+/*
+ * List the metadata entries of a directory path entry in importlib.metadata's
+ * discovery order (Lookup: .dist-info/.egg-info grouped by first appearance
+ * of their lowered name, then EGG-INFO when the entry is an .egg).
+ * dirfd is an open descriptor of the directory; base is the entry's
+ * basename (for the .egg rule).
+ */
+int ep_list_dir(int dirfd, const char *base, ep_listing *out);
+
+/* Callback the scanner uses to reuse a distribution parsed earlier (from an
+ * old index) instead of reading it again: return true and fill *dst (strings
+ * copied into cat's arena, entries appended) if `item` with `stamp` is
+ * known and unchanged. */
+typedef bool (*ep_reuse_fn)(void *ctx, ep_catalog *cat, size_t dist_index,
+                            const ep_listed *item, const ep_stamp *stamp);
+
+/* Stamp a listed item of a directory (fstatat of its files). */
+void ep_stamp_item(int dirfd, const ep_listed *item, ep_stamp *out);
+
+/*
+ * Read every listed item of a directory into cat (appending), in order,
+ * computing keys and in-directory hiding. path_for_msgs prefixes diagnostics.
+ * reuse may be NULL. *reread counts items actually read.
+ */
+int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
+                   ep_strvec *diags, const char *path_for_msgs,
+                   ep_reuse_fn reuse, void *reuse_ctx, size_t *reread);
+
+/*
+ * Scan one sys.path entry whatever it is: a directory (including an .egg
+ * directory), a zip file (wheel, .egg, .zip), or something that yields
+ * nothing. "" means ".". Sets *what to SCAN or NONE.
+ */
+int ep_scan_path_entry(const char *path, ep_catalog *cat, ep_strvec *diags,
+                       epindex_source *what);
+
+/* Derive keys, names and hiding once a distribution's files are read. Shared
+ * by the directory and zip scanners. */
+int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
+                   const char *md_text, size_t md_len, bool md_valid,
+                   const char *ep_text, size_t ep_len, ep_read_status ep_st,
+                   int ep_err, ep_strvec *diags, const char *path_for_msgs);
+/* Mark dists hidden by an earlier one with the same key in this catalog. */
+int ep_catalog_mark_hidden(ep_catalog *cat);
+
+/* ---- index.c ------------------------------------------------------------- */
+
+/* The recorded identity of the directory an index describes. */
+typedef struct ep_dirstamp {
+  int64_t dev, ino, mtime_ns, stamp_ns;
+} ep_dirstamp;
+
+/* An open, validated index file (read-only). */
+typedef struct ep_index ep_index;
+
+/*
+ * Open the index of directory `dir` (dirfd open on it) and judge it under
+ * policy. On return *reason says why it is or is not served; *ix is set only
+ * when it is served (reason FRESH, VERIFIED or TRUSTED). detail (may be NULL)
+ * receives a sentence explaining the verdict.
+ */
+int ep_index_open(int dirfd, const char *dir, epindex_policy policy,
+                  ep_index **ix, epindex_reason *reason, ep_buf *detail);
+void ep_index_close(ep_index *ix);
+/* Distributions recorded (0 means it cannot hide anything). */
+int64_t ep_index_ndists(const ep_index *ix);
+/* Problems recorded for visible distributions, as diagnostics. */
+int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags);
+/* Does the index hold a distribution with this key? 1 yes, 0 no, <0 error. */
+int ep_index_has_key(ep_index *ix, const char *key, size_t klen);
+
+/* Row callback of ep_index_lookup(): strings are valid during the call. */
+typedef struct ep_index_row {
+  const char *group, *name, *value, *metadir, *dist, *version, *key;
+  size_t group_len, name_len, value_len, key_len;
+} ep_index_row;
+typedef int (*ep_row_cb)(void *ctx, const ep_index_row *row);
+
+int ep_index_lookup(ep_index *ix, const char *group, const char *name,
+                    ep_row_cb cb, void *ctx);
+
+/* Read every meta key/value pair (for status). */
+int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values);
+
+/* Open an index file for inspection even if it would not be served
+ * (schema and application id must still match). Used by update to reuse
+ * parsed distributions and by status. */
+int ep_index_open_raw(int dirfd, ep_index **ix, epindex_reason *reason);
+/* Load the whole index back into a catalog (update's parse cache). */
+int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
+
+/* Write cat as a complete index file at path (which must not exist). */
+int ep_index_write(const char *path, const ep_catalog *cat,
+                   const ep_dirstamp *ds, const char *dir_realpath,
+                   bool is_egg, ep_buf *err);
+
+/* Compare a listing + stamps against an open index (the VERIFY check).
+ * relocated: compare sizes only. Returns 1 match, 0 mismatch (detail says
+ * what), <0 error. */
+int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
+                             int64_t stamp_ns, ep_buf *detail);
+
+/* The schema text, embedded at build time from schema/index.sql. */
+extern const char ep_schema_sql[];
+
+#endif /* EPINDEX_PRIVATE_H */

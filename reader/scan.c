@@ -1,0 +1,855 @@
+/*
+ * scan.c -- read one sys.path entry the way importlib.metadata does.
+ *
+ * Discovery (importlib.metadata.Lookup): children of the path entry whose
+ * lowered name ends in ".dist-info"/".egg-info" are grouped by
+ *   normalize(lower(name).rpartition(".")[0].partition("-")[0])
+ * in order of each group's first appearance in os.listdir() order; then, if
+ * the entry's basename ends in ".egg", its "EGG-INFO" child. Uniqueness
+ * (_unique / PathDistribution._normalized_name) uses another key: the
+ * case-sensitive stem before ".dist-info"/".egg-info" up to its first '-',
+ * normalised, or, when that is empty or absent, normalize(METADATA Name).
+ */
+#include "epindex_private.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- catalog ----------------------------------------------------------- */
+
+void ep_catalog_free(ep_catalog *c) {
+  if (!c)
+    return;
+  ep_arena_free(&c->arena);
+  free(c->dists);
+  free(c->entries);
+  free(c->by_group);
+  memset(c, 0, sizeof(*c));
+}
+
+ep_dist *ep_catalog_add_dist(ep_catalog *c) {
+  if (c->ndists == c->cap_dists) {
+    size_t cap = c->cap_dists ? c->cap_dists * 2 : 64;
+    ep_dist *p = realloc(c->dists, cap * sizeof(*p));
+    if (!p)
+      return NULL;
+    c->dists = p;
+    c->cap_dists = cap;
+  }
+  ep_dist *d = &c->dists[c->ndists++];
+  memset(d, 0, sizeof(*d));
+  d->first = c->nentries;
+  return d;
+}
+
+int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
+                         size_t glen, const char *name, size_t nlen,
+                         const char *value, size_t vlen, uint32_t line) {
+  if (glen > UINT32_MAX || nlen > UINT32_MAX || vlen > UINT32_MAX)
+    return EPINDEX_EINVAL;
+  if (c->nentries == c->cap_entries) {
+    size_t cap = c->cap_entries ? c->cap_entries * 2 : 256;
+    ep_entry *p = realloc(c->entries, cap * sizeof(*p));
+    if (!p)
+      return EPINDEX_ENOMEM;
+    c->entries = p;
+    c->cap_entries = cap;
+  }
+  ep_entry *e = &c->entries[c->nentries];
+  e->group = ep_arena_strndup(&c->arena, group, glen);
+  e->name = ep_arena_strndup(&c->arena, name, nlen);
+  e->value = ep_arena_strndup(&c->arena, value, vlen);
+  if (!e->group || !e->name || !e->value)
+    return EPINDEX_ENOMEM;
+  e->group_len = (uint32_t)glen;
+  e->name_len = (uint32_t)nlen;
+  e->value_len = (uint32_t)vlen;
+  e->dist = (uint32_t)dist;
+  e->line = line;
+  c->nentries++;
+  c->dists[dist].count++;
+  return EPINDEX_OK;
+}
+
+static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn) {
+  int r = memcmp(a, b, an < bn ? an : bn);
+  return r ? r : (an > bn) - (an < bn);
+}
+
+/* qsort has no context argument; the entries live in a thread-local. */
+static _Thread_local const ep_entry *sort_entries;
+
+static int cmp_by_group(const void *pa, const void *pb) {
+  const ep_entry *a = &sort_entries[*(const uint32_t *)pa];
+  const ep_entry *b = &sort_entries[*(const uint32_t *)pb];
+  int r = cmp_bytes(a->group, a->group_len, b->group, b->group_len);
+  if (r)
+    return r;
+  if (a->dist != b->dist)
+    return a->dist < b->dist ? -1 : 1;
+  return (a->line > b->line) - (a->line < b->line);
+}
+
+int ep_catalog_finish(ep_catalog *c) {
+  free(c->by_group);
+  c->by_group = malloc((c->nentries + 1) * sizeof(*c->by_group));
+  if (!c->by_group)
+    return EPINDEX_ENOMEM;
+  for (size_t i = 0; i < c->nentries; i++)
+    c->by_group[i] = (uint32_t)i;
+  sort_entries = c->entries;
+  qsort(c->by_group, c->nentries, sizeof(*c->by_group), cmp_by_group);
+  sort_entries = NULL;
+  return EPINDEX_OK;
+}
+
+void ep_catalog_group_range(const ep_catalog *c, const char *group,
+                            size_t glen, size_t *lo_out, size_t *hi_out) {
+  size_t lo = 0, hi = c->nentries;
+  while (lo < hi) { /* first >= group */
+    size_t mid = lo + (hi - lo) / 2;
+    const ep_entry *e = &c->entries[c->by_group[mid]];
+    if (cmp_bytes(e->group, e->group_len, group, glen) < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  size_t first = lo;
+  hi = c->nentries;
+  while (lo < hi) { /* first > group */
+    size_t mid = lo + (hi - lo) / 2;
+    const ep_entry *e = &c->entries[c->by_group[mid]];
+    if (cmp_bytes(e->group, e->group_len, group, glen) <= 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *lo_out = first;
+  *hi_out = lo;
+}
+
+int ep_catalog_mark_hidden(ep_catalog *c) {
+  /* Sorting positions by key keeps this near O(n log n) for 50,000 dists. */
+  for (size_t i = 0; i < c->ndists; i++)
+    c->dists[i].hidden = false;
+  size_t *idx = malloc((c->ndists + 1) * sizeof(*idx));
+  if (!idx)
+    return EPINDEX_ENOMEM;
+  size_t n = 0;
+  for (size_t i = 0; i < c->ndists; i++)
+    if (c->dists[i].key)
+      idx[n++] = i;
+  /* Shell sort by (key, position): needs no context pointer, unlike qsort */
+  for (size_t gap = n / 2; gap > 0; gap /= 2) {
+    for (size_t i = gap; i < n; i++) {
+      size_t t = idx[i], j = i;
+      while (j >= gap) {
+        const ep_dist *a = &c->dists[idx[j - gap]], *b = &c->dists[t];
+        int r = strcmp(a->key, b->key);
+        if (r < 0 || (r == 0 && idx[j - gap] < t))
+          break;
+        idx[j] = idx[j - gap];
+        j -= gap;
+      }
+      idx[j] = t;
+    }
+  }
+  for (size_t i = 1; i < n; i++)
+    if (strcmp(c->dists[idx[i - 1]].key, c->dists[idx[i]].key) == 0)
+      c->dists[idx[i]].hidden = true;
+  free(idx);
+  return EPINDEX_OK;
+}
+
+/* ---- listing ----------------------------------------------------------- */
+
+void ep_listing_free(ep_listing *l) {
+  for (size_t i = 0; i < l->len; i++)
+    free(l->items[i].metadir);
+  free(l->items);
+  memset(l, 0, sizeof(*l));
+}
+
+static bool ends_with_ci(const char *s, size_t n, const char *suffix) {
+  size_t k = strlen(suffix);
+  if (n < k)
+    return false;
+  for (size_t i = 0; i < k; i++) {
+    char c = s[n - k + i];
+    if (c >= 'A' && c <= 'Z')
+      c = (char)(c + 32);
+    if (c != suffix[i])
+      return false;
+  }
+  return true;
+}
+
+/* Lowered ASCII-only suffix tests are exact: no non-ASCII character lowers
+ * to the letters of ".dist-info", ".egg-info" or "egg-info". */
+static bool is_info_name(const char *name) {
+  size_t n = strlen(name);
+  return ends_with_ci(name, n, ".dist-info") || ends_with_ci(name, n, ".egg-info");
+}
+
+static bool is_egg_base(const char *base) {
+  return ends_with_ci(base, strlen(base), ".egg");
+}
+
+static bool is_egg_info_child(const char *name) {
+  return strlen(name) == 8 && ends_with_ci(name, 8, "egg-info");
+}
+
+typedef struct pending {
+  char *name;
+  char *lkey; /* Lookup's grouping key */
+  size_t pos, first;
+  ep_kind kind;
+} pending;
+
+static int cmp_pending_key(const void *pa, const void *pb) {
+  const pending *a = pa, *b = pb;
+  int r = strcmp(a->lkey, b->lkey);
+  return r ? r : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static int cmp_pending_order(const void *pa, const void *pb) {
+  const pending *a = pa, *b = pb;
+  if (a->first != b->first)
+    return a->first < b->first ? -1 : 1;
+  return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* normalize(low.rpartition(".")[0].partition("-")[0]) with low = lower(name) */
+static char *lookup_key(const char *name) {
+  ep_buf low = {0}, key = {0};
+  char *out = NULL;
+  if (ep_lower(&low, name, strlen(name)) == 0) {
+    char *dot = strrchr(low.data, '.');
+    size_t n = dot ? (size_t)(dot - low.data) : 0;
+    const char *dash = memchr(low.data, '-', n);
+    if (dash)
+      n = (size_t)(dash - low.data);
+    if (ep_normalize(&key, low.data, n) == 0) {
+      out = key.data;
+      key.data = NULL;
+    }
+  }
+  ep_buf_free(&low);
+  ep_buf_free(&key);
+  return out;
+}
+
+static int listing_push(ep_listing *l, char *name, ep_kind kind) {
+  if (l->len == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 64;
+    ep_listed *p = realloc(l->items, cap * sizeof(*p));
+    if (!p)
+      return EPINDEX_ENOMEM;
+    l->items = p;
+    l->cap = cap;
+  }
+  l->items[l->len++] = (ep_listed){name, kind};
+  return EPINDEX_OK;
+}
+
+static ep_kind kind_at(int dirfd, const char *name, unsigned char d_type) {
+  if (d_type == DT_DIR)
+    return EP_KIND_DIR;
+  if (d_type == DT_REG)
+    return EP_KIND_FILE;
+  struct stat st; /* symlinks are followed, as pathlib does */
+  if (fstatat(dirfd, name, &st, 0) == 0 && !S_ISDIR(st.st_mode))
+    return EP_KIND_FILE;
+  return EP_KIND_DIR; /* dangling links and loops fail later, per file */
+}
+
+/* Order pending infos by their group's first appearance, then move them into
+ * the listing; eggs follow. Consumes the names. */
+static int order_into(ep_listing *out, pending *p, size_t n, pending *eggs,
+                      size_t neggs) {
+  qsort(p, n, sizeof(*p), cmp_pending_key);
+  for (size_t i = 0; i < n; i++)
+    p[i].first = (i > 0 && strcmp(p[i].lkey, p[i - 1].lkey) == 0) ? p[i - 1].first
+                                                                 : p[i].pos;
+  qsort(p, n, sizeof(*p), cmp_pending_order);
+  int rc = EPINDEX_OK;
+  for (size_t i = 0; i < n; i++) {
+    free(p[i].lkey);
+    if (!rc && (rc = listing_push(out, p[i].name, p[i].kind)) == 0)
+      continue;
+    free(p[i].name);
+  }
+  for (size_t i = 0; i < neggs; i++) {
+    if (!rc && (rc = listing_push(out, eggs[i].name, eggs[i].kind)) == 0)
+      continue;
+    free(eggs[i].name);
+  }
+  return rc;
+}
+
+static int pending_push(pending **v, size_t *n, size_t *cap, pending item) {
+  if (*n == *cap) {
+    size_t c = *cap ? *cap * 2 : 64;
+    pending *p = realloc(*v, c * sizeof(*p));
+    if (!p)
+      return EPINDEX_ENOMEM;
+    *v = p;
+    *cap = c;
+  }
+  (*v)[(*n)++] = item;
+  return EPINDEX_OK;
+}
+
+static void pending_free(pending *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(v[i].name);
+    free(v[i].lkey);
+  }
+  free(v);
+}
+
+int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
+  int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0)
+    return ep_errno_code(errno);
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return ep_errno_code(errno);
+  }
+  rewinddir(d);
+  bool egg = is_egg_base(base);
+  pending *infos = NULL, *eggs = NULL;
+  size_t ninfo = 0, capinfo = 0, negg = 0, capegg = 0, pos = 0;
+  int rc = EPINDEX_OK;
+  for (;;) {
+    errno = 0;
+    struct dirent *de = readdir(d);
+    if (!de) {
+      if (errno)
+        rc = ep_errno_code(errno);
+      break;
+    }
+    const char *name = de->d_name;
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+      continue;
+    pos++;
+    bool info = is_info_name(name);
+    if (!info && !(egg && is_egg_info_child(name)))
+      continue;
+    pending item = {strdup(name), NULL, pos, 0,
+                    kind_at(dirfd, name, de->d_type)};
+    if (!item.name)
+      rc = EPINDEX_ENOMEM;
+    else if (info && !(item.lkey = lookup_key(name)))
+      rc = EPINDEX_ENOMEM;
+    else
+      rc = info ? pending_push(&infos, &ninfo, &capinfo, item)
+                : pending_push(&eggs, &negg, &capegg, item);
+    if (rc) {
+      free(item.name);
+      free(item.lkey);
+      break;
+    }
+  }
+  closedir(d);
+  if (rc == EPINDEX_OK) {
+    rc = order_into(out, infos, ninfo, eggs, negg);
+    free(infos);
+    free(eggs);
+  } else {
+    pending_free(infos, ninfo);
+    pending_free(eggs, negg);
+  }
+  return rc;
+}
+
+/* ---- reading one distribution ---------------------------------------------- */
+
+/* PathDistribution._name_from_stem(): os.path.splitext() keeps leading dots
+ * in the root, and the extension test is case-sensitive. Returns the length
+ * of the name part (0 when there is none). */
+static size_t stem_name_len(const char *stem) {
+  const char *dot = strrchr(stem, '.');
+  if (!dot)
+    return 0;
+  const char *p = stem;
+  while (p < dot && *p == '.')
+    p++;
+  if (p == dot) /* only dots before the extension: no extension */
+    return 0;
+  if (strcmp(dot, ".dist-info") != 0 && strcmp(dot, ".egg-info") != 0)
+    return 0;
+  const char *dash = memchr(stem, '-', (size_t)(dot - stem));
+  return dash ? (size_t)(dash - stem) : (size_t)(dot - stem);
+}
+
+typedef struct add_ctx {
+  ep_catalog *cat;
+  size_t dist;
+} add_ctx;
+
+static int add_parsed(void *ctx, const ep_parsed_entry *e) {
+  add_ctx *a = ctx;
+  return ep_catalog_add_entry(a->cat, a->dist, e->group, e->group_len, e->name,
+                              e->name_len, e->value, e->value_len, e->line);
+}
+
+static int set_problem(ep_catalog *cat, size_t di, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int set_problem(ep_catalog *cat, size_t di, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  cat->dists[di].problem = ep_arena_strndup(&cat->arena, msg, strlen(msg));
+  return cat->dists[di].problem ? EPINDEX_OK : EPINDEX_ENOMEM;
+}
+
+static int dist_key(ep_catalog *cat, size_t di, bool name_from_stem,
+                    bool md_valid) {
+  ep_dist *d = &cat->dists[di];
+  ep_buf key = {0};
+  int rc = EPINDEX_OK;
+  size_t n = name_from_stem ? stem_name_len(d->metadir) : 0;
+  if (n && (rc = ep_normalize(&key, d->metadir, n)) == 0 && key.len == 0)
+    n = 0; /* an empty normalised stem falls back to METADATA's Name */
+  if (!rc && n == 0 && d->name)
+    rc = ep_normalize(&key, d->name, strlen(d->name));
+  if (!rc && key.data && (n || d->name)) {
+    d->key = ep_arena_strndup(&cat->arena, key.data, key.len);
+    if (!d->key)
+      rc = EPINDEX_ENOMEM;
+  } else if (!rc) { /* Prepared.normalize(None) raises TypeError */
+    rc = set_problem(cat, di, "%s",
+                     md_valid ? "no Name in its metadata to tell which "
+                                "distribution it is"
+                              : "its metadata is unreadable or not UTF-8, so "
+                                "its name is unknown");
+  }
+  ep_buf_free(&key);
+  return rc;
+}
+
+static int read_header(ep_catalog *cat, const char *md, size_t mdn,
+                       const char *field, const char **out) {
+  ep_buf v = {0};
+  int found = ep_header_value(md, mdn, field, &v);
+  if (found == 1 && !(*out = ep_arena_strndup(&cat->arena, v.data, v.len)))
+    found = EPINDEX_ENOMEM;
+  ep_buf_free(&v);
+  return found < 0 ? found : EPINDEX_OK;
+}
+
+int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
+                   const char *md, size_t mdn, bool md_valid,
+                   const char *ept, size_t epn, ep_read_status ep_st,
+                   int ep_err, ep_strvec *diags, const char *where) {
+  (void)diags;
+  (void)where;
+  int rc = EPINDEX_OK;
+  if (md_valid && md) {
+    rc = read_header(cat, md, mdn, "Name", &cat->dists[di].name);
+    if (!rc)
+      rc = read_header(cat, md, mdn, "Version", &cat->dists[di].version);
+  }
+  if (!rc)
+    rc = dist_key(cat, di, name_from_stem, md_valid);
+  if (rc || !cat->dists[di].key)
+    return rc; /* importlib raises before it reads entry points */
+  if (ep_st == EP_READ_ERROR)
+    return set_problem(cat, di, "entry_points.txt: %s", strerror(ep_err));
+  if (ep_st != EP_READ_OK)
+    return EPINDEX_OK;
+  size_t bad = 0;
+  if (!ep_utf8_valid(ept, epn, &bad))
+    return set_problem(cat, di, "entry_points.txt: invalid UTF-8 at byte %zu",
+                       bad);
+  size_t first = cat->nentries;
+  uint32_t bad_line = 0;
+  add_ctx a = {cat, di};
+  rc = ep_parse_entry_points(ept, epn, add_parsed, &a, &bad_line);
+  if (rc == 1) { /* drop what was added: the whole file is rejected */
+    cat->nentries = first;
+    cat->dists[di].count = 0;
+    rc = set_problem(cat, di, "entry_points.txt: line %lu has no '='",
+                     (unsigned long)bad_line);
+  }
+  return rc;
+}
+
+/* ---- directories ----------------------------------------------------------- */
+
+static int64_t size_or(const struct stat *st, bool ok) {
+  return ok ? (int64_t)st->st_size : -1;
+}
+
+/* Which file a dist's metadata comes from: METADATA, else PKG-INFO, else the
+ * entry itself (read_text('') of an egg-info file). Empty files fall through,
+ * as `read_text(...) or ...` does. */
+void ep_stamp_item(int dirfd, const ep_listed *item, ep_stamp *out) {
+  char path[PATH_MAX];
+  struct stat st;
+  *out = (ep_stamp){-1, -1, -1, -1};
+  if (item->kind == EP_KIND_FILE) {
+    if (fstatat(dirfd, item->metadir, &st, 0) == 0)
+      out->md_size = st.st_size, out->md_mtime = ep_mtime_ns(&st);
+    return;
+  }
+  snprintf(path, sizeof(path), "%s/entry_points.txt", item->metadir);
+  bool ok = fstatat(dirfd, path, &st, 0) == 0;
+  out->ep_size = size_or(&st, ok);
+  out->ep_mtime = ok ? ep_mtime_ns(&st) : -1;
+  static const char *const md_names[] = {"METADATA", "PKG-INFO"};
+  for (size_t i = 0; i < 2; i++) {
+    snprintf(path, sizeof(path), "%s/%s", item->metadir, md_names[i]);
+    if (fstatat(dirfd, path, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size > 0) {
+      out->md_size = st.st_size, out->md_mtime = ep_mtime_ns(&st);
+      return;
+    }
+  }
+}
+
+/* Read a dist's metadata text following read_text('METADATA') or
+ * read_text('PKG-INFO') or read_text(''). Returns false when importlib
+ * would raise (unreadable, not UTF-8). An absent text leaves buf empty. */
+static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf) {
+  static const char *const names[] = {"METADATA", "PKG-INFO", ""};
+  char path[PATH_MAX];
+  for (size_t i = 0; i < 3; i++) {
+    if (item->kind == EP_KIND_FILE && i < 2)
+      continue; /* NotADirectoryError: suppressed */
+    if (*names[i])
+      snprintf(path, sizeof(path), "%s/%s", item->metadir, names[i]);
+    else
+      snprintf(path, sizeof(path), "%s", item->metadir);
+    int err = 0;
+    ep_read_status st = ep_read_file_at(dirfd, path, buf, &err);
+    if (st == EP_READ_ERROR)
+      return false;
+    if (st == EP_READ_OK && buf->len > 0) {
+      if (!ep_utf8_valid(buf->data, buf->len, NULL))
+        return false;
+      buf->len = ep_universal_newlines(buf->data, buf->len);
+      return true;
+    }
+  }
+  buf->len = 0;
+  return true;
+}
+
+int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
+                   ep_strvec *diags, const char *where, ep_reuse_fn reuse,
+                   void *reuse_ctx, size_t *reread) {
+  ep_buf ept = {0}, md = {0};
+  char path[PATH_MAX];
+  int rc = EPINDEX_OK;
+  for (size_t i = 0; i < listing->len && !rc; i++) {
+    const ep_listed *item = &listing->items[i];
+    ep_stamp stamp;
+    ep_stamp_item(dirfd, item, &stamp);
+    size_t di = cat->ndists;
+    ep_dist *d = ep_catalog_add_dist(cat);
+    if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, item->metadir,
+                                              strlen(item->metadir)))) {
+      rc = EPINDEX_ENOMEM;
+      break;
+    }
+    d->kind = item->kind;
+    d->stamp = stamp;
+    if (reuse && reuse(reuse_ctx, cat, di, item, &stamp))
+      continue;
+    if (reread)
+      (*reread)++;
+    int err = 0;
+    ep_read_status st = EP_READ_ABSENT;
+    if (item->kind != EP_KIND_FILE) {
+      if ((size_t)snprintf(path, sizeof(path), "%s/entry_points.txt",
+                           item->metadir) >= sizeof(path))
+        st = EP_READ_ERROR, err = ENAMETOOLONG;
+      else
+        st = ep_read_file_at(dirfd, path, &ept, &err);
+    }
+    bool md_valid = read_metadata(dirfd, item, &md);
+    rc = ep_finish_dist(cat, di, item->kind != EP_KIND_EGG,
+                        md.len ? md.data : NULL, md.len, md_valid, ept.data,
+                        st == EP_READ_OK ? ept.len : 0, st, err, diags, where);
+  }
+  ep_buf_free(&ept);
+  ep_buf_free(&md);
+  return rc;
+}
+
+/* ---- zip path entries ------------------------------------------------------ */
+
+typedef struct zip_member {
+  char *name;
+  ep_buf data;
+  bool ok; /* data fully read */
+} zip_member;
+
+typedef struct zip_state {
+  char **children; /* first path components, first-appearance order */
+  size_t nchildren, capchildren;
+  zip_member *members;
+  size_t nmembers, capmembers;
+} zip_state;
+
+static void zip_state_free(zip_state *z) {
+  for (size_t i = 0; i < z->nchildren; i++)
+    free(z->children[i]);
+  for (size_t i = 0; i < z->nmembers; i++) {
+    free(z->members[i].name);
+    ep_buf_free(&z->members[i].data);
+  }
+  free(z->children);
+  free(z->members);
+}
+
+static zip_member *zip_find(zip_state *z, const char *name) {
+  for (size_t i = z->nmembers; i-- > 0;) /* later duplicates win */
+    if (strcmp(z->members[i].name, name) == 0)
+      return &z->members[i];
+  return NULL;
+}
+
+static bool zip_has_child(const zip_state *z, const char *c, size_t n) {
+  for (size_t i = 0; i < z->nchildren; i++)
+    if (strlen(z->children[i]) == n && memcmp(z->children[i], c, n) == 0)
+      return true;
+  return false;
+}
+
+/* Is `member` one whose bytes we need: a metadata child itself or one of its
+ * entry_points.txt / METADATA / PKG-INFO? */
+static bool zip_wanted(const char *member, bool egg) {
+  const char *slash = strchr(member, '/');
+  char first[PATH_MAX];
+  size_t n = slash ? (size_t)(slash - member) : strlen(member);
+  if (n >= sizeof(first))
+    return false;
+  memcpy(first, member, n);
+  first[n] = '\0';
+  if (!is_info_name(first) && !(egg && is_egg_info_child(first)))
+    return false;
+  if (!slash)
+    return true;
+  const char *rest = slash + 1;
+  return strcmp(rest, "entry_points.txt") == 0 || strcmp(rest, "METADATA") == 0 ||
+         strcmp(rest, "PKG-INFO") == 0;
+}
+
+static int zip_collect(struct archive *a, zip_state *z, bool egg) {
+  struct archive_entry *ae;
+  int r;
+  while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK ||
+         r == ARCHIVE_WARN) {
+    const char *name = archive_entry_pathname(ae);
+    if (!name)
+      continue;
+    const char *slash = strchr(name, '/');
+    size_t n = slash ? (size_t)(slash - name) : strlen(name);
+    if (!zip_has_child(z, name, n)) {
+      if (z->nchildren == z->capchildren) {
+        size_t cap = z->capchildren ? z->capchildren * 2 : 32;
+        char **p = realloc(z->children, cap * sizeof(*p));
+        if (!p)
+          return EPINDEX_ENOMEM;
+        z->children = p;
+        z->capchildren = cap;
+      }
+      if (!(z->children[z->nchildren] = strndup(name, n)))
+        return EPINDEX_ENOMEM;
+      z->nchildren++;
+    }
+    if (!zip_wanted(name, egg) || (slash && slash[1] == '\0'))
+      continue;
+    if (z->nmembers == z->capmembers) {
+      size_t cap = z->capmembers ? z->capmembers * 2 : 32;
+      zip_member *p = realloc(z->members, cap * sizeof(*p));
+      if (!p)
+        return EPINDEX_ENOMEM;
+      z->members = p;
+      z->capmembers = cap;
+    }
+    zip_member *m = &z->members[z->nmembers];
+    memset(m, 0, sizeof(*m));
+    if (!(m->name = strdup(name)))
+      return EPINDEX_ENOMEM;
+    z->nmembers++;
+    m->ok = true;
+    char chunk[16384];
+    la_ssize_t got;
+    while ((got = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
+      if (m->data.len + (size_t)got > EP_MAX_FILE_SIZE ||
+          ep_buf_append(&m->data, chunk, (size_t)got)) {
+        m->ok = false;
+        break;
+      }
+    }
+    if (got < 0)
+      m->ok = false;
+    if (!m->data.data && ep_buf_append(&m->data, "", 0))
+      return EPINDEX_ENOMEM;
+  }
+  return r == ARCHIVE_EOF ? EPINDEX_OK : EPINDEX_EIO;
+}
+
+/* zipfile.Path.read_text(): absent -> None; unreadable -> raises */
+static ep_read_status zip_read(zip_state *z, const char *child,
+                               const char *file, const char **data,
+                               size_t *len) {
+  char name[PATH_MAX];
+  snprintf(name, sizeof(name), "%s/%s", child, file);
+  zip_member *m = zip_find(z, name);
+  if (!m)
+    return EP_READ_ABSENT;
+  if (!m->ok)
+    return EP_READ_ERROR;
+  *data = m->data.data;
+  *len = m->data.len;
+  return EP_READ_OK;
+}
+
+static int zip_finish_child(ep_catalog *cat, zip_state *z, const char *child,
+                            ep_kind kind, ep_strvec *diags, const char *where) {
+  size_t di = cat->ndists;
+  ep_dist *d = ep_catalog_add_dist(cat);
+  if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, child, strlen(child))))
+    return EPINDEX_ENOMEM;
+  d->kind = kind;
+  d->stamp = (ep_stamp){-1, -1, -1, -1};
+  const char *ept = NULL, *mdt = NULL;
+  size_t epn = 0, mdn = 0;
+  ep_read_status st = EP_READ_ABSENT;
+  bool md_valid = true;
+  ep_buf md = {0};
+  if (kind != EP_KIND_FILE) { /* an egg-info *file* in a zip has neither */
+    st = zip_read(z, child, "entry_points.txt", &ept, &epn);
+    ep_read_status ms = zip_read(z, child, "METADATA", &mdt, &mdn);
+    if (ms == EP_READ_ABSENT || (ms == EP_READ_OK && mdn == 0))
+      ms = zip_read(z, child, "PKG-INFO", &mdt, &mdn);
+    md_valid = ms != EP_READ_ERROR;
+    if (ms == EP_READ_OK && mdn > 0) {
+      md_valid = ep_utf8_valid(mdt, mdn, NULL) && ep_buf_append(&md, mdt, mdn) == 0;
+      if (md_valid)
+        md.len = ep_universal_newlines(md.data, md.len);
+    }
+  }
+  /* str(zipfile.Path) of a directory ends in '/', so its basename is empty
+   * and the name always comes from METADATA; files keep their stem. */
+  int rc = ep_finish_dist(cat, di, kind == EP_KIND_FILE, md.len ? md.data : NULL,
+                          md.len, md_valid, ept, epn, st, EIO, diags, where);
+  ep_buf_free(&md);
+  return rc;
+}
+
+static int scan_zip(const char *path, ep_catalog *cat, ep_strvec *diags,
+                    bool *is_zip) {
+  struct archive *a = archive_read_new();
+  if (!a)
+    return EPINDEX_ENOMEM;
+  archive_read_support_format_zip_seekable(a);
+  *is_zip = false;
+  if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+    archive_read_free(a);
+    return EPINDEX_OK; /* not a zip: zipfile raises, importlib suppresses */
+  }
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  bool egg = is_egg_base(base);
+  zip_state z = {0};
+  int rc = zip_collect(a, &z, egg);
+  archive_read_free(a);
+  if (rc == EPINDEX_EIO) { /* a damaged central directory: BadZipFile */
+    zip_state_free(&z);
+    return EPINDEX_OK;
+  }
+  *is_zip = rc == EPINDEX_OK;
+  /* Reuse the directory ordering rules on the zip's children. */
+  pending *infos = NULL, *eggs = NULL;
+  size_t ninfo = 0, capinfo = 0, negg = 0, capegg = 0;
+  for (size_t i = 0; i < z.nchildren && !rc; i++) {
+    const char *c = z.children[i];
+    bool info = is_info_name(c);
+    if (!info && !(egg && is_egg_info_child(c)))
+      continue;
+    /* zipfile resolve_dir(): a member named exactly c is a file */
+    ep_kind kind = EP_KIND_DIR;
+    for (size_t m = 0; m < z.nmembers; m++)
+      if (strcmp(z.members[m].name, c) == 0)
+        kind = EP_KIND_FILE;
+    if (!info)
+      kind = EP_KIND_EGG;
+    pending item = {strdup(c), info ? lookup_key(c) : NULL, i + 1, 0, kind};
+    if (!item.name || (info && !item.lkey))
+      rc = EPINDEX_ENOMEM;
+    else
+      rc = info ? pending_push(&infos, &ninfo, &capinfo, item)
+                : pending_push(&eggs, &negg, &capegg, item);
+    if (rc) {
+      free(item.name);
+      free(item.lkey);
+    }
+  }
+  ep_listing listing = {0};
+  if (!rc) {
+    rc = order_into(&listing, infos, ninfo, eggs, negg);
+    free(infos);
+    free(eggs);
+  } else {
+    pending_free(infos, ninfo);
+    pending_free(eggs, negg);
+  }
+  for (size_t i = 0; i < listing.len && !rc; i++)
+    rc = zip_finish_child(cat, &z, listing.items[i].metadir,
+                          listing.items[i].kind, diags, path);
+  ep_listing_free(&listing);
+  zip_state_free(&z);
+  return rc;
+}
+
+/* ---- any path entry -------------------------------------------------------- */
+
+int ep_scan_path_entry(const char *path, ep_catalog *cat, ep_strvec *diags,
+                       epindex_source *what) {
+  const char *p = *path ? path : ".";
+  *what = EPINDEX_SOURCE_NONE;
+  int rc = EPINDEX_OK;
+  int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    const char *base = strrchr(p, '/');
+    ep_listing listing = {0};
+    rc = ep_list_dir(fd, base ? base + 1 : p, &listing);
+    if (rc == EPINDEX_OK) {
+      *what = EPINDEX_SOURCE_SCAN;
+      rc = ep_scan_listed(fd, &listing, cat, diags, path, NULL, NULL, NULL);
+    } else if (rc != EPINDEX_ENOMEM) {
+      rc = EPINDEX_OK; /* os.listdir() failed: importlib sees nothing */
+    }
+    ep_listing_free(&listing);
+    close(fd);
+  } else if (errno == ENOTDIR) {
+    bool is_zip = false;
+    rc = scan_zip(p, cat, diags, &is_zip);
+    if (is_zip)
+      *what = EPINDEX_SOURCE_SCAN;
+  }
+  if (!rc)
+    rc = ep_catalog_mark_hidden(cat);
+  if (!rc)
+    rc = ep_catalog_finish(cat);
+  return rc;
+}

@@ -1,0 +1,244 @@
+/* util.c -- arena, buffers, string vectors and careful file reading. */
+#include "epindex_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- arena ----------------------------------------------------------- */
+
+struct ep_arena_chunk {
+  struct ep_arena_chunk *next;
+  size_t used, size;
+  max_align_t data[];
+};
+
+#define EP_ARENA_CHUNK (64u * 1024u)
+
+void *ep_arena_alloc(ep_arena *a, size_t n) {
+  size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+  struct ep_arena_chunk *c = a->head;
+  if (!c || c->size - c->used < need) {
+    size_t size = need > EP_ARENA_CHUNK ? need : EP_ARENA_CHUNK;
+    c = malloc(sizeof(*c) + size);
+    if (!c)
+      return NULL;
+    c->used = 0;
+    c->size = size;
+    c->next = a->head;
+    a->head = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += need;
+  return p;
+}
+
+char *ep_arena_strndup(ep_arena *a, const char *s, size_t n) {
+  char *p = ep_arena_alloc(a, n + 1);
+  if (!p)
+    return NULL;
+  if (n)
+    memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+void ep_arena_free(ep_arena *a) {
+  struct ep_arena_chunk *c = a->head;
+  while (c) {
+    struct ep_arena_chunk *next = c->next;
+    free(c);
+    c = next;
+  }
+  a->head = NULL;
+}
+
+/* ---- buffers --------------------------------------------------------- */
+
+int ep_buf_reserve(ep_buf *b, size_t extra) {
+  if (extra > SIZE_MAX - b->len - 1)
+    return EPINDEX_ENOMEM;
+  size_t need = b->len + extra + 1;
+  if (need <= b->cap)
+    return EPINDEX_OK;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < need)
+    cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+  char *p = realloc(b->data, cap);
+  if (!p)
+    return EPINDEX_ENOMEM;
+  b->data = p;
+  b->cap = cap;
+  return EPINDEX_OK;
+}
+
+int ep_buf_append(ep_buf *b, const void *p, size_t n) {
+  if (ep_buf_reserve(b, n))
+    return EPINDEX_ENOMEM;
+  if (n)
+    memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return EPINDEX_OK;
+}
+
+static int buf_vappendf(ep_buf *b, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n < 0 || ep_buf_reserve(b, (size_t)n))
+    return EPINDEX_ENOMEM;
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  b->len += (size_t)n;
+  return EPINDEX_OK;
+}
+
+int ep_buf_appendf(ep_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = buf_vappendf(b, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+void ep_buf_free(ep_buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+/* ---- string vectors -------------------------------------------------- */
+
+int ep_strvec_addf(ep_strvec *v, const char *fmt, ...) {
+  if (v->len == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 8;
+    char **p = realloc(v->items, cap * sizeof(*p));
+    if (!p)
+      return EPINDEX_ENOMEM;
+    v->items = p;
+    v->cap = cap;
+  }
+  ep_buf b = {0};
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = buf_vappendf(&b, fmt, ap);
+  va_end(ap);
+  if (rc)
+    return rc;
+  v->items[v->len++] = b.data;
+  return EPINDEX_OK;
+}
+
+void ep_strvec_free(ep_strvec *v) {
+  for (size_t i = 0; i < v->len; i++)
+    free(v->items[i]);
+  free(v->items);
+  v->items = NULL;
+  v->len = v->cap = 0;
+}
+
+/* ---- errors and files -------------------------------------------------- */
+
+int ep_errno_code(int err) {
+  switch (err) {
+  case 0:
+    return EPINDEX_OK;
+  case ENOMEM:
+    return EPINDEX_ENOMEM;
+  case ENOENT:
+    return EPINDEX_ENOENT;
+  case ENOTDIR:
+    return EPINDEX_ENOTDIR;
+  case EACCES:
+  case EPERM:
+    return EPINDEX_EACCES;
+  case EROFS:
+    return EPINDEX_EROFS;
+  case ENOSPC:
+  case EDQUOT:
+    return EPINDEX_ENOSPC;
+  case ENAMETOOLONG:
+    return EPINDEX_ETOOLONG;
+  case EINVAL:
+    return EPINDEX_EINVAL;
+  default:
+    return EPINDEX_EIO;
+  }
+}
+
+int64_t ep_mtime_ns(const struct stat *st) {
+  return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static ep_read_status absent_or_error(int err, int *err_out) {
+  *err_out = err;
+  switch (err) {
+  /* the exceptions PathDistribution.read_text() suppresses */
+  case ENOENT:
+  case EISDIR:
+  case ENOTDIR:
+  case EACCES:
+  case EPERM:
+    return EP_READ_ABSENT;
+  default:
+    return EP_READ_ERROR;
+  }
+}
+
+ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
+                               int *err) {
+  int fd;
+  do
+    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    return absent_or_error(errno, err);
+  struct stat st;
+  ep_read_status rs = EP_READ_OK;
+  buf->len = 0;
+  if (fstat(fd, &st) != 0) {
+    rs = absent_or_error(errno, err);
+  } else if (S_ISDIR(st.st_mode)) {
+    rs = absent_or_error(EISDIR, err);
+  } else if (!S_ISREG(st.st_mode)) {
+    /* Python would block on a FIFO or read a device forever: refuse. */
+    *err = ENODEV;
+    rs = EP_READ_ERROR;
+  } else if ((uint64_t)st.st_size > EP_MAX_FILE_SIZE) {
+    *err = EFBIG;
+    rs = EP_READ_ERROR;
+  } else if (ep_buf_reserve(buf, (size_t)st.st_size + 1)) {
+    *err = ENOMEM;
+    rs = EP_READ_ERROR;
+  }
+  while (rs == EP_READ_OK) {
+    if (buf->cap - buf->len - 1 < 4096 && ep_buf_reserve(buf, 4096)) {
+      *err = ENOMEM;
+      rs = EP_READ_ERROR;
+      break;
+    }
+    ssize_t got = read(fd, buf->data + buf->len, buf->cap - buf->len - 1);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      rs = absent_or_error(errno, err);
+      break;
+    }
+    if (got == 0)
+      break;
+    buf->len += (size_t)got;
+    if (buf->len > EP_MAX_FILE_SIZE) { /* grew while we read it */
+      *err = EFBIG;
+      rs = EP_READ_ERROR;
+    }
+  }
+  if (buf->data)
+    buf->data[buf->len] = '\0';
+  close(fd);
+  return rs;
+}
