@@ -259,6 +259,10 @@ int ep_index_open(int dirfd, const char *dir, epindex_policy policy,
 void ep_index_close(ep_index *ix);
 /* Distributions recorded (0 means it cannot hide anything). */
 int64_t ep_index_ndists(const ep_index *ix);
+/* The STAT policy's O(1) test: same directory, same mtime, not racy. */
+bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir);
+/* The filesystem time the index's snapshot was taken at. */
+int64_t ep_index_stamp_ns(const ep_index *ix);
 /* Problems recorded for visible distributions, as diagnostics. */
 int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags);
 /* Does the index hold a distribution with this key? 1 yes, 0 no, <0 error. */

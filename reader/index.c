@@ -44,6 +44,7 @@ void ep_index_close(ep_index *ix) {
 }
 
 int64_t ep_index_ndists(const ep_index *ix) { return ix->ndists; }
+int64_t ep_index_stamp_ns(const ep_index *ix) { return ix->ds.stamp_ns; }
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -227,25 +228,30 @@ static epindex_reason check_index_dir(int dirfd, const struct stat *dir,
   return EPINDEX_REASON_FRESH;
 }
 
+static bool same_dir(const ep_index *ix, const struct stat *dir) {
+  return ix->ds.dev == (int64_t)dir->st_dev && ix->ds.ino == (int64_t)dir->st_ino;
+}
+
+bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir) {
+  return same_dir(ix, dir) && ix->ds.mtime_ns < ix->ds.stamp_ns &&
+         ix->ds.mtime_ns == ep_mtime_ns(dir);
+}
+
 static epindex_reason judge(ep_index *ix, int dirfd, const struct stat *dir,
                             epindex_policy policy, ep_buf *detail) {
   if (policy == EPINDEX_POLICY_TRUST)
     return EPINDEX_REASON_TRUSTED;
-  bool same_dir = ix->ds.dev == (int64_t)dir->st_dev &&
-                  ix->ds.ino == (int64_t)dir->st_ino;
-  bool racy = ix->ds.mtime_ns >= ix->ds.stamp_ns;
-  if (policy == EPINDEX_POLICY_STAT && same_dir && !racy &&
-      ix->ds.mtime_ns == ep_mtime_ns(dir))
+  if (policy == EPINDEX_POLICY_STAT && ep_index_stat_fresh(ix, dir))
     return EPINDEX_REASON_FRESH;
-  int m = ep_index_matches_listing(ix, dirfd, !same_dir, ix->ds.stamp_ns,
-                                   detail);
+  bool here = same_dir(ix, dir);
+  int m = ep_index_matches_listing(ix, dirfd, !here, ix->ds.stamp_ns, detail);
   if (m == 1)
     return EPINDEX_REASON_VERIFIED;
   if (m == 2)
     return EPINDEX_REASON_RACY;
   if (m < 0)
     return EPINDEX_REASON_DAMAGED;
-  return same_dir ? EPINDEX_REASON_STALE : EPINDEX_REASON_RELOCATED;
+  return here ? EPINDEX_REASON_STALE : EPINDEX_REASON_RELOCATED;
 }
 
 int ep_index_open(int dirfd, const char *dir_path, epindex_policy policy,
@@ -284,6 +290,9 @@ static bool stamp_racy(const ep_stamp *s, int64_t stamp_ns) {
 
 int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
                              int64_t stamp_ns, ep_buf *detail) {
+  ep_buf scratch = {0};
+  if (!detail)
+    detail = &scratch;
   ep_listing l = {0};
   int rc = ep_list_dir(dirfd, "", &l);
   if (rc) {
@@ -333,6 +342,7 @@ int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
   }
   sqlite3_finalize(st);
   ep_listing_free(&l);
+  ep_buf_free(&scratch);
   return result;
 }
 

@@ -393,6 +393,16 @@ static size_t stem_name_len(const char *stem) {
   return dash ? (size_t)(dash - stem) : (size_t)(dot - stem);
 }
 
+/* Does the stem give a non-empty normalised key on its own? Only '-', '_'
+ * and '.' normalise away entirely. */
+static bool stem_key_nonempty(const char *stem) {
+  size_t n = stem_name_len(stem);
+  for (size_t i = 0; i < n; i++)
+    if (stem[i] != '-' && stem[i] != '_' && stem[i] != '.')
+      return true;
+  return false;
+}
+
 typedef struct add_ctx {
   ep_catalog *cat;
   size_t dist;
@@ -582,7 +592,13 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
       else
         st = ep_read_file_at(dirfd, path, &ept, &err);
     }
-    bool md_valid = read_metadata(dirfd, item, &md);
+    /* importlib reads METADATA lazily; so do we: only for the name and
+     * version of distributions with entry points, or for the key. */
+    md.len = 0;
+    bool need_md = (st == EP_READ_OK && ept.len > 0) || st == EP_READ_ERROR ||
+                   item->kind == EP_KIND_EGG || stem_name_len(item->metadir) == 0 ||
+                   !stem_key_nonempty(item->metadir);
+    bool md_valid = need_md ? read_metadata(dirfd, item, &md) : true;
     rc = ep_finish_dist(cat, di, item->kind != EP_KIND_EGG,
                         md.len ? md.data : NULL, md.len, md_valid, ept.data,
                         st == EP_READ_OK ? ept.len : 0, st, err, diags, where);

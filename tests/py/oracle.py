@@ -1,0 +1,57 @@
+"""Print importlib.metadata's answer as JSON, for differential tests.
+
+Usage: python oracle.py [--group G] [--name N] PATH...
+The search path is exactly PATH... Output: {"sorted_by_group": bool,
+"eps": [{group, name, value, dist, version}, ...]} in the order
+importlib.metadata returns them. Without --group/--name, Python 3.11 returns
+SelectableGroups, sorted by group: "sorted_by_group" is then true.
+"""
+import json
+import sys
+
+
+def main(argv):
+    group = name = None
+    paths = []
+    it = iter(argv)
+    for a in it:
+        if a == "--group":
+            group = next(it)
+        elif a == "--name":
+            name = next(it)
+        else:
+            paths.append(a)
+    import importlib.metadata as md  # before sys.path changes: it needs it
+
+    sys.path[:] = paths
+
+    params = {}
+    if group is not None:
+        params["group"] = group
+    if name is not None:
+        params["name"] = name
+    sorted_by_group = False
+    if params:
+        eps = list(md.entry_points(**params))
+    else:
+        res = md.entry_points()
+        if isinstance(res, dict):  # 3.11 SelectableGroups, sorted by group
+            sorted_by_group = True
+            eps = [ep for g in res for ep in res[g]]
+        else:
+            eps = list(res)
+    out = []
+    for ep in eps:
+        try:
+            dist, version = ep.dist.name, ep.dist.version
+        except Exception:  # broken METADATA: importlib raises on access
+            dist = version = None
+        out.append(dict(group=ep.group, name=ep.name, value=ep.value,
+                        dist=dist, version=version))
+    json.dump({"sorted_by_group": sorted_by_group, "eps": out}, sys.stdout)
+
+
+if __name__ == "__main__":
+    import warnings
+    warnings.simplefilter("ignore")
+    main(sys.argv[1:])
