@@ -348,6 +348,8 @@ int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
       continue;
     pending item = {strdup(name), NULL, pos, 0,
                     kind_at(dirfd, name, de->d_type)};
+    if (!info && item.kind == EP_KIND_DIR)
+      item.kind = EP_KIND_EGG; /* a file EGG-INFO reads as an egg-info file */
     if (!item.name)
       rc = EPINDEX_ENOMEM;
     else if (info && !(item.lkey = lookup_key(name)))
