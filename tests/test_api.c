@@ -1,2 +1,205 @@
+/* test_api.c -- the public contract: argument checks, codes and names,
+ * precedence across path entries (index and scan mixed), threads. */
 #include "support.h"
-int main(void){return 0;}
+
+#include "epindex.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void test_codes_and_names(void **state) {
+  (void)state;
+  assert_string_equal(epindex_strerror(EPINDEX_OK), "success");
+  assert_string_equal(epindex_strerror(EPINDEX_ENOSPC), "no space left on device");
+  assert_string_equal(epindex_strerror(-999), "unknown error");
+  assert_string_equal(epindex_err_name(EPINDEX_EROFS), "EROFS");
+  assert_string_equal(epindex_err_name(42), "UNKNOWN");
+  assert_string_equal(epindex_reason_name(EPINDEX_REASON_RELOCATED), "relocated");
+  assert_string_equal(epindex_reason_name((epindex_reason)999), "unknown");
+  assert_true(epindex_reason_is_served(EPINDEX_REASON_VERIFIED));
+  assert_false(epindex_reason_is_served(EPINDEX_REASON_STALE));
+  epindex_policy p;
+  assert_int_equal(epindex_policy_parse("verify", &p), EPINDEX_OK);
+  assert_int_equal(p, EPINDEX_POLICY_VERIFY);
+  assert_int_equal(epindex_policy_parse("Verify", &p), EPINDEX_EINVAL);
+  assert_int_equal(epindex_policy_parse(NULL, &p), EPINDEX_EINVAL);
+  assert_string_equal(epindex_policy_name(EPINDEX_POLICY_TRUST), "trust");
+  assert_int_equal(epindex_libversion_number(), EPINDEX_VERSION_NUMBER);
+  assert_string_equal(epindex_libversion(), EPINDEX_VERSION_STRING);
+}
+
+static void test_argument_checks(void **state) {
+  (void)state;
+  epindex *ix = (epindex *)1;
+  const char *bad[] = {"/tmp", NULL};
+  assert_int_equal(epindex_open(NULL, NULL, 0, EPINDEX_POLICY_STAT), EPINDEX_EINVAL);
+  assert_int_equal(epindex_open(&ix, NULL, 1, EPINDEX_POLICY_STAT), EPINDEX_EINVAL);
+  assert_null(ix);
+  assert_int_equal(epindex_open(&ix, bad, 2, EPINDEX_POLICY_STAT), EPINDEX_EINVAL);
+  assert_int_equal(epindex_open(&ix, bad, 1, (epindex_policy)7), EPINDEX_EINVAL);
+  epindex_result *r = (epindex_result *)1;
+  assert_int_equal(epindex_lookup(NULL, "g", NULL, &r), EPINDEX_EINVAL);
+  assert_null(r);
+  epindex_close(NULL);
+  epindex_result_free(NULL);
+  epindex_dirinfo_free(NULL);
+  assert_int_equal(epindex_path_count(NULL), 0);
+  assert_null(epindex_result_get(NULL, 0, EPINDEX_FIELD_NAME, NULL));
+  /* an empty search path answers nothing */
+  assert_int_equal(epindex_open(&ix, NULL, 0, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_lookup(ix, NULL, NULL, &r), EPINDEX_OK);
+  assert_int_equal(epindex_result_count(r), 0);
+  size_t len = 7;
+  assert_null(epindex_result_get(r, 0, EPINDEX_FIELD_NAME, &len));
+  assert_int_equal(len, 0);
+  assert_null(epindex_path_entry(ix, 0));
+  assert_int_equal(epindex_path_reason(ix, 3), EPINDEX_REASON_ABSENT);
+  epindex_result_free(r);
+  epindex_close(ix);
+}
+
+typedef struct fx {
+  char *tmp, *a, *b, *c;
+} fx;
+
+/* a: indexed; b: scanned; c: a zip-less missing entry. Names collide. */
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  f->tmp = tmp_dir();
+  f->a = path_join(f->tmp, "a");
+  f->b = path_join(f->tmp, "b");
+  f->c = path_join(f->tmp, "missing");
+  put_dist(f->a, "Shared.Name-1.0.dist-info", "Shared.Name", "1.0",
+           "[g]\nfrom_a = a:x\n");
+  put_file(f->a, "legacy-0.1-py3.11.egg-info", "Name: legacy\nVersion: 0.1\n", (size_t)-1);
+  put_dist(f->b, "shared_name-2.0.dist-info", "shared_name", "2.0",
+           "[g]\nfrom_b = b:x\n");
+  put_dist(f->b, "legacy-9.0.dist-info", "legacy", "9.0", "[g]\nlegacy = b:legacy\n");
+  put_dist(f->b, "only_b-1.0.dist-info", "only_b", "1.0", "[g]\nonly = b:only\n[h]\nh = b:h\n");
+  assert_int_equal(epindex_update_dir(f->a, 0, NULL, NULL, 0), EPINDEX_OK);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  free(f->a);
+  free(f->b);
+  free(f->c);
+  tmp_cleanup(f->tmp);
+  free(f);
+  return 0;
+}
+
+static char *names(epindex_result *r) {
+  char *s = calloc(1, 1024);
+  for (size_t i = 0; i < epindex_result_count(r); i++) {
+    strcat(s, epindex_result_get(r, i, EPINDEX_FIELD_NAME, NULL));
+    strcat(s, ",");
+  }
+  return s;
+}
+
+static void test_precedence_across_entries(void **state) {
+  fx *f = *state;
+  const char *paths[] = {f->c, f->a, f->b};
+  epindex *ix;
+  epindex_result *r;
+  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_NONE);
+  assert_int_equal(epindex_path_source(ix, 1), EPINDEX_SOURCE_INDEX);
+  assert_int_equal(epindex_path_source(ix, 2), EPINDEX_SOURCE_SCAN);
+  assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
+  /* Shared.Name in a hides shared_name in b; the egg-info *file* legacy in a
+   * (no entry points) hides legacy-9.0 in b */
+  char *got = names(r);
+  assert_string_equal(got, "from_a,only,");
+  assert_int_equal(epindex_result_path_index(r, 0), 1);
+  assert_int_equal(epindex_result_path_index(r, 1), 2);
+  size_t len;
+  assert_string_equal(epindex_result_get(r, 1, EPINDEX_FIELD_PATH, &len), f->b);
+  assert_int_equal(len, strlen(f->b));
+  assert_string_equal(epindex_result_get(r, 1, EPINDEX_FIELD_METADIR, NULL),
+                      "only_b-1.0.dist-info");
+  free(got);
+  epindex_result_free(r);
+  assert_int_equal(epindex_lookup(ix, NULL, "h", &r), EPINDEX_OK);
+  got = names(r);
+  assert_string_equal(got, "h,");
+  free(got);
+  epindex_result_free(r);
+  epindex_close(ix);
+  /* reversed order: b wins */
+  const char *rev[] = {f->b, f->a};
+  assert_int_equal(epindex_open(&ix, rev, 2, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
+  got = names(r);
+  assert_non_null(strstr(got, "from_b,"));
+  assert_null(strstr(got, "from_a"));
+  free(got);
+  epindex_result_free(r);
+  epindex_close(ix);
+}
+
+static void test_problems_are_reported_once_visible(void **state) {
+  fx *f = *state;
+  put_file(f->b, "broken-1.0.dist-info/entry_points.txt", "[g]\nnoequals\n", (size_t)-1);
+  /* hidden by a's Shared.Name: importlib never reads it, so no report */
+  put_file(f->b, "shared.name-3.0.dist-info/entry_points.txt", "[g]\nbad\n", (size_t)-1);
+  const char *paths[] = {f->a, f->b};
+  epindex *ix;
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_diag_count(ix), 1);
+  assert_non_null(strstr(epindex_diag_message(ix, 0), "broken-1.0.dist-info: skipped"));
+  assert_null(epindex_diag_message(ix, 1));
+  epindex_close(ix);
+}
+
+typedef struct thread_arg {
+  epindex *ix;
+  int failures;
+} thread_arg;
+
+static void *lookup_loop(void *p) {
+  thread_arg *a = p;
+  for (int i = 0; i < 500; i++) {
+    epindex_result *r;
+    if (epindex_lookup(a->ix, "g", NULL, &r) != EPINDEX_OK ||
+        epindex_result_count(r) != 2)
+      a->failures++;
+    epindex_result_free(r);
+  }
+  return NULL;
+}
+
+static void test_one_handle_many_threads(void **state) {
+  fx *f = *state;
+  const char *paths[] = {f->a, f->b};
+  epindex *ix;
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  pthread_t t[4];
+  thread_arg args[4];
+  for (int i = 0; i < 4; i++) {
+    args[i] = (thread_arg){ix, 0};
+    pthread_create(&t[i], NULL, lookup_loop, &args[i]);
+  }
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    assert_int_equal(args[i].failures, 0);
+  }
+  epindex_close(ix);
+}
+
+int main(void) {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_codes_and_names),
+      cmocka_unit_test(test_argument_checks),
+      T(test_precedence_across_entries),
+      T(test_problems_are_reported_once_visible),
+      T(test_one_handle_many_threads),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,2 +1,169 @@
+/* test_update.c -- epindex_update_dir(): atomic replace, litter, incremental
+ * reads, errors (missing, not a directory, read-only, full disk). */
 #include "support.h"
-int main(void){return 0;}
+
+#include "epindex.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int setup(void **state) {
+  char *t = tmp_dir();
+  for (int i = 0; i < 20; i++) {
+    char md[64], ep[128];
+    snprintf(md, sizeof(md), "d%02d-1.0.dist-info", i);
+    snprintf(ep, sizeof(ep), "[console_scripts]\nd%02d = d%02d:main\n", i, i);
+    put_dist(t, md, md, "1.0", i % 2 ? ep : NULL);
+  }
+  *state = t;
+  return 0;
+}
+static int teardown(void **state) {
+  tmp_cleanup(*state);
+  return 0;
+}
+
+static ino_t index_inode(const char *dir) {
+  char *p = path_join(dir, ".epindex/index.db");
+  struct stat st;
+  ino_t ino = stat(p, &st) == 0 ? st.st_ino : 0;
+  free(p);
+  return ino;
+}
+
+static int count_litter(const char *dir) {
+  char cmd[4096];
+  snprintf(cmd, sizeof(cmd), "ls -a '%s/.epindex' | grep -c tmp", dir);
+  FILE *f = popen(cmd, "r");
+  int n = 0;
+  assert_int_equal(fscanf(f, "%d", &n), 1);
+  pclose(f);
+  return n;
+}
+
+static void test_update_replaces_atomically_and_cleans_litter(void **state) {
+  const char *d = *state;
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.dists, 20);
+  assert_int_equal(st.entries, 10);
+  ino_t first = index_inode(d);
+  put_file(d, ".epindex/index.db.tmp-99999-dead", "half-written", (size_t)-1);
+  put_dist(d, "new-1.0.dist-info", "new", "1.0", NULL);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_not_equal(index_inode(d), first); /* renamed into place */
+  assert_int_equal(count_litter(d), 0);
+}
+
+static void test_incremental_reads_only_changes(void **state) {
+  const char *d = *state;
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.reread, 20);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.unchanged, 1);
+  put_dist(d, "new-1.0.dist-info", "new", "1.0", "[g]\nn = new\n");
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.unchanged, 0);
+  assert_int_equal(st.reread, 1);
+  assert_int_equal(st.dists, 21);
+  assert_int_equal(epindex_update_dir(d, EPINDEX_UPDATE_FULL, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.reread, 21);
+  /* an in-place edit is seen by update even though the listing is the same */
+  sh("sleep 0.01; printf '[g]\\nn = changed\\n' > '%s/new-1.0.dist-info/entry_points.txt'", d);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.unchanged, 0);
+  assert_int_equal(st.reread, 1);
+}
+
+static void test_bad_directories(void **state) {
+  const char *d = *state;
+  char err[512];
+  char *missing = path_join(d, "missing");
+  assert_int_equal(epindex_update_dir(missing, 0, NULL, err, sizeof(err)), EPINDEX_ENOENT);
+  assert_non_null(strstr(err, "missing"));
+  assert_non_null(strstr(err, "No such file"));
+  char *file = path_join(d, "d00-1.0.dist-info/METADATA");
+  assert_int_equal(epindex_update_dir(file, 0, NULL, err, sizeof(err)), EPINDEX_ENOTDIR);
+  assert_int_equal(epindex_update_dir(NULL, 0, NULL, err, sizeof(err)), EPINDEX_EINVAL);
+  free(missing);
+  free(file);
+}
+
+static void test_read_only_file_system(void **state) {
+  const char *d = *state;
+  char *mnt = path_join(d, "ro");
+  char err[512];
+  sh("mkdir '%s' && mount -t tmpfs tmpfs '%s'", mnt, mnt);
+  put_dist(mnt, "x-1.0.dist-info", "x", "1.0", "[g]\nx = x\n");
+  sh("mount -o remount,ro '%s'", mnt);
+  int rc = epindex_update_dir(mnt, 0, NULL, err, sizeof(err));
+  sh("umount '%s'", mnt);
+  assert_int_equal(rc, EPINDEX_EROFS);
+  assert_non_null(strstr(err, "Read-only file system"));
+  free(mnt);
+}
+
+static void test_full_disk_keeps_old_index(void **state) {
+  const char *d = *state;
+  char *mnt = path_join(d, "full");
+  char err[512];
+  sh("mkdir '%s' && mount -t tmpfs -o size=512k tmpfs '%s'", mnt, mnt);
+  for (int i = 0; i < 40; i++) {
+    char md[64];
+    snprintf(md, sizeof(md), "p%02d-1.0.dist-info", i);
+    put_dist(mnt, md, md, "1.0", "[console_scripts]\np = p:main\n");
+  }
+  assert_int_equal(epindex_update_dir(mnt, 0, NULL, err, sizeof(err)), EPINDEX_OK);
+  ino_t before = index_inode(mnt);
+  put_dist(mnt, "zz-1.0.dist-info", "zz", "1.0", "[console_scripts]\nz = z:main\n");
+  sh("dd if=/dev/zero of='%s/filler' bs=4k 2>/dev/null; true", mnt);
+  int rc = epindex_update_dir(mnt, EPINDEX_UPDATE_FULL, NULL, err, sizeof(err));
+  ino_t after = index_inode(mnt);
+  int litter = count_litter(mnt);
+  sh("umount '%s'", mnt);
+  assert_int_equal(rc, EPINDEX_ENOSPC);
+  assert_int_equal(before, after); /* the old index is untouched */
+  assert_int_equal(litter, 0);
+  free(mnt);
+}
+
+static void *update_thread(void *dir) {
+  for (int i = 0; i < 10; i++)
+    if (epindex_update_dir(dir, EPINDEX_UPDATE_FULL, NULL, NULL, 0) != EPINDEX_OK)
+      return (void *)1;
+  return NULL;
+}
+
+static void test_concurrent_updates_serialise(void **state) {
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, update_thread, *state);
+  for (int i = 0; i < 4; i++) {
+    void *res;
+    pthread_join(t[i], &res);
+    assert_null(res);
+  }
+  epindex_dirinfo *di;
+  assert_int_equal(epindex_inspect(*state, EPINDEX_POLICY_VERIFY, &di), 0);
+  assert_int_equal(epindex_dirinfo_reason(di), EPINDEX_REASON_VERIFIED);
+  epindex_dirinfo_free(di);
+  assert_int_equal(count_litter(*state), 0);
+}
+
+int main(void) {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(test_update_replaces_atomically_and_cleans_litter),
+      T(test_incremental_reads_only_changes),
+      T(test_bad_directories),
+      T(test_read_only_file_system),
+      T(test_full_disk_keeps_old_index),
+      T(test_concurrent_updates_serialise),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
