@@ -432,7 +432,7 @@ int main(int argc, char **argv) {
   o.command = argv[optind++];
   int rest = argc - optind + 1;
   char **restv = argv + optind - 1;
-  optind = 1;
+  optind = 0; /* 0, not 1: makes GNU getopt reset its permutation state */
   parse_options(rest, restv, "h", &o);
   o.args = restv + optind;
   o.nargs = rest - optind;

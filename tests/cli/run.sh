@@ -1,1 +1,100 @@
-exit 0
+#!/usr/bin/env bash
+# CLI tests: each case runs a command and checks its exit status, and what
+# it prints on stdout and stderr (zstd's cli-tests style, inline).
+# Usage: run.sh PATH/TO/epindex
+set -u
+EPINDEX=${1:?usage: run.sh EPINDEX}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0
+
+# matches FILE PATTERN: the ERE matches a line, or the file is empty for '^$'
+matches() {
+  if [[ $2 == '^$' ]]; then [[ ! -s $1 ]]; else grep -Eq -- "$2" "$1"; fi
+}
+
+# check NAME EXPECTED_STATUS STDOUT_PATTERN STDERR_PATTERN -- CMD...
+check() {
+  local name=$1 want=$2 outpat=$3 errpat=$4
+  shift 5
+  "$@" >"$T/out" 2>"$T/err"
+  local got=$?
+  if [[ $got -eq $want ]] && matches "$T/out" "$outpat" && matches "$T/err" "$errpat"; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL: $name: status $got (want $want)"
+    echo "  stdout: $(head -c 400 "$T/out")"
+    echo "  stderr: $(head -c 400 "$T/err")"
+  fi
+}
+
+site=$T/site
+mkdir -p "$site/foo-1.0.dist-info" "$site/bar-2.0.dist-info"
+printf 'Name: foo\nVersion: 1.0\n' >"$site/foo-1.0.dist-info/METADATA"
+printf '[console_scripts]\nfoo = foo:main\n[g]\nx = foo:x\n' >"$site/foo-1.0.dist-info/entry_points.txt"
+printf 'Name: bar\nVersion: 2.0\n' >"$site/bar-2.0.dist-info/METADATA"
+printf '[console_scripts]\nbar = bar:main\n' >"$site/bar-2.0.dist-info/entry_points.txt"
+
+check help 0 'Usage: epindex COMMAND' '^$' -- "$EPINDEX" --help
+check help-after-command 0 'Exit status' '^$' -- "$EPINDEX" query --help
+check version 0 '^epindex [0-9]+\.[0-9]+\.[0-9]+ \(schema 1\)$' '^$' -- "$EPINDEX" --version
+check no-command 2 '^$' 'missing COMMAND' -- "$EPINDEX"
+check bad-command 2 '^$' 'unknown COMMAND' -- "$EPINDEX" frobnicate
+check bad-option 2 '^$' "Try 'epindex --help'" -- "$EPINDEX" query --bogus
+check bad-policy 2 '^$' 'stat, verify or trust' -- "$EPINDEX" query --policy maybe --path "$site"
+check update-no-args 2 '^$' 'needs DIR' -- "$EPINDEX" update
+check verify-no-args 2 '^$' 'needs DIR' -- "$EPINDEX" verify
+check query-two-groups 2 '^$' 'at most one GROUP' -- "$EPINDEX" query --path "$site" a b
+
+check verify-missing 1 'missing \(no index\)' '^$' -- "$EPINDEX" verify "$site"
+check update 0 "^$site: 2 dists, 3 entry points, 2 read, [0-9.]+ ms$" '^$' -- "$EPINDEX" update "$site"
+check update-unchanged 0 "^$site: unchanged" '^$' -- "$EPINDEX" update "$site"
+check verify-fresh 0 "^$site: fresh \(index is fresh\)$" '^$' -- "$EPINDEX" verify "$site"
+check status 0 '  dists: 2' '^$' -- "$EPINDEX" status "$site"
+check status-dir 0 "  dir: $site" '^$' -- "$EPINDEX" status "$site"
+check query-text 0 $'console_scripts\tfoo = foo:main\t\\(foo 1.0\\)' '^$' -- "$EPINDEX" query --path "$site" console_scripts
+check query-json 0 '"group": "g", "name": "x", "value": "foo:x", "dist": "foo", "version": "1.0"' '^$' \
+  -- "$EPINDEX" query --path "$site" --json g
+check query-name 0 '"name": "bar"' '^$' -- "$EPINDEX" query --path "$site" --json --name bar
+check query-options-after-group 0 '"name": "x"' '^$' -- "$EPINDEX" query g --json --path "$site"
+check query-explain 0 'foo' "$site: index \\(index is fresh\\)" -- "$EPINDEX" query --explain --path "$site" g
+check query-empty-group 0 '^\[\]$' '^$' -- "$EPINDEX" query --json --path "$site" nothing.here
+
+mkdir -p "$site/new-1.0.dist-info"
+check verify-stale 1 "^$site: stale \(index is stale: .*new-1.0.dist-info" '^$' -- "$EPINDEX" verify "$site"
+check query-stale-scans 0 '^\[\]$' "$site: scan \\(index is stale\\)" -- "$EPINDEX" query --explain --path "$site" --json nothing
+check verify-trust 0 'trusted' '^$' -- "$EPINDEX" verify --policy trust "$site"
+
+mkdir -p "$site/broken-1.0.dist-info"
+printf '[g]\nno equals here\n' >"$site/broken-1.0.dist-info/entry_points.txt"
+check broken-warns 0 '"name": "x"' "warning: .*broken-1.0.dist-info: skipped: entry_points.txt: line 2 has no '='" \
+  -- "$EPINDEX" query --json --path "$site" g
+printf '\xff\xfe' >"$site/broken-1.0.dist-info/entry_points.txt"
+check broken-utf8 0 '"name": "x"' 'invalid UTF-8 at byte 0' -- "$EPINDEX" query --json --path "$site" g
+
+check update-missing 3 '^$' "epindex: cannot open $T/nope: No such file or directory" -- "$EPINDEX" update "$T/nope"
+check update-file 3 '^$' 'Not a directory' -- "$EPINDEX" update "$site/foo-1.0.dist-info/METADATA"
+check update-partial-failure 3 "^$site: " 'No such file' -- "$EPINDEX" update "$T/nope" "$site"
+check verify-not-dir 1 'not-a-dir' '^$' -- "$EPINDEX" verify "$site/foo-1.0.dist-info/METADATA"
+check query-nonexistent-path 0 '^\[\]$' '^$' -- "$EPINDEX" query --json --path "$T/nope" g
+
+# a damaged index: a warning, the right answer, exit 0
+"$EPINDEX" update "$site" >/dev/null
+head -c 3000 /dev/urandom >"$site/.epindex/index.db"
+check damaged 0 '"name": "x"' 'index not used: index is damaged' -- "$EPINDEX" query --json --path "$site" g
+"$EPINDEX" update "$site" >/dev/null
+check repaired 0 "fresh" '^$' -- "$EPINDEX" verify "$site"
+
+# JSON escaping: control characters, quotes, non-ASCII kept as UTF-8
+mkdir -p "$T/esc/e-1.0.dist-info"
+printf '[g]\nq"\\\\ = caf\xc3\xa9\x01\n' >"$T/esc/e-1.0.dist-info/entry_points.txt"
+check json-escape 0 '"name": "q\\"\\\\\\\\", "value": "café\\u0001"' '^$' -- "$EPINDEX" query --json --path "$T/esc" g
+
+# --python: the interpreter's sys.path
+py=$(command -v python3)
+check query-python 0 '^\[' '^$' -- "$EPINDEX" query --json --python "$py" console_scripts
+check query-bad-python 3 '^$' 'cannot read sys.path' -- "$EPINDEX" query --python "$T/no-python" g
+
+echo "cli: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]

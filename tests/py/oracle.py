@@ -10,6 +10,25 @@ import json
 import sys
 
 
+def warm_up(md):
+    """Run the code paths once on a throwaway distribution, so that modules
+    importlib.metadata imports lazily (email's, on 3.13) are loaded while the
+    real sys.path is still in place."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        info = os.path.join(d, "w-1.dist-info")
+        os.mkdir(info)
+        with open(os.path.join(info, "METADATA"), "w") as f:
+            f.write("Name: w\nVersion: 1\n\nbody\n")
+        with open(os.path.join(info, "entry_points.txt"), "w") as f:
+            f.write("[g]\nw = w:f\n")
+        for dist in md.distributions(path=[d]):
+            for ep in dist.entry_points:
+                ep.dist.name, ep.dist.version, ep.module, ep.attr
+
+
 def main(argv):
     group = name = None
     paths = []
@@ -23,6 +42,7 @@ def main(argv):
             paths.append(a)
     import importlib.metadata as md  # before sys.path changes: it needs it
 
+    warm_up(md)
     sys.path[:] = paths
 
     params = {}
