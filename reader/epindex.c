@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- names of codes ---------------------------------------------------------- */
@@ -152,16 +153,23 @@ static bool reason_worth_telling(epindex_reason r) {
          r == EPINDEX_REASON_SCHEMA;
 }
 
+/* 0 if p is a directory, else the errno (ENOTDIR for other file types). */
+static int stat_dir(const char *p, struct stat *st) {
+  if (stat(p, st) != 0)
+    return errno;
+  return S_ISDIR(st->st_mode) ? 0 : ENOTDIR;
+}
+
 static int judge_entry(path_ent *pe, epindex_policy policy, ep_strvec *diags) {
   const char *p = *pe->path ? pe->path : ".";
-  int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    pe->reason = errno == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
+  struct stat st;
+  int err = stat_dir(p, &st);
+  if (err) {
+    pe->reason = err == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
     return scan_entry(pe, diags); /* a zip file, or nothing */
   }
   ep_buf detail = {0};
-  int rc = ep_index_open(fd, pe->path, policy, &pe->ix, &pe->reason, &detail);
-  close(fd);
+  int rc = ep_index_open(p, &st, policy, &pe->ix, &pe->reason, &detail);
   if (!rc && pe->ix) {
     pe->source = EPINDEX_SOURCE_INDEX;
     pe->ndists = ep_index_ndists(pe->ix);
@@ -517,21 +525,25 @@ int epindex_inspect(const char *dir, epindex_policy policy,
   if (!d)
     return EPINDEX_ENOMEM;
   int rc = EPINDEX_OK;
-  int fd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    d->reason = errno == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
-    ep_buf_appendf(&d->detail, "%s", strerror(errno));
+  const char *p = *dir ? dir : ".";
+  struct stat st;
+  int err = stat_dir(p, &st);
+  if (err) {
+    d->reason = err == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
+    ep_buf_appendf(&d->detail, "%s", strerror(err));
   } else {
     ep_index *ix = NULL, *raw = NULL;
     epindex_reason raw_reason;
-    rc = ep_index_open(fd, dir, policy, &ix, &d->reason, &d->detail);
+    rc = ep_index_open(p, &st, policy, &ix, &d->reason, &d->detail);
     ep_index_close(ix);
-    if (!rc)
+    int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!rc && fd >= 0)
       rc = ep_index_open_raw(fd, &raw, &raw_reason);
     if (!rc && raw)
       rc = ep_index_meta(raw, &d->keys, &d->values);
     ep_index_close(raw);
-    close(fd);
+    if (fd >= 0)
+      close(fd);
   }
   if (!d->detail.data)
     rc = rc ? rc : ep_buf_append(&d->detail, "", 0);

@@ -238,6 +238,23 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
 /* Mark dists hidden by an earlier one with the same key in this catalog. */
 int ep_catalog_mark_hidden(ep_catalog *cat);
 
+/* ---- fdvfs.c ------------------------------------------------------------ */
+
+typedef struct sqlite3 sqlite3;
+
+/* A validated, immutable index file: its descriptor, size, and the first
+ * bytes already read (served again to SQLite without a system call). */
+typedef struct ep_fdsrc {
+  int fd;
+  int64_t size;
+  size_t head_len;
+  unsigned char head[16384]; /* pages 1-4 at the writer's 4 KiB page size */
+} ep_fdsrc;
+
+/* Open the SQLite database in src read-only, without locks, reading that
+ * descriptor only. src must outlive the connection. SQLITE_* result. */
+int ep_sqlite_open_fd(const ep_fdsrc *src, sqlite3 **db);
+
 /* ---- index.c ------------------------------------------------------------- */
 
 /* The recorded identity of the directory an index describes. */
@@ -249,12 +266,12 @@ typedef struct ep_dirstamp {
 typedef struct ep_index ep_index;
 
 /*
- * Open the index of directory `dir` (dirfd open on it) and judge it under
+ * Open the index of directory dir (whose stat is *st) and judge it under
  * policy. On return *reason says why it is or is not served; *ix is set only
  * when it is served (reason FRESH, VERIFIED or TRUSTED). detail (may be NULL)
  * receives a sentence explaining the verdict.
  */
-int ep_index_open(int dirfd, const char *dir, epindex_policy policy,
+int ep_index_open(const char *dir, const struct stat *st, epindex_policy policy,
                   ep_index **ix, epindex_reason *reason, ep_buf *detail);
 void ep_index_close(ep_index *ix);
 /* Distributions recorded (0 means it cannot hide anything). */

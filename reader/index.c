@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 struct ep_index {
+  ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
   sqlite3 *db;
   sqlite3_stmt *lookup[4]; /* [group given][name given] */
   sqlite3_stmt *has_key;
@@ -40,6 +41,8 @@ void ep_index_close(ep_index *ix) {
     sqlite3_finalize(ix->lookup[i]);
   sqlite3_finalize(ix->has_key);
   sqlite3_close_v2(ix->db);
+  if (ix->src.fd >= 0)
+    close(ix->src.fd);
   free(ix);
 }
 
@@ -58,10 +61,11 @@ static bool trusted_mode(const struct stat *st, const struct stat *dir) {
 /* Check the file behind fd before SQLite sees it: type, owner, mode and the
  * 100-byte SQLite header (magic, our application id and schema version, and
  * that the file is as long as the header says). */
-static epindex_reason check_file(int fd, const struct stat *dir,
+static epindex_reason check_file(ep_fdsrc *src, const struct stat *dir,
                                  ep_buf *detail) {
   struct stat st;
-  unsigned char h[100];
+  int fd = src->fd;
+  const unsigned char *h = src->head;
   if (fstat(fd, &st) != 0)
     return EPINDEX_REASON_UNREADABLE;
   if (!S_ISREG(st.st_mode)) {
@@ -75,11 +79,13 @@ static epindex_reason check_file(int fd, const struct stat *dir,
   }
   ssize_t got;
   do
-    got = pread(fd, h, sizeof(h), 0);
+    got = pread(fd, src->head, sizeof(src->head), 0);
   while (got < 0 && errno == EINTR);
   if (got < 0)
     return EPINDEX_REASON_UNREADABLE;
-  if (got < (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0) {
+  src->head_len = (size_t)got;
+  src->size = (int64_t)st.st_size;
+  if (got < 100 || memcmp(h, "SQLite format 3", 16) != 0) {
     ep_buf_appendf(detail, "not an SQLite database (%lld bytes)",
                    (long long)st.st_size);
     return EPINDEX_REASON_DAMAGED;
@@ -117,37 +123,6 @@ static void harden(sqlite3 *db) {
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
 }
 
-/* Open the file behind fd through /proc/self/fd, so SQLite reads the very
- * inode we checked; fall back to the path where /proc is not mounted. */
-static int open_sqlite(int fd, const char *dir, sqlite3 **db) {
-  char uri[PATH_MAX + 64];
-  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
-                    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE;
-  snprintf(uri, sizeof(uri), "file:/proc/self/fd/%d?immutable=1", fd);
-  if (access("/proc/self/fd", X_OK) != 0) {
-    ep_buf u = {0};
-    ep_buf_append(&u, "file:", 5);
-    const char *p = *dir ? dir : ".";
-    for (; *p; p++) { /* percent-encode what URIs reserve */
-      if (*p == '%' || *p == '?' || *p == '#')
-        ep_buf_appendf(&u, "%%%02X", (unsigned char)*p);
-      else
-        ep_buf_append(&u, p, 1);
-    }
-    ep_buf_appendf(&u, "/%s?immutable=1", INDEX_PATH);
-    if (!u.data || u.len >= sizeof(uri)) {
-      ep_buf_free(&u);
-      return SQLITE_CANTOPEN;
-    }
-    memcpy(uri, u.data, u.len + 1);
-    ep_buf_free(&u);
-  }
-  int rc = sqlite3_open_v2(uri, db, flags, NULL);
-  if (rc == SQLITE_OK)
-    harden(*db);
-  return rc;
-}
-
 static int read_meta(ep_index *ix) {
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(ix->db, "SELECT key, value FROM meta", -1, &st,
@@ -175,46 +150,60 @@ static int read_meta(ep_index *ix) {
   return seen == 0x3F && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
 }
 
-int ep_index_open_raw(int dirfd, ep_index **out, epindex_reason *reason) {
+static epindex_reason open_error_reason(int err) {
+  return err == ENOENT   ? EPINDEX_REASON_MISSING
+         : err == ELOOP  ? EPINDEX_REASON_UNTRUSTED
+                         : EPINDEX_REASON_UNREADABLE;
+}
+
+/* Validate the index file open on fd (consumed) and open it with SQLite. */
+static int open_checked(int fd, const struct stat *dir, ep_index **out,
+                        epindex_reason *reason, ep_buf *detail) {
   *out = NULL;
+  ep_index *ix = calloc(1, sizeof(*ix));
+  if (!ix) {
+    close(fd);
+    return EPINDEX_ENOMEM;
+  }
+  ix->src.fd = fd;
+  *reason = check_file(&ix->src, dir, detail);
+  int rc = SQLITE_ERROR;
+  if (*reason == EPINDEX_REASON_FRESH &&
+      (rc = ep_sqlite_open_fd(&ix->src, &ix->db)) == SQLITE_OK)
+    harden(ix->db);
+  if (*reason == EPINDEX_REASON_FRESH &&
+      (rc != SQLITE_OK || read_meta(ix) != SQLITE_OK))
+    *reason = EPINDEX_REASON_DAMAGED;
+  if (*reason == EPINDEX_REASON_FRESH)
+    *out = ix;
+  else
+    ep_index_close(ix);
+  return EPINDEX_OK;
+}
+
+int ep_index_open_raw(int dirfd, ep_index **out, epindex_reason *reason) {
   struct stat dir;
+  *out = NULL;
   if (fstat(dirfd, &dir) != 0) {
     *reason = EPINDEX_REASON_UNREADABLE;
     return EPINDEX_OK;
   }
-  ep_buf detail = {0};
   int fd = openat(dirfd, INDEX_PATH, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    *reason = errno == ENOENT ? EPINDEX_REASON_MISSING
-              : errno == ELOOP ? EPINDEX_REASON_UNTRUSTED
-                               : EPINDEX_REASON_UNREADABLE;
+    *reason = open_error_reason(errno);
     return EPINDEX_OK;
   }
-  *reason = check_file(fd, &dir, &detail);
+  ep_buf detail = {0};
+  int rc = open_checked(fd, &dir, out, reason, &detail);
   ep_buf_free(&detail);
-  int rc = EPINDEX_OK;
-  if (*reason == EPINDEX_REASON_FRESH) {
-    ep_index *ix = calloc(1, sizeof(*ix));
-    if (!ix) {
-      close(fd);
-      return EPINDEX_ENOMEM;
-    }
-    if (open_sqlite(fd, ".", &ix->db) != SQLITE_OK || read_meta(ix) != SQLITE_OK) {
-      *reason = EPINDEX_REASON_DAMAGED;
-      ep_index_close(ix);
-    } else {
-      *out = ix;
-    }
-  }
-  close(fd);
   return rc;
 }
 
 /* The .epindex directory must not let another user swap the file. */
-static epindex_reason check_index_dir(int dirfd, const struct stat *dir,
+static epindex_reason check_index_dir(const char *idxdir, const struct stat *dir,
                                       ep_buf *detail) {
   struct stat st;
-  if (fstatat(dirfd, EPINDEX_INDEX_DIR, &st, AT_SYMLINK_NOFOLLOW) != 0)
+  if (lstat(idxdir, &st) != 0)
     return errno == ENOENT ? EPINDEX_REASON_MISSING : EPINDEX_REASON_UNREADABLE;
   if (!S_ISDIR(st.st_mode)) {
     ep_buf_appendf(detail, EPINDEX_INDEX_DIR " is not a directory");
@@ -237,14 +226,19 @@ bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir) {
          ix->ds.mtime_ns == ep_mtime_ns(dir);
 }
 
-static epindex_reason judge(ep_index *ix, int dirfd, const struct stat *dir,
-                            epindex_policy policy, ep_buf *detail) {
+static epindex_reason judge(ep_index *ix, const char *path,
+                            const struct stat *dir, epindex_policy policy,
+                            ep_buf *detail) {
   if (policy == EPINDEX_POLICY_TRUST)
     return EPINDEX_REASON_TRUSTED;
   if (policy == EPINDEX_POLICY_STAT && ep_index_stat_fresh(ix, dir))
     return EPINDEX_REASON_FRESH;
   bool here = same_dir(ix, dir);
+  int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    return EPINDEX_REASON_UNREADABLE;
   int m = ep_index_matches_listing(ix, dirfd, !here, ix->ds.stamp_ns, detail);
+  close(dirfd);
   if (m == 1)
     return EPINDEX_REASON_VERIFIED;
   if (m == 2)
@@ -254,25 +248,36 @@ static epindex_reason judge(ep_index *ix, int dirfd, const struct stat *dir,
   return here ? EPINDEX_REASON_STALE : EPINDEX_REASON_RELOCATED;
 }
 
-int ep_index_open(int dirfd, const char *dir_path, epindex_policy policy,
-                  ep_index **out, epindex_reason *reason, ep_buf *detail) {
-  (void)dir_path;
+int ep_index_open(const char *dir_path, const struct stat *dir,
+                  epindex_policy policy, ep_index **out, epindex_reason *reason,
+                  ep_buf *detail) {
   *out = NULL;
-  struct stat dir;
   ep_buf scratch = {0};
   if (!detail)
     detail = &scratch;
-  if (fstat(dirfd, &dir) != 0) {
+  /* By path, not through a directory descriptor: when the index is fresh
+   * this saves an open and a close, a fifth of the cost of a lookup. */
+  const char *p = *dir_path ? dir_path : ".";
+  char idxdir[PATH_MAX], idxfile[PATH_MAX];
+  if ((size_t)snprintf(idxdir, sizeof(idxdir), "%s/" EPINDEX_INDEX_DIR, p) >=
+          sizeof(idxdir) ||
+      (size_t)snprintf(idxfile, sizeof(idxfile), "%s/" INDEX_PATH, p) >=
+          sizeof(idxfile)) {
     *reason = EPINDEX_REASON_UNREADABLE;
     return EPINDEX_OK;
   }
-  *reason = check_index_dir(dirfd, &dir, detail);
+  *reason = check_index_dir(idxdir, dir, detail);
   ep_index *ix = NULL;
   int rc = EPINDEX_OK;
-  if (*reason == EPINDEX_REASON_FRESH)
-    rc = ep_index_open_raw(dirfd, &ix, reason);
+  if (*reason == EPINDEX_REASON_FRESH) {
+    int fd = open(idxfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      *reason = open_error_reason(errno);
+    else
+      rc = open_checked(fd, dir, &ix, reason, detail);
+  }
   if (ix) {
-    *reason = judge(ix, dirfd, &dir, policy, detail);
+    *reason = judge(ix, p, dir, policy, detail);
     if (epindex_reason_is_served(*reason))
       *out = ix;
     else
@@ -670,6 +675,7 @@ int ep_index_write(const char *path, const ep_catalog *cat,
   snprintf(pragmas, sizeof(pragmas),
            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
            "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-65536; "
+           "PRAGMA page_size=4096; "
            "PRAGMA application_id=%d; PRAGMA user_version=%d;",
            EPINDEX_APPLICATION_ID, EPINDEX_SCHEMA_VERSION);
   if (rc == SQLITE_OK)

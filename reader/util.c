@@ -17,13 +17,19 @@ struct ep_arena_chunk {
   max_align_t data[];
 };
 
-#define EP_ARENA_CHUNK (64u * 1024u)
+/* Chunks start small (a result of a few entries stays in one 4 KiB chunk)
+ * and double up to 1 MiB. */
+#define EP_ARENA_FIRST (4u * 1024u)
+#define EP_ARENA_MAX (1024u * 1024u)
 
 void *ep_arena_alloc(ep_arena *a, size_t n) {
   size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
   struct ep_arena_chunk *c = a->head;
   if (!c || c->size - c->used < need) {
-    size_t size = need > EP_ARENA_CHUNK ? need : EP_ARENA_CHUNK;
+    size_t size = c ? (c->size < EP_ARENA_MAX ? c->size * 2 : c->size)
+                    : EP_ARENA_FIRST;
+    if (size < need)
+      size = need;
     c = malloc(sizeof(*c) + size);
     if (!c)
       return NULL;
