@@ -134,9 +134,12 @@ typedef enum ep_kind {
 /* What an index remembers of a distribution's files, to tell later whether
  * they changed. Sizes and mtimes are -1 for an absent file. */
 typedef struct ep_stamp {
-  int64_t ep_size, ep_mtime; /* entry_points.txt */
-  int64_t md_size, md_mtime; /* METADATA, PKG-INFO or the entry itself */
+  int64_t dir_mtime, dir_ino; /* the metadata entry itself (update) */
+  int64_t ep_size, ep_mtime;  /* entry_points.txt (verify) */
+  int64_t md_size, md_mtime;  /* METADATA, PKG-INFO or the entry (verify) */
 } ep_stamp;
+
+#define EP_STAMP_NONE ((ep_stamp){-1, -1, -1, -1, -1, -1})
 
 typedef struct ep_dist {
   const char *metadir; /* name as listed, e.g. "foo-1.0.dist-info" */
@@ -146,6 +149,7 @@ typedef struct ep_dist {
   const char *version; /* METADATA Version, NULL if none or unreadable */
   const char *problem; /* why its entry points were skipped, or NULL */
   bool hidden;         /* an earlier distribution here has the same key */
+  int64_t ord;         /* position key in the index (gapped, increasing) */
   ep_stamp stamp;
   size_t first, count; /* its entries: catalog->entries[first..first+count) */
 } ep_dist;
@@ -209,8 +213,11 @@ int ep_list_dir(int dirfd, const char *base, ep_listing *out);
 typedef bool (*ep_reuse_fn)(void *ctx, ep_catalog *cat, size_t dist_index,
                             const ep_listed *item, const ep_stamp *stamp);
 
-/* Stamp a listed item of a directory (fstatat of its files). */
-void ep_stamp_item(int dirfd, const ep_listed *item, ep_stamp *out);
+/* Stamp a listed item of a directory: the entry itself (one fstatat) and,
+ * with files, its entry_points.txt and metadata file too. */
+void ep_stamp_item(int dirfd, const ep_listed *item, bool files, ep_stamp *out);
+/* Spacing of ord values in a full build, leaving room for insertions. */
+#define EP_ORD_GAP ((int64_t)1 << 20)
 
 /*
  * Read every listed item of a directory into cat (appending), in order,
@@ -282,6 +289,11 @@ bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir);
 int64_t ep_index_stamp_ns(const ep_index *ix);
 /* Problems recorded for visible distributions, as diagnostics. */
 int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags);
+/* Reserved group names of internal rows (see schema/index.sql). */
+#define EP_GRP_META "\nmeta"
+#define EP_GRP_DIST "\ndist"
+#define EP_GRP_PROBLEM "\nproblem"
+#define EP_GRP_KEY "\nkey\n"
 /* Does the index hold a distribution with this key? 1 yes, 0 no, <0 error. */
 int ep_index_has_key(ep_index *ix, const char *key, size_t klen);
 

@@ -22,13 +22,16 @@
 struct ep_index {
   ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
   sqlite3 *db;
-  sqlite3_stmt *lookup[4]; /* [group given][name given] */
-  sqlite3_stmt *has_key;
+  sqlite3_stmt *by_grp; /* SELECT ... WHERE grp = ?1: every read but one */
+  sqlite3_stmt *all;    /* all entry points, discovery order (lazily) */
   ep_dirstamp ds;
   int64_t ndists, nproblems;
 };
 
 #define INDEX_PATH EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE
+#define COLS "name, value, metadir, dname, dversion, key, grp, ord, line"
+enum { C_NAME, C_VALUE, C_METADIR, C_DNAME, C_DVERSION, C_KEY, C_GRP, C_ORD,
+       C_LINE };
 
 static int64_t be32(const unsigned char *p) {
   return ((int64_t)p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
@@ -37,9 +40,8 @@ static int64_t be32(const unsigned char *p) {
 void ep_index_close(ep_index *ix) {
   if (!ix)
     return;
-  for (size_t i = 0; i < 4; i++)
-    sqlite3_finalize(ix->lookup[i]);
-  sqlite3_finalize(ix->has_key);
+  sqlite3_finalize(ix->by_grp);
+  sqlite3_finalize(ix->all);
   sqlite3_close_v2(ix->db);
   if (ix->src.fd >= 0)
     close(ix->src.fd);
@@ -48,6 +50,22 @@ void ep_index_close(ep_index *ix) {
 
 int64_t ep_index_ndists(const ep_index *ix) { return ix->ndists; }
 int64_t ep_index_stamp_ns(const ep_index *ix) { return ix->ds.stamp_ns; }
+
+/* Step through the rows of one grp value. cb returns non-zero to stop. */
+typedef int (*grp_cb)(void *ctx, sqlite3_stmt *st);
+
+static int each_in_grp(ep_index *ix, const char *grp, size_t len, grp_cb cb,
+                       void *ctx) {
+  sqlite3_stmt *st = ix->by_grp;
+  sqlite3_bind_text(st, 1, grp, (int)len, SQLITE_STATIC);
+  int rc, out = EPINDEX_OK;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW && out == EPINDEX_OK)
+    out = cb(ctx, st);
+  if (out == EPINDEX_OK && rc != SQLITE_DONE)
+    out = EPINDEX_EIO;
+  sqlite3_reset(st);
+  return out;
+}
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -123,31 +141,39 @@ static void harden(sqlite3 *db) {
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
 }
 
-static int read_meta(ep_index *ix) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(ix->db, "SELECT key, value FROM meta", -1, &st,
-                              NULL);
-  unsigned seen = 0;
-  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *k = (const char *)sqlite3_column_text(st, 0);
-    int64_t v = sqlite3_column_int64(st, 1);
-    static const char *const keys[] = {"dev", "ino", "mtime_ns", "stamp_ns",
-                                       "dists", "problems"};
-    int64_t *dst[] = {&ix->ds.dev, &ix->ds.ino, &ix->ds.mtime_ns,
-                      &ix->ds.stamp_ns, &ix->ndists, &ix->nproblems};
-    for (unsigned i = 0; k && i < 6; i++) {
-      if (strcmp(k, keys[i]) == 0 &&
-          sqlite3_column_type(st, 1) == SQLITE_INTEGER) {
-        *dst[i] = v;
-        seen |= 1u << i;
-      }
+typedef struct meta_ctx {
+  ep_index *ix;
+  unsigned seen;
+} meta_ctx;
+
+static int meta_row(void *ctx, sqlite3_stmt *st) {
+  meta_ctx *m = ctx;
+  static const char *const keys[] = {"dev", "ino", "mtime_ns", "stamp_ns",
+                                     "dists", "problems"};
+  int64_t *dst[] = {&m->ix->ds.dev, &m->ix->ds.ino, &m->ix->ds.mtime_ns,
+                    &m->ix->ds.stamp_ns, &m->ix->ndists, &m->ix->nproblems};
+  const char *k = (const char *)sqlite3_column_text(st, C_NAME);
+  for (unsigned i = 0; k && i < 6; i++) {
+    if (strcmp(k, keys[i]) == 0 &&
+        sqlite3_column_type(st, C_VALUE) == SQLITE_INTEGER) {
+      *dst[i] = sqlite3_column_int64(st, C_VALUE);
+      m->seen |= 1u << i;
     }
-    rc = SQLITE_OK;
   }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE)
-    return rc;
-  return seen == 0x3F && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
+  return EPINDEX_OK;
+}
+
+static int read_meta(ep_index *ix) {
+  if (sqlite3_prepare_v3(ix->db,
+                         "SELECT " COLS " FROM ep WHERE grp = ?1 "
+                         "ORDER BY grp, ord, line",
+                         -1, SQLITE_PREPARE_PERSISTENT, &ix->by_grp,
+                         NULL) != SQLITE_OK)
+    return SQLITE_CORRUPT;
+  meta_ctx m = {ix, 0};
+  if (each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), meta_row, &m))
+    return SQLITE_CORRUPT;
+  return m.seen == 0x3F && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
 }
 
 static epindex_reason open_error_reason(int err) {
@@ -293,6 +319,67 @@ static bool stamp_racy(const ep_stamp *s, int64_t stamp_ns) {
   return s->ep_mtime >= stamp_ns || s->md_mtime >= stamp_ns;
 }
 
+/* dist rows keep their stamps as text: "dir_mtime dir_ino ep_size ep_mtime
+ * md_size md_mtime". */
+static bool parse_stamp(const char *t, ep_stamp *s) {
+  int64_t *f[] = {&s->dir_mtime, &s->dir_ino, &s->ep_size,
+                  &s->ep_mtime,  &s->md_size, &s->md_mtime};
+  for (int i = 0; i < 6; i++) {
+    char *end;
+    if (!t)
+      return false;
+    errno = 0;
+    *f[i] = strtoll(t, &end, 10);
+    if (end == t || errno)
+      return false;
+    t = end;
+  }
+  return *t == '\0';
+}
+
+typedef struct verify_ctx {
+  const ep_listing *l;
+  int dirfd;
+  bool relocated;
+  int64_t stamp_ns;
+  ep_buf *detail;
+  size_t i;
+  int result; /* 1 match, 0 mismatch, 2 racy */
+} verify_ctx;
+
+static int verify_row(void *ctx, sqlite3_stmt *st) {
+  verify_ctx *v = ctx;
+  const char *name = (const char *)sqlite3_column_text(st, C_METADIR);
+  const ep_listed *item = v->i < v->l->len ? &v->l->items[v->i] : NULL;
+  ep_stamp was, now;
+  if (!item || !name || strcmp(name, item->metadir) != 0 ||
+      (sqlite3_column_int(st, C_LINE) & 3) != (int)item->kind) {
+    ep_buf_appendf(v->detail, "metadata entry %zu is %s, index has %s", v->i,
+                   item ? item->metadir : "(none)", name ? name : "(none)");
+    v->result = 0;
+    return 1;
+  }
+  if (!parse_stamp((const char *)sqlite3_column_text(st, C_VALUE), &was))
+    return EPINDEX_EIO;
+  ep_stamp_item(v->dirfd, item, true, &now);
+  bool same = now.ep_size == was.ep_size && now.md_size == was.md_size;
+  if (same && !v->relocated)
+    same = now.ep_mtime == was.ep_mtime && now.md_mtime == was.md_mtime;
+  v->i++;
+  if (!same) {
+    ep_buf_appendf(v->detail, "%s changed", name);
+    v->result = 0;
+    return 1;
+  }
+  if (!v->relocated && stamp_racy(&now, v->stamp_ns)) {
+    ep_buf_appendf(v->detail, "%s changed in the tick the index was stamped",
+                   name);
+    v->result = 2;
+    return 1;
+  }
+  return EPINDEX_OK;
+}
+
 int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
                              int64_t stamp_ns, ep_buf *detail) {
   ep_buf scratch = {0};
@@ -300,175 +387,156 @@ int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
     detail = &scratch;
   ep_listing l = {0};
   int rc = ep_list_dir(dirfd, "", &l);
-  if (rc) {
-    ep_listing_free(&l);
-    return rc;
-  }
-  sqlite3_stmt *st = NULL;
-  int result = 1;
-  size_t i = 0;
-  if (sqlite3_prepare_v2(ix->db,
-                         "SELECT metadir, kind, ep_size, ep_mtime, md_size, "
-                         "md_mtime FROM dist ORDER BY ord",
-                         -1, &st, NULL) != SQLITE_OK)
-    result = -1;
-  while (result == 1 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *name = (const char *)sqlite3_column_text(st, 0);
-    if (i >= l.len || !name || strcmp(name, l.items[i].metadir) != 0 ||
-        sqlite3_column_int(st, 1) != (int)l.items[i].kind) {
-      ep_buf_appendf(detail, "metadata entry %zu is %s, index has %s", i,
-                     i < l.len ? l.items[i].metadir : "(none)",
-                     name ? name : "(none)");
-      result = 0;
-      break;
-    }
-    ep_stamp now, was = {sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
-                         sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5)};
-    ep_stamp_item(dirfd, &l.items[i], &now);
-    bool same = now.ep_size == was.ep_size && now.md_size == was.md_size;
-    if (same && !relocated)
-      same = now.ep_mtime == was.ep_mtime && now.md_mtime == was.md_mtime;
-    if (!same) {
-      ep_buf_appendf(detail, "%s changed", name);
-      result = 0;
-    } else if (!relocated && stamp_racy(&now, stamp_ns)) {
-      ep_buf_appendf(detail, "%s changed in the tick the index was stamped",
-                     name);
-      result = 2;
-    }
-    i++;
-  }
-  if (result == 1 && rc != SQLITE_DONE)
-    result = -1;
-  if (result == 1 && i != l.len) {
+  verify_ctx v = {&l, dirfd, relocated, stamp_ns, detail, 0, 1};
+  if (!rc)
+    rc = each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), verify_row, &v);
+  if (rc == 1)
+    rc = EPINDEX_OK;
+  if (!rc && v.result == 1 && v.i != l.len) {
     ep_buf_appendf(detail, "directory has %zu metadata entries, index %zu",
-                   l.len, i);
-    result = 0;
+                   l.len, v.i);
+    v.result = 0;
   }
-  sqlite3_finalize(st);
   ep_listing_free(&l);
   ep_buf_free(&scratch);
-  return result;
+  return rc ? -1 : v.result;
 }
 
 /* ---- queries ------------------------------------------------------------- */
-
-static const char *const lookup_sql[4] = {
-    "SELECT grp, name, value, metadir, dname, dversion, key FROM entry "
-    "ORDER BY ord, line",
-    "SELECT grp, name, value, metadir, dname, dversion, key FROM entry "
-    "WHERE name = ?2 ORDER BY ord, line",
-    "SELECT grp, name, value, metadir, dname, dversion, key FROM entry "
-    "WHERE grp = ?1 ORDER BY grp, ord, line",
-    "SELECT grp, name, value, metadir, dname, dversion, key FROM entry "
-    "WHERE grp = ?1 AND name = ?2 ORDER BY grp, ord, line",
-};
 
 static bool text_or_null(sqlite3_stmt *st, int col) {
   int t = sqlite3_column_type(st, col);
   return t == SQLITE_TEXT || t == SQLITE_NULL;
 }
 
-int ep_index_lookup(ep_index *ix, const char *group, const char *name,
-                    ep_row_cb cb, void *ctx) {
-  int which = (group ? 2 : 0) + (name ? 1 : 0);
-  sqlite3_stmt **st = &ix->lookup[which];
-  if (!*st && sqlite3_prepare_v3(ix->db, lookup_sql[which], -1,
-                                 SQLITE_PREPARE_PERSISTENT, st,
-                                 NULL) != SQLITE_OK)
+/* An entry point row as the lookup callback wants it; EIO if the row is not
+ * one (a hostile or damaged index). */
+static int entry_row(sqlite3_stmt *st, ep_index_row *row) {
+  if (sqlite3_column_type(st, C_GRP) != SQLITE_TEXT ||
+      sqlite3_column_type(st, C_NAME) != SQLITE_TEXT ||
+      sqlite3_column_type(st, C_VALUE) != SQLITE_TEXT ||
+      sqlite3_column_type(st, C_METADIR) != SQLITE_TEXT ||
+      sqlite3_column_type(st, C_KEY) != SQLITE_TEXT ||
+      !text_or_null(st, C_DNAME) || !text_or_null(st, C_DVERSION))
     return EPINDEX_EIO;
-  if (group)
-    sqlite3_bind_text(*st, 1, group, -1, SQLITE_STATIC);
-  if (name)
-    sqlite3_bind_text(*st, 2, name, -1, SQLITE_STATIC);
+  *row = (ep_index_row){
+      .group = (const char *)sqlite3_column_text(st, C_GRP),
+      .group_len = (size_t)sqlite3_column_bytes(st, C_GRP),
+      .name = (const char *)sqlite3_column_text(st, C_NAME),
+      .name_len = (size_t)sqlite3_column_bytes(st, C_NAME),
+      .value = (const char *)sqlite3_column_text(st, C_VALUE),
+      .value_len = (size_t)sqlite3_column_bytes(st, C_VALUE),
+      .metadir = (const char *)sqlite3_column_text(st, C_METADIR),
+      .dist = (const char *)sqlite3_column_text(st, C_DNAME),
+      .version = (const char *)sqlite3_column_text(st, C_DVERSION),
+      .key = (const char *)sqlite3_column_text(st, C_KEY),
+      .key_len = (size_t)sqlite3_column_bytes(st, C_KEY),
+  };
+  if (!row->group || !row->name || !row->value || !row->metadir || !row->key)
+    return EPINDEX_ENOMEM;
+  return EPINDEX_OK;
+}
+
+typedef struct lookup_ctx {
+  const char *name;
+  ep_row_cb cb;
+  void *ctx;
+} lookup_ctx;
+
+static int lookup_row(void *ctx, sqlite3_stmt *st) {
+  lookup_ctx *lc = ctx;
+  ep_index_row row;
+  int rc = entry_row(st, &row);
+  if (rc)
+    return rc;
+  if (lc->name && (row.name_len != strlen(lc->name) ||
+                   memcmp(row.name, lc->name, row.name_len) != 0))
+    return EPINDEX_OK;
+  return lc->cb(lc->ctx, &row);
+}
+
+/* Every entry point, in discovery order: all rows but the internal ones,
+ * whose grp starts with a line feed. */
+static int each_entry(ep_index *ix, grp_cb cb, void *ctx) {
+  if (!ix->all &&
+      sqlite3_prepare_v2(ix->db,
+                         "SELECT " COLS " FROM ep WHERE grp < char(10) OR "
+                         "grp >= char(11) ORDER BY ord, line",
+                         -1, &ix->all, NULL) != SQLITE_OK)
+    return EPINDEX_EIO;
   int rc, out = EPINDEX_OK;
-  while ((rc = sqlite3_step(*st)) == SQLITE_ROW) {
-    for (int c = 0; c < 7; c++) {
-      bool ok = (c == 4 || c == 5) ? text_or_null(*st, c)
-                                   : sqlite3_column_type(*st, c) == SQLITE_TEXT;
-      if (!ok) {
-        out = EPINDEX_EIO; /* a hostile or damaged row */
-        break;
-      }
-    }
-    if (out)
-      break;
-    ep_index_row row = {
-        .group = (const char *)sqlite3_column_text(*st, 0),
-        .group_len = (size_t)sqlite3_column_bytes(*st, 0),
-        .name = (const char *)sqlite3_column_text(*st, 1),
-        .name_len = (size_t)sqlite3_column_bytes(*st, 1),
-        .value = (const char *)sqlite3_column_text(*st, 2),
-        .value_len = (size_t)sqlite3_column_bytes(*st, 2),
-        .metadir = (const char *)sqlite3_column_text(*st, 3),
-        .dist = (const char *)sqlite3_column_text(*st, 4),
-        .version = (const char *)sqlite3_column_text(*st, 5),
-        .key = (const char *)sqlite3_column_text(*st, 6),
-        .key_len = (size_t)sqlite3_column_bytes(*st, 6),
-    };
-    if (!row.group || !row.name || !row.value || !row.metadir || !row.key) {
-      out = EPINDEX_ENOMEM;
-      break;
-    }
-    if ((out = cb(ctx, &row)) != EPINDEX_OK)
-      break;
-  }
-  if (out == EPINDEX_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+  while ((rc = sqlite3_step(ix->all)) == SQLITE_ROW && out == EPINDEX_OK)
+    out = cb(ctx, ix->all);
+  if (out == EPINDEX_OK && rc != SQLITE_DONE)
     out = EPINDEX_EIO;
-  sqlite3_reset(*st);
-  sqlite3_clear_bindings(*st);
+  sqlite3_reset(ix->all);
   return out;
 }
 
+int ep_index_lookup(ep_index *ix, const char *group, const char *name,
+                    ep_row_cb cb, void *ctx) {
+  lookup_ctx lc = {name, cb, ctx};
+  if (!group)
+    return each_entry(ix, lookup_row, &lc);
+  if (*group == '\n') /* no entry point group starts with a line feed */
+    return EPINDEX_OK;
+  return each_in_grp(ix, group, strlen(group), lookup_row, &lc);
+}
+
+static int found_row(void *ctx, sqlite3_stmt *st) {
+  (void)st;
+  *(int *)ctx = 1;
+  return 1; /* stop */
+}
+
 int ep_index_has_key(ep_index *ix, const char *key, size_t klen) {
-  if (!ix->has_key &&
-      sqlite3_prepare_v3(ix->db, "SELECT 1 FROM dist WHERE key = ?1 LIMIT 1",
-                         -1, SQLITE_PREPARE_PERSISTENT, &ix->has_key,
-                         NULL) != SQLITE_OK)
-    return EPINDEX_EIO;
-  sqlite3_bind_text(ix->has_key, 1, key, (int)klen, SQLITE_STATIC);
-  int rc = sqlite3_step(ix->has_key);
-  sqlite3_reset(ix->has_key);
-  if (rc == SQLITE_ROW)
-    return 1;
-  return rc == SQLITE_DONE ? 0 : EPINDEX_EIO;
+  ep_buf g = {0};
+  int found = 0;
+  if (ep_buf_append(&g, EP_GRP_KEY, strlen(EP_GRP_KEY)) ||
+      ep_buf_append(&g, key, klen)) {
+    ep_buf_free(&g);
+    return EPINDEX_ENOMEM;
+  }
+  int rc = each_in_grp(ix, g.data, g.len, found_row, &found);
+  ep_buf_free(&g);
+  return rc == 1 || rc == EPINDEX_OK ? found : rc;
+}
+
+typedef struct problem_ctx {
+  const char *path;
+  ep_strvec *diags;
+} problem_ctx;
+
+static int problem_row(void *ctx, sqlite3_stmt *st) {
+  problem_ctx *p = ctx;
+  const char *m = (const char *)sqlite3_column_text(st, C_METADIR);
+  const char *why = (const char *)sqlite3_column_text(st, C_NAME);
+  return ep_strvec_addf(p->diags, "%s/%s: skipped: %s", *p->path ? p->path : ".",
+                        m ? m : "?", why ? why : "?");
 }
 
 int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags) {
   if (ix->nproblems <= 0)
     return EPINDEX_OK;
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(ix->db,
-                         "SELECT metadir, problem FROM dist WHERE problem IS "
-                         "NOT NULL AND hidden = 0 ORDER BY ord",
-                         -1, &st, NULL) != SQLITE_OK)
-    return EPINDEX_EIO;
-  int rc = EPINDEX_OK;
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    const char *m = (const char *)sqlite3_column_text(st, 0);
-    const char *p = (const char *)sqlite3_column_text(st, 1);
-    rc = ep_strvec_addf(diags, "%s/%s: skipped: %s", *path ? path : ".",
-                        m ? m : "?", p ? p : "?");
-  }
-  sqlite3_finalize(st);
-  return rc;
+  problem_ctx p = {path, diags};
+  return each_in_grp(ix, EP_GRP_PROBLEM, strlen(EP_GRP_PROBLEM), problem_row, &p);
+}
+
+typedef struct kv_ctx {
+  ep_strvec *keys, *values;
+} kv_ctx;
+
+static int kv_row(void *ctx, sqlite3_stmt *st) {
+  kv_ctx *kv = ctx;
+  const char *k = (const char *)sqlite3_column_text(st, C_NAME);
+  const char *v = (const char *)sqlite3_column_text(st, C_VALUE);
+  int rc = ep_strvec_addf(kv->keys, "%s", k ? k : "");
+  return rc ? rc : ep_strvec_addf(kv->values, "%s", v ? v : "");
 }
 
 int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(ix->db, "SELECT key, value FROM meta ORDER BY key",
-                         -1, &st, NULL) != SQLITE_OK)
-    return EPINDEX_EIO;
-  int rc = EPINDEX_OK;
-  while (!rc && sqlite3_step(st) == SQLITE_ROW) {
-    const char *k = (const char *)sqlite3_column_text(st, 0);
-    const char *v = (const char *)sqlite3_column_text(st, 1);
-    rc = ep_strvec_addf(keys, "%s", k ? k : "");
-    if (!rc)
-      rc = ep_strvec_addf(values, "%s", v ? v : "");
-  }
-  sqlite3_finalize(st);
-  return rc;
+  kv_ctx kv = {keys, values};
+  return each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), kv_row, &kv);
 }
 
 /* ---- loading (update's parse cache) ---------------------------------------- */
@@ -479,63 +547,54 @@ static const char *dup_col(ep_catalog *c, sqlite3_stmt *st, int col) {
            : NULL;
 }
 
+static int load_dist_row(void *ctx, sqlite3_stmt *st) {
+  ep_catalog *cat = ctx;
+  ep_dist *d = ep_catalog_add_dist(cat);
+  if (!d)
+    return EPINDEX_ENOMEM;
+  int flags = sqlite3_column_int(st, C_LINE);
+  d->metadir = dup_col(cat, st, C_METADIR);
+  d->kind = (ep_kind)(flags & 3);
+  d->hidden = (flags & 4) != 0;
+  d->ord = sqlite3_column_int64(st, C_ORD);
+  d->key = dup_col(cat, st, C_KEY);
+  d->name = dup_col(cat, st, C_DNAME);
+  d->version = dup_col(cat, st, C_DVERSION);
+  d->problem = dup_col(cat, st, C_NAME);
+  if (!d->metadir || d->kind > EP_KIND_EGG ||
+      (cat->ndists > 1 && d->ord <= cat->dists[cat->ndists - 2].ord) ||
+      !parse_stamp((const char *)sqlite3_column_text(st, C_VALUE), &d->stamp))
+    return EPINDEX_EIO;
+  return EPINDEX_OK;
+}
+
+/* Entries arrive in (ord, line) order; dists are sorted by ord. */
+static int load_entry_row(void *ctx, sqlite3_stmt *st) {
+  ep_catalog *cat = ctx;
+  int64_t ord = sqlite3_column_int64(st, C_ORD);
+  size_t lo = 0, hi = cat->ndists;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (cat->dists[mid].ord < ord)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  ep_index_row row;
+  if (lo == cat->ndists || cat->dists[lo].ord != ord || entry_row(st, &row))
+    return EPINDEX_EIO;
+  ep_dist *d = &cat->dists[lo];
+  if (d->count == 0)
+    d->first = cat->nentries;
+  return ep_catalog_add_entry(cat, lo, row.group, row.group_len, row.name,
+                              row.name_len, row.value, row.value_len,
+                              (uint32_t)sqlite3_column_int64(st, C_LINE));
+}
+
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds) {
   *ds = ix->ds;
-  sqlite3_stmt *st = NULL;
-  int rc = EPINDEX_OK;
-  if (sqlite3_prepare_v2(ix->db,
-                         "SELECT metadir, kind, key, name, version, hidden, "
-                         "ep_size, ep_mtime, md_size, md_mtime, problem FROM "
-                         "dist ORDER BY ord",
-                         -1, &st, NULL) != SQLITE_OK)
-    return EPINDEX_EIO;
-  int s;
-  while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-    ep_dist *d = ep_catalog_add_dist(cat);
-    if (!d) {
-      rc = EPINDEX_ENOMEM;
-      break;
-    }
-    d->metadir = dup_col(cat, st, 0);
-    d->kind = (ep_kind)sqlite3_column_int(st, 1);
-    d->key = dup_col(cat, st, 2);
-    d->name = dup_col(cat, st, 3);
-    d->version = dup_col(cat, st, 4);
-    d->hidden = sqlite3_column_int(st, 5) != 0;
-    d->stamp = (ep_stamp){sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7),
-                          sqlite3_column_int64(st, 8), sqlite3_column_int64(st, 9)};
-    d->problem = dup_col(cat, st, 10);
-    if (!d->metadir || d->kind > EP_KIND_EGG)
-      rc = EPINDEX_EIO;
-  }
-  sqlite3_finalize(st);
-  if (rc)
-    return rc;
-  /* Entries come back grouped by distribution; dists are rows in ord order. */
-  if (sqlite3_prepare_v2(ix->db,
-                         "SELECT ord, line, grp, name, value FROM entry ORDER "
-                         "BY ord, line",
-                         -1, &st, NULL) != SQLITE_OK)
-    return EPINDEX_EIO;
-  while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t ord = sqlite3_column_int64(st, 0);
-    const char *g = (const char *)sqlite3_column_text(st, 2);
-    const char *n = (const char *)sqlite3_column_text(st, 3);
-    const char *v = (const char *)sqlite3_column_text(st, 4);
-    if (ord < 0 || (size_t)ord >= cat->ndists || !g || !n || !v) {
-      rc = EPINDEX_EIO;
-      break;
-    }
-    ep_dist *d = &cat->dists[ord];
-    if (d->count == 0)
-      d->first = cat->nentries;
-    rc = ep_catalog_add_entry(cat, (size_t)ord, g, (size_t)sqlite3_column_bytes(st, 2),
-                              n, (size_t)sqlite3_column_bytes(st, 3), v,
-                              (size_t)sqlite3_column_bytes(st, 4),
-                              (uint32_t)sqlite3_column_int64(st, 1));
-  }
-  sqlite3_finalize(st);
-  return rc;
+  int rc = each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), load_dist_row, cat);
+  return rc ? rc : each_entry(ix, load_entry_row, cat);
 }
 
 /* ---- writing ----------------------------------------------------------------- */
@@ -559,147 +618,150 @@ static int sqlite_code(int rc) {
   }
 }
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s) {
+/* One INSERT statement for every row kind. */
+typedef struct row_writer {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  int rc;
+} row_writer;
+
+static void put_text(sqlite3_stmt *st, int col, const char *s, int len) {
   if (s)
-    sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, col, s, len, SQLITE_STATIC);
   else
-    sqlite3_bind_null(st, i);
+    sqlite3_bind_null(st, col);
 }
 
-static int write_meta(sqlite3 *db, const ep_catalog *cat, const ep_dirstamp *ds,
-                      const char *realdir, bool is_egg, size_t nentries) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES(?1, ?2)",
-                              -1, &st, NULL);
-  size_t problems = 0;
-  for (size_t i = 0; i < cat->ndists; i++)
-    problems += cat->dists[i].problem && !cat->dists[i].hidden;
+/* Insert one row. value is text, or the integer *ivalue when not NULL. */
+static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
+                    int64_t line, const char *name, int nlen,
+                    const char *value, int vlen, const int64_t *ivalue,
+                    const ep_dist *d) {
+  if (w->rc != SQLITE_OK)
+    return;
+  sqlite3_stmt *st = w->st;
+  sqlite3_bind_text(st, 1, grp, glen, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, ord);
+  sqlite3_bind_int64(st, 3, line);
+  put_text(st, 4, name, nlen);
+  if (ivalue)
+    sqlite3_bind_int64(st, 5, *ivalue);
+  else
+    put_text(st, 5, value, vlen);
+  put_text(st, 6, d ? d->metadir : NULL, -1);
+  put_text(st, 7, d ? d->name : NULL, -1);
+  put_text(st, 8, d ? d->version : NULL, -1);
+  put_text(st, 9, d ? d->key : NULL, -1);
+  w->rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(w->db);
+  sqlite3_reset(st);
+}
+
+static void write_meta(row_writer *w, const ep_catalog *cat,
+                       const ep_dirstamp *ds, const char *realdir, bool is_egg,
+                       size_t nentries, size_t nproblems) {
   const struct {
     const char *k;
     int64_t v;
   } ints[] = {{"dev", ds->dev},         {"ino", ds->ino},
               {"mtime_ns", ds->mtime_ns}, {"stamp_ns", ds->stamp_ns},
               {"dists", (int64_t)cat->ndists}, {"entries", (int64_t)nentries},
-              {"problems", (int64_t)problems}, {"egg", is_egg},
+              {"problems", (int64_t)nproblems}, {"egg", is_egg},
               {"uid", (int64_t)geteuid()}};
-  for (size_t i = 0; rc == SQLITE_OK && i < sizeof(ints) / sizeof(ints[0]); i++) {
-    sqlite3_bind_text(st, 1, ints[i].k, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, ints[i].v);
-    rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    sqlite3_reset(st);
-  }
   const char *texts[][2] = {{"dir", realdir},
                             {"generator", "epindex " EPINDEX_VERSION_STRING},
                             {"sqlite", sqlite3_libversion()}};
-  for (size_t i = 0; rc == SQLITE_OK && i < 3; i++) {
-    sqlite3_bind_text(st, 1, texts[i][0], -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, texts[i][1], -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    sqlite3_reset(st);
-  }
-  sqlite3_finalize(st);
-  return rc;
+  int64_t line = 0;
+  for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+    put_row(w, EP_GRP_META, -1, 0, line++, ints[i].k, -1, NULL, 0, &ints[i].v,
+            NULL);
+  for (size_t i = 0; i < 3; i++)
+    put_row(w, EP_GRP_META, -1, 0, line++, texts[i][0], -1, texts[i][1], -1,
+            NULL, NULL);
 }
 
-static int write_dists(sqlite3 *db, const ep_catalog *cat) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(
-      db,
-      "INSERT INTO dist(ord, metadir, kind, key, name, version, hidden, "
-      "ep_size, ep_mtime, md_size, md_mtime, problem) "
-      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-      -1, &st, NULL);
-  for (size_t i = 0; rc == SQLITE_OK && i < cat->ndists; i++) {
-    const ep_dist *d = &cat->dists[i];
-    sqlite3_bind_int64(st, 1, (int64_t)i);
-    sqlite3_bind_text(st, 2, d->metadir, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, (int)d->kind);
-    bind_text_or_null(st, 4, d->key);
-    bind_text_or_null(st, 5, d->name);
-    bind_text_or_null(st, 6, d->version);
-    sqlite3_bind_int(st, 7, d->hidden);
-    sqlite3_bind_int64(st, 8, d->stamp.ep_size);
-    sqlite3_bind_int64(st, 9, d->stamp.ep_mtime);
-    sqlite3_bind_int64(st, 10, d->stamp.md_size);
-    sqlite3_bind_int64(st, 11, d->stamp.md_mtime);
-    bind_text_or_null(st, 12, d->problem);
-    rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    sqlite3_reset(st);
-  }
-  sqlite3_finalize(st);
-  return rc;
+static void format_stamp(const ep_stamp *s, char *out, size_t n) {
+  snprintf(out, n, "%lld %lld %lld %lld %lld %lld", (long long)s->dir_mtime,
+           (long long)s->dir_ino, (long long)s->ep_size, (long long)s->ep_mtime,
+           (long long)s->md_size, (long long)s->md_mtime);
 }
 
-/* Entries of visible, unbroken dists, inserted in primary-key order. */
-static int write_entries(sqlite3 *db, const ep_catalog *cat, size_t *written) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(
-      db,
-      "INSERT INTO entry(grp, ord, line, name, value, metadir, dname, "
-      "dversion, key) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-      -1, &st, NULL);
-  *written = 0;
-  for (size_t i = 0; rc == SQLITE_OK && i < cat->nentries; i++) {
+/* The dist, key and problem rows of one distribution. */
+static void write_dist_rows(row_writer *w, const ep_dist *d, size_t *nproblems) {
+  char stamp[160];
+  format_stamp(&d->stamp, stamp, sizeof(stamp));
+  put_row(w, EP_GRP_DIST, -1, d->ord, (int64_t)d->kind | (d->hidden ? 4 : 0),
+          d->problem, -1, stamp, -1, NULL, d);
+  if (d->hidden)
+    return;
+  if (d->key) {
+    ep_buf g = {0};
+    if (ep_buf_append(&g, EP_GRP_KEY, strlen(EP_GRP_KEY)) ||
+        ep_buf_append(&g, d->key, strlen(d->key)))
+      w->rc = SQLITE_NOMEM;
+    put_row(w, g.data, (int)g.len, d->ord, 0, NULL, 0, NULL, 0, NULL, d);
+    ep_buf_free(&g);
+  }
+  if (d->problem) {
+    put_row(w, EP_GRP_PROBLEM, -1, d->ord, 0, d->problem, -1, NULL, 0, NULL, d);
+    (*nproblems)++;
+  }
+}
+
+static void write_entry_rows(row_writer *w, const ep_catalog *cat,
+                             size_t *written) {
+  for (size_t i = 0; i < cat->nentries && w->rc == SQLITE_OK; i++) {
     const ep_entry *e = &cat->entries[cat->by_group[i]];
     const ep_dist *d = &cat->dists[e->dist];
     if (d->hidden || d->problem || !d->key)
       continue;
-    sqlite3_bind_text(st, 1, e->group, (int)e->group_len, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, e->dist);
-    sqlite3_bind_int64(st, 3, e->line);
-    sqlite3_bind_text(st, 4, e->name, (int)e->name_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, e->value, (int)e->value_len, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, d->metadir, -1, SQLITE_STATIC);
-    bind_text_or_null(st, 7, d->name);
-    bind_text_or_null(st, 8, d->version);
-    sqlite3_bind_text(st, 9, d->key, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    sqlite3_reset(st);
+    put_row(w, e->group, (int)e->group_len, d->ord, e->line, e->name,
+            (int)e->name_len, e->value, (int)e->value_len, NULL, d);
     (*written)++;
   }
-  sqlite3_finalize(st);
-  return rc;
 }
 
 int ep_index_write(const char *path, const ep_catalog *cat,
                    const ep_dirstamp *ds, const char *realdir, bool is_egg,
                    ep_buf *err) {
-  sqlite3 *db = NULL;
-  int rc = sqlite3_open_v2(path, &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                               SQLITE_OPEN_NOMUTEX,
-                           NULL);
-  char pragmas[256];
+  row_writer w = {NULL, NULL, SQLITE_OK};
+  w.rc = sqlite3_open_v2(path, &w.db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             SQLITE_OPEN_NOMUTEX,
+                         NULL);
+  char pragmas[320];
   /* No journal: the file is private until renamed; a crash leaves only a
    * temporary file that the next update deletes. */
   snprintf(pragmas, sizeof(pragmas),
-           "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
-           "PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-65536; "
-           "PRAGMA page_size=4096; "
-           "PRAGMA application_id=%d; PRAGMA user_version=%d;",
+           "PRAGMA page_size=4096; PRAGMA journal_mode=OFF; "
+           "PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE; "
+           "PRAGMA cache_size=-65536; PRAGMA application_id=%d; "
+           "PRAGMA user_version=%d; BEGIN;",
            EPINDEX_APPLICATION_ID, EPINDEX_SCHEMA_VERSION);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, pragmas, NULL, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, ep_schema_sql, NULL, NULL, NULL);
-  size_t nentries = 0;
-  if (rc == SQLITE_OK)
-    rc = write_dists(db, cat);
-  if (rc == SQLITE_OK)
-    rc = write_entries(db, cat, &nentries);
-  if (rc == SQLITE_OK)
-    rc = write_meta(db, cat, ds, realdir, is_egg, nentries);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  if (w.rc == SQLITE_OK)
+    w.rc = sqlite3_exec(w.db, pragmas, NULL, NULL, NULL);
+  if (w.rc == SQLITE_OK)
+    w.rc = sqlite3_exec(w.db, ep_schema_sql, NULL, NULL, NULL);
+  if (w.rc == SQLITE_OK)
+    w.rc = sqlite3_prepare_v2(w.db,
+                              "INSERT INTO ep(grp, ord, line, name, value, "
+                              "metadir, dname, dversion, key) "
+                              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                              -1, &w.st, NULL);
+  size_t nentries = 0, nproblems = 0;
+  for (size_t i = 0; i < cat->ndists && w.rc == SQLITE_OK; i++)
+    write_dist_rows(&w, &cat->dists[i], &nproblems);
+  write_entry_rows(&w, cat, &nentries);
+  write_meta(&w, cat, ds, realdir, is_egg, nentries, nproblems);
+  sqlite3_finalize(w.st);
+  if (w.rc == SQLITE_OK)
+    w.rc = sqlite3_exec(w.db, "COMMIT", NULL, NULL, NULL);
   int out = EPINDEX_OK;
-  if (rc != SQLITE_OK) {
-    out = sqlite_code(rc);
+  if (w.rc != SQLITE_OK) {
+    out = sqlite_code(w.rc);
     ep_buf_appendf(err, "cannot write %s: %s", path,
-                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                   w.db ? sqlite3_errmsg(w.db) : sqlite3_errstr(w.rc));
   }
-  if (sqlite3_close(db) != SQLITE_OK && out == EPINDEX_OK) {
+  if (sqlite3_close(w.db) != SQLITE_OK && out == EPINDEX_OK) {
     out = EPINDEX_EIO;
     ep_buf_appendf(err, "cannot close %s", path);
   }

@@ -510,15 +510,18 @@ static int64_t size_or(const struct stat *st, bool ok) {
 /* Which file a dist's metadata comes from: METADATA, else PKG-INFO, else the
  * entry itself (read_text('') of an egg-info file). Empty files fall through,
  * as `read_text(...) or ...` does. */
-void ep_stamp_item(int dirfd, const ep_listed *item, ep_stamp *out) {
+void ep_stamp_item(int dirfd, const ep_listed *item, bool files, ep_stamp *out) {
   char path[PATH_MAX];
   struct stat st;
-  *out = (ep_stamp){-1, -1, -1, -1};
-  if (item->kind == EP_KIND_FILE) {
-    if (fstatat(dirfd, item->metadir, &st, 0) == 0)
+  *out = EP_STAMP_NONE;
+  if (fstatat(dirfd, item->metadir, &st, 0) == 0) {
+    out->dir_mtime = ep_mtime_ns(&st);
+    out->dir_ino = (int64_t)st.st_ino;
+    if (item->kind == EP_KIND_FILE)
       out->md_size = st.st_size, out->md_mtime = ep_mtime_ns(&st);
-    return;
   }
+  if (!files || item->kind == EP_KIND_FILE)
+    return;
   snprintf(path, sizeof(path), "%s/entry_points.txt", item->metadir);
   bool ok = fstatat(dirfd, path, &st, 0) == 0;
   out->ep_size = size_or(&st, ok);
@@ -571,7 +574,7 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
   for (size_t i = 0; i < listing->len && !rc; i++) {
     const ep_listed *item = &listing->items[i];
     ep_stamp stamp;
-    ep_stamp_item(dirfd, item, &stamp);
+    ep_stamp_item(dirfd, item, true, &stamp);
     size_t di = cat->ndists;
     ep_dist *d = ep_catalog_add_dist(cat);
     if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, item->metadir,
@@ -581,6 +584,7 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
     }
     d->kind = item->kind;
     d->stamp = stamp;
+    d->ord = (int64_t)(di + 1) * EP_ORD_GAP;
     if (reuse && reuse(reuse_ctx, cat, di, item, &stamp))
       continue;
     if (reread)
@@ -748,7 +752,8 @@ static int zip_finish_child(ep_catalog *cat, zip_state *z, const char *child,
   if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, child, strlen(child))))
     return EPINDEX_ENOMEM;
   d->kind = kind;
-  d->stamp = (ep_stamp){-1, -1, -1, -1};
+  d->stamp = EP_STAMP_NONE;
+  d->ord = (int64_t)(di + 1) * EP_ORD_GAP;
   const char *ept = NULL, *mdt = NULL;
   size_t epn = 0, mdn = 0;
   ep_read_status st = EP_READ_ABSENT;

@@ -161,7 +161,8 @@ static const ep_dist *find_old(const update_ctx *u, const char *metadir) {
 }
 
 static bool same_stamp(const ep_stamp *a, const ep_stamp *b) {
-  return a->ep_size == b->ep_size && a->ep_mtime == b->ep_mtime &&
+  return a->dir_mtime == b->dir_mtime && a->dir_ino == b->dir_ino &&
+         a->ep_size == b->ep_size && a->ep_mtime == b->ep_mtime &&
          a->md_size == b->md_size && a->md_mtime == b->md_mtime;
 }
 

@@ -188,8 +188,9 @@ static void test_racy_stamp_forces_verification(void **state) {
   /* a change in the same clock tick as the stamp keeps the directory mtime:
    * simulate it by adding a dist and restoring the recorded mtime */
   sqlite3 *db = open_rw(f->site);
-  exec_sql(db, "UPDATE meta SET value = (SELECT value FROM meta WHERE key = "
-               "'mtime_ns') WHERE key = 'stamp_ns'");
+  exec_sql(db, "UPDATE ep SET value = (SELECT value FROM ep WHERE grp = "
+               "char(10) || 'meta' AND name = 'mtime_ns') WHERE grp = char(10) "
+               "|| 'meta' AND name = 'stamp_ns'");
   sqlite3_close(db);
   struct stat before;
   assert_int_equal(stat(f->site, &before), 0);
@@ -292,12 +293,12 @@ static void test_hostile_schema_objects_never_run(void **state) {
   sqlite3 *db = open_rw(f->site);
   /* a view shadowing nothing, a trigger, and a table renamed into a view */
   exec_sql(db, "CREATE TABLE pwned(x); "
-               "CREATE TRIGGER t AFTER INSERT ON meta BEGIN INSERT INTO pwned "
+               "CREATE TRIGGER t AFTER INSERT ON ep BEGIN INSERT INTO pwned "
                "VALUES(1); END; "
-               "ALTER TABLE entry RENAME TO entry_real; "
-               "CREATE VIEW entry AS SELECT * FROM entry_real;");
+               "ALTER TABLE ep RENAME TO ep_real; "
+               "CREATE VIEW ep AS SELECT * FROM ep_real;");
   sqlite3_close(db);
-  /* views are disabled: the lookup fails, the entry is scanned instead */
+  /* views are disabled: reading the index fails, the entry is scanned */
   epindex *ix;
   const char *paths[] = {f->site};
   assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT), EPINDEX_OK);
@@ -314,7 +315,8 @@ static void test_hostile_row_types(void **state) {
   fx *f = *state;
   update(f->site);
   sqlite3 *db = open_rw(f->site);
-  exec_sql(db, "UPDATE entry SET value = x'00ff' WHERE name = 'be'");
+  exec_sql(db, "UPDATE ep SET value = x'00ff' WHERE grp = 'console_scripts' "
+               "AND name = 'be'");
   sqlite3_close(db);
   expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN, EPINDEX_REASON_DAMAGED, BASE);
 }
