@@ -313,8 +313,16 @@ struct epindex_result {
   size_t n, cap;
 };
 
+/* Append a row, copying its strings into the result's arena, except the
+ * path: rows of one path entry share one copy, made at the first row and
+ * kept in *shared_path. */
 static int result_add(epindex_result *r, const char *const f[NFIELDS],
-                      const size_t len[NFIELDS], size_t path_index) {
+                      const size_t len[NFIELDS], size_t path_index,
+                      const char **shared_path) {
+  if (!*shared_path &&
+      !(*shared_path = ep_arena_strndup(&r->arena, f[EPINDEX_FIELD_PATH],
+                                        len[EPINDEX_FIELD_PATH])))
+    return EPINDEX_ENOMEM;
   if (r->n == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 64;
     result_row *p = realloc(r->rows, cap * sizeof(*p));
@@ -329,10 +337,14 @@ static int result_add(epindex_result *r, const char *const f[NFIELDS],
     row->len[k] = 0;
     if (!f[k])
       continue;
-    if (len[k] > UINT32_MAX ||
-        !(row->f[k] = ep_arena_strndup(&r->arena, f[k], len[k])))
+    if (len[k] > UINT32_MAX)
       return EPINDEX_ENOMEM;
     row->len[k] = (uint32_t)len[k];
+    if (k == EPINDEX_FIELD_PATH) {
+      row->f[k] = *shared_path;
+    } else if (!(row->f[k] = ep_arena_strndup(&r->arena, f[k], len[k]))) {
+      return EPINDEX_ENOMEM;
+    }
   }
   row->path_index = path_index;
   r->n++;
@@ -370,6 +382,8 @@ typedef struct lookup_ctx {
   epindex *ix;
   epindex_result *res;
   size_t entry;
+  bool may_be_hidden;     /* some earlier path entry holds distributions */
+  const char *path_copy;  /* this entry's path in res, once copied */
   const char *last_key; /* precedence answer cache: rows come by dist */
   size_t last_len;
   int last_hidden;
@@ -377,6 +391,8 @@ typedef struct lookup_ctx {
 } lookup_ctx;
 
 static int visible(lookup_ctx *lc, const char *key, size_t klen) {
+  if (!lc->may_be_hidden)
+    return 1;
   if (lc->last_key && lc->last_len == klen && memcmp(lc->last_key, key, klen) == 0)
     return !lc->last_hidden;
   int h = hidden_by_earlier(lc->ix, lc->entry, key, klen);
@@ -403,7 +419,7 @@ static int add_index_row(void *ctx, const ep_index_row *row) {
                          row->dist ? strlen(row->dist) : 0,
                          row->version ? strlen(row->version) : 0, strlen(path),
                          strlen(row->metadir)};
-  return result_add(lc->res, f, len, lc->entry);
+  return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
 
 static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e,
@@ -423,7 +439,7 @@ static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e,
                          d->name ? strlen(d->name) : 0,
                          d->version ? strlen(d->version) : 0, strlen(pe->path),
                          strlen(d->metadir)};
-  return result_add(lc->res, f, len, lc->entry);
+  return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
 
 static int lookup_catalog(lookup_ctx *lc, const char *group, const char *name) {
@@ -450,6 +466,8 @@ static int lookup_once(epindex *ix, const char *group, const char *name,
   for (size_t i = 0; i < ix->n && !rc; i++) {
     lc.entry = i;
     lc.last_key = NULL;
+    lc.may_be_hidden = lc.may_be_hidden || (i > 0 && ix->ents[i - 1].ndists > 0);
+    lc.path_copy = NULL;
     if (ix->ents[i].source == EPINDEX_SOURCE_INDEX) {
       rc = ep_index_lookup(ix->ents[i].ix, group, name, add_index_row, &lc);
       if (rc == EPINDEX_EIO)
