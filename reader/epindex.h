@@ -230,6 +230,8 @@ typedef struct epindex_update_stats {
   size_t entries; /* entry point rows written */
   size_t reread;  /* distributions whose files were read this time */
   int unchanged;  /* 1 if the existing index was already fresh: not rewritten */
+  int patched;    /* 1 if a copy of the old index was patched (only entries
+                     that came or changed were read and written) */
 } epindex_update_stats;
 
 /*

@@ -57,6 +57,24 @@ int ep_strvec_addf(ep_strvec *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ep_strvec_free(ep_strvec *v);
 
+/* A map from strings (borrowed, not copied) to size_t, open addressing.
+ * Callers keep the keys alive while the map is used. */
+typedef struct ep_strmap {
+  const char **keys;
+  size_t *values;
+  size_t cap, len;
+} ep_strmap;
+
+/* Find key; insert it with `value` if absent. *found tells which; *out gets
+ * the stored value. EPINDEX_ENOMEM on failure. */
+int ep_strmap_put(ep_strmap *m, const char *key, size_t value, size_t *out,
+                  bool *found);
+/* The value of key, or SIZE_MAX when absent. */
+size_t ep_strmap_get(const ep_strmap *m, const char *key);
+/* Make room for n keys without rehashing. */
+int ep_strmap_reserve(ep_strmap *m, size_t n);
+void ep_strmap_free(ep_strmap *m);
+
 /* Map an errno value to an EPINDEX_E* code. */
 int ep_errno_code(int err);
 
@@ -150,6 +168,7 @@ typedef struct ep_dist {
   const char *problem; /* why its entry points were skipped, or NULL */
   bool hidden;         /* an earlier distribution here has the same key */
   int64_t ord;         /* position key in the index (gapped, increasing) */
+  uint32_t stored;     /* entry rows it has in the index it was loaded from */
   ep_stamp stamp;
   size_t first, count; /* its entries: catalog->entries[first..first+count) */
 } ep_dist;
@@ -317,10 +336,35 @@ int ep_index_open_raw(int dirfd, ep_index **ix, epindex_reason *reason);
 /* Load the whole index back into a catalog (update's parse cache). */
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
 
-/* Write cat as a complete index file at path (which must not exist). */
+/* Write cat as a complete index file at path (new or empty). */
 int ep_index_write(const char *path, const ep_catalog *cat,
                    const ep_dirstamp *ds, const char *dir_realpath,
                    bool is_egg, ep_buf *err);
+
+/* Totals recorded in an index's meta rows. */
+typedef struct ep_index_counts {
+  size_t dists, entries, problems;
+} ep_index_counts;
+
+void ep_index_counts_of(const ep_index *ix, ep_index_counts *n);
+/* Load only the dist rows (ord, metadir, kind, key, stamps, stored). */
+int ep_index_load_dists(ep_index *ix, ep_catalog *cat);
+
+/*
+ * Writing an index, all at once (ep_index_write) or as a patch of a copy of
+ * an old one: open (create: a new file and its schema), delete the rows of
+ * some distributions, add the rows of some (only[i] selects dists of cat;
+ * NULL: all), commit with the new totals and stamps. After a failure, abort.
+ */
+typedef struct ep_writer ep_writer;
+int ep_writer_open(const char *path, bool create, ep_writer **w, ep_buf *err);
+int ep_writer_delete_ords(ep_writer *w, const int64_t *ords, size_t n);
+int ep_writer_add(ep_writer *w, const ep_catalog *cat, const bool *only,
+                  ep_index_counts *added);
+int ep_writer_commit(ep_writer *w, const ep_index_counts *totals,
+                     const ep_dirstamp *ds, const char *dir_realpath,
+                     bool is_egg, ep_buf *err);
+void ep_writer_abort(ep_writer *w);
 
 /* Compare a listing + stamps against an open index (the VERIFY check).
  * relocated: compare sizes only. Returns 1 match, 0 mismatch (detail says

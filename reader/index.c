@@ -31,7 +31,7 @@ struct ep_index {
   sqlite3_stmt *by_grp; /* SELECT ... WHERE grp = ?1: every read but one */
   sqlite3_stmt *all;    /* all entry points, discovery order (lazily) */
   ep_dirstamp ds;
-  int64_t ndists, nproblems;
+  int64_t ndists, nproblems, nentries;
   _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
 };
 
@@ -57,6 +57,13 @@ void ep_index_close(ep_index *ix) {
 
 int64_t ep_index_ndists(const ep_index *ix) { return ix->ndists; }
 int64_t ep_index_stamp_ns(const ep_index *ix) { return ix->ds.stamp_ns; }
+
+void ep_index_counts_of(const ep_index *ix, ep_index_counts *n) {
+  n->dists = (size_t)ix->ndists;
+  n->entries = (size_t)ix->nentries;
+  n->problems = (size_t)ix->nproblems;
+}
+
 
 /* Step through the rows of one grp value. cb returns non-zero to stop. */
 typedef int (*grp_cb)(void *ctx, sqlite3_stmt *st);
@@ -157,12 +164,13 @@ typedef struct meta_ctx {
 
 static int meta_row(void *ctx, sqlite3_stmt *st) {
   meta_ctx *m = ctx;
-  static const char *const keys[] = {"dev", "ino", "mtime_ns", "stamp_ns",
-                                     "dists", "problems"};
-  int64_t *dst[] = {&m->ix->ds.dev, &m->ix->ds.ino, &m->ix->ds.mtime_ns,
-                    &m->ix->ds.stamp_ns, &m->ix->ndists, &m->ix->nproblems};
+  static const char *const keys[] = {"dev",   "ino",      "mtime_ns", "stamp_ns",
+                                     "dists", "problems", "entries"};
+  int64_t *dst[] = {&m->ix->ds.dev,      &m->ix->ds.ino,     &m->ix->ds.mtime_ns,
+                    &m->ix->ds.stamp_ns, &m->ix->ndists,     &m->ix->nproblems,
+                    &m->ix->nentries};
   const char *k = (const char *)sqlite3_column_text(st, C_NAME);
-  for (unsigned i = 0; k && i < 6; i++) {
+  for (unsigned i = 0; k && i < 7; i++) {
     if (strcmp(k, keys[i]) == 0 &&
         sqlite3_column_type(st, C_VALUE) == SQLITE_INTEGER) {
       *dst[i] = sqlite3_column_int64(st, C_VALUE);
@@ -182,7 +190,7 @@ static int read_meta(ep_index *ix) {
   meta_ctx m = {ix, 0};
   if (each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), meta_row, &m))
     return SQLITE_CORRUPT;
-  return m.seen == 0x3F && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
+  return m.seen == 0x7F && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
 }
 
 static epindex_reason open_error_reason(int err) {
@@ -207,7 +215,7 @@ static int open_checked(int fd, const struct stat *dir, ep_index **out,
   ix->db = NULL;
   ix->by_grp = ix->all = NULL;
   ix->ds = (ep_dirstamp){0, 0, 0, 0};
-  ix->ndists = ix->nproblems = 0;
+  ix->ndists = ix->nproblems = ix->nentries = 0;
   *reason = check_file(&ix->src, dir, detail);
   int rc = SQLITE_ERROR;
   if (*reason == EPINDEX_REASON_FRESH &&
@@ -568,10 +576,11 @@ static int load_dist_row(void *ctx, sqlite3_stmt *st) {
   ep_dist *d = ep_catalog_add_dist(cat);
   if (!d)
     return EPINDEX_ENOMEM;
-  int flags = sqlite3_column_int(st, C_LINE);
+  int64_t flags = sqlite3_column_int64(st, C_LINE);
   d->metadir = dup_col(cat, st, C_METADIR);
   d->kind = (ep_kind)(flags & 3);
   d->hidden = (flags & 4) != 0;
+  d->stored = (uint32_t)(flags >> 8);
   d->ord = sqlite3_column_int64(st, C_ORD);
   d->key = dup_col(cat, st, C_KEY);
   d->name = dup_col(cat, st, C_DNAME);
@@ -605,6 +614,10 @@ static int load_entry_row(void *ctx, sqlite3_stmt *st) {
   return ep_catalog_add_entry(cat, lo, row.group, row.group_len, row.name,
                               row.name_len, row.value, row.value_len,
                               (uint32_t)sqlite3_column_int64(st, C_LINE));
+}
+
+int ep_index_load_dists(ep_index *ix, ep_catalog *cat) {
+  return each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), load_dist_row, cat);
 }
 
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds) {
@@ -672,16 +685,15 @@ static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
   sqlite3_reset(st);
 }
 
-static void write_meta(row_writer *w, const ep_catalog *cat,
-                       const ep_dirstamp *ds, const char *realdir, bool is_egg,
-                       size_t nentries, size_t nproblems) {
+static void write_meta(row_writer *w, const ep_index_counts *n,
+                       const ep_dirstamp *ds, const char *realdir, bool is_egg) {
   const struct {
     const char *k;
     int64_t v;
   } ints[] = {{"dev", ds->dev},         {"ino", ds->ino},
               {"mtime_ns", ds->mtime_ns}, {"stamp_ns", ds->stamp_ns},
-              {"dists", (int64_t)cat->ndists}, {"entries", (int64_t)nentries},
-              {"problems", (int64_t)nproblems}, {"egg", is_egg},
+              {"dists", (int64_t)n->dists}, {"entries", (int64_t)n->entries},
+              {"problems", (int64_t)n->problems}, {"egg", is_egg},
               {"uid", (int64_t)geteuid()}};
   const char *texts[][2] = {{"dir", realdir},
                             {"generator", "epindex " EPINDEX_VERSION_STRING},
@@ -702,11 +714,17 @@ static void format_stamp(const ep_stamp *s, char *out, size_t n) {
 }
 
 /* The dist, key and problem rows of one distribution. */
+/* line of a dist row: kind | hidden << 2 | (entry rows stored) << 8 */
+static int64_t dist_flags(const ep_dist *d) {
+  int64_t stored = d->hidden || d->problem || !d->key ? 0 : (int64_t)d->count;
+  return (int64_t)d->kind | (d->hidden ? 4 : 0) | stored << 8;
+}
+
 static void write_dist_rows(row_writer *w, const ep_dist *d, size_t *nproblems) {
   char stamp[160];
   format_stamp(&d->stamp, stamp, sizeof(stamp));
-  put_row(w, EP_GRP_DIST, -1, d->ord, (int64_t)d->kind | (d->hidden ? 4 : 0),
-          d->problem, -1, stamp, -1, NULL, d);
+  put_row(w, EP_GRP_DIST, -1, d->ord, dist_flags(d), d->problem, -1, stamp, -1,
+          NULL, d);
   if (d->hidden)
     return;
   if (d->key) {
@@ -723,27 +741,30 @@ static void write_dist_rows(row_writer *w, const ep_dist *d, size_t *nproblems) 
   }
 }
 
-static void write_entry_rows(row_writer *w, const ep_catalog *cat,
-                             size_t *written) {
-  for (size_t i = 0; i < cat->nentries && w->rc == SQLITE_OK; i++) {
-    const ep_entry *e = &cat->entries[cat->by_group[i]];
-    const ep_dist *d = &cat->dists[e->dist];
-    if (d->hidden || d->problem || !d->key)
-      continue;
-    put_row(w, e->group, (int)e->group_len, d->ord, e->line, e->name,
-            (int)e->name_len, e->value, (int)e->value_len, NULL, d);
-    (*written)++;
-  }
+struct ep_writer {
+  row_writer w;
+  const char *path;
+};
+
+static int writer_fail(ep_writer *wr, ep_buf *err) {
+  int rc = wr->w.rc;
+  ep_buf_appendf(err, "cannot write %s: %s", wr->path,
+                 wr->w.db ? sqlite3_errmsg(wr->w.db) : sqlite3_errstr(rc));
+  return sqlite_code(rc);
 }
 
-int ep_index_write(const char *path, const ep_catalog *cat,
-                   const ep_dirstamp *ds, const char *realdir, bool is_egg,
-                   ep_buf *err) {
-  row_writer w = {NULL, NULL, SQLITE_OK};
-  w.rc = sqlite3_open_v2(path, &w.db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                             SQLITE_OPEN_NOMUTEX,
-                         NULL);
+int ep_writer_open(const char *path, bool create, ep_writer **out, ep_buf *err) {
+  ep_writer *wr = calloc(1, sizeof(*wr));
+  *out = NULL;
+  if (!wr)
+    return EPINDEX_ENOMEM;
+  wr->path = path;
+  row_writer *w = &wr->w;
+  w->rc = sqlite3_open_v2(path, &w->db,
+                          SQLITE_OPEN_READWRITE |
+                              (create ? SQLITE_OPEN_CREATE : 0) |
+                              SQLITE_OPEN_NOMUTEX,
+                          NULL);
   char pragmas[320];
   /* No journal: the file is private until renamed; a crash leaves only a
    * temporary file that the next update deletes. */
@@ -753,33 +774,102 @@ int ep_index_write(const char *path, const ep_catalog *cat,
            "PRAGMA cache_size=-65536; PRAGMA application_id=%d; "
            "PRAGMA user_version=%d; BEGIN;",
            EPINDEX_APPLICATION_ID, EPINDEX_SCHEMA_VERSION);
-  if (w.rc == SQLITE_OK)
-    w.rc = sqlite3_exec(w.db, pragmas, NULL, NULL, NULL);
-  if (w.rc == SQLITE_OK)
-    w.rc = sqlite3_exec(w.db, ep_schema_sql, NULL, NULL, NULL);
-  if (w.rc == SQLITE_OK)
-    w.rc = sqlite3_prepare_v2(w.db,
-                              "INSERT INTO ep(grp, ord, line, name, value, "
-                              "metadir, dname, dversion, key) "
-                              "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                              -1, &w.st, NULL);
-  size_t nentries = 0, nproblems = 0;
-  for (size_t i = 0; i < cat->ndists && w.rc == SQLITE_OK; i++)
-    write_dist_rows(&w, &cat->dists[i], &nproblems);
-  write_entry_rows(&w, cat, &nentries);
-  write_meta(&w, cat, ds, realdir, is_egg, nentries, nproblems);
-  sqlite3_finalize(w.st);
-  if (w.rc == SQLITE_OK)
-    w.rc = sqlite3_exec(w.db, "COMMIT", NULL, NULL, NULL);
-  int out = EPINDEX_OK;
-  if (w.rc != SQLITE_OK) {
-    out = sqlite_code(w.rc);
-    ep_buf_appendf(err, "cannot write %s: %s", path,
-                   w.db ? sqlite3_errmsg(w.db) : sqlite3_errstr(w.rc));
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, pragmas, NULL, NULL, NULL);
+  if (w->rc == SQLITE_OK && create)
+    w->rc = sqlite3_exec(w->db, ep_schema_sql, NULL, NULL, NULL);
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_prepare_v2(w->db,
+                               "INSERT INTO ep(grp, ord, line, name, value, "
+                               "metadir, dname, dversion, key) "
+                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               -1, &w->st, NULL);
+  if (w->rc != SQLITE_OK) {
+    int rc = writer_fail(wr, err);
+    ep_writer_abort(wr);
+    return rc;
   }
-  if (sqlite3_close(w.db) != SQLITE_OK && out == EPINDEX_OK) {
+  *out = wr;
+  return EPINDEX_OK;
+}
+
+int ep_writer_delete_ords(ep_writer *wr, const int64_t *ords, size_t n) {
+  row_writer *w = &wr->w;
+  /* Rows are clustered by group, not by ord: one scan deletes them all. */
+  ep_buf sql = {0};
+  if (n == 0 || w->rc != SQLITE_OK)
+    return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
+  ep_buf_appendf(&sql, "DELETE FROM ep WHERE ord IN (");
+  for (size_t i = 0; i < n; i++)
+    ep_buf_appendf(&sql, "%s%lld", i ? "," : "", (long long)ords[i]);
+  if (ep_buf_appendf(&sql, ")"))
+    w->rc = SQLITE_NOMEM;
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, sql.data, NULL, NULL, NULL);
+  ep_buf_free(&sql);
+  return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
+}
+
+int ep_writer_add(ep_writer *wr, const ep_catalog *cat, const bool *only,
+                  ep_index_counts *added) {
+  row_writer *w = &wr->w;
+  for (size_t i = 0; i < cat->ndists && w->rc == SQLITE_OK; i++)
+    if (!only || only[i])
+      write_dist_rows(w, &cat->dists[i], &added->problems);
+  for (size_t i = 0; i < cat->nentries && w->rc == SQLITE_OK; i++) {
+    const ep_entry *e = &cat->entries[cat->by_group[i]];
+    const ep_dist *d = &cat->dists[e->dist];
+    if (d->hidden || d->problem || !d->key || (only && !only[e->dist]))
+      continue;
+    put_row(w, e->group, (int)e->group_len, d->ord, e->line, e->name,
+            (int)e->name_len, e->value, (int)e->value_len, NULL, d);
+    added->entries++;
+  }
+  return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
+}
+
+int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
+                     const ep_dirstamp *ds, const char *realdir, bool is_egg,
+                     ep_buf *err) {
+  row_writer *w = &wr->w;
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, "DELETE FROM ep WHERE grp = char(10) || 'meta'",
+                         NULL, NULL, NULL);
+  write_meta(w, totals, ds, realdir, is_egg);
+  sqlite3_finalize(w->st);
+  w->st = NULL;
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+  int out = w->rc == SQLITE_OK ? EPINDEX_OK : writer_fail(wr, err);
+  if (sqlite3_close(w->db) != SQLITE_OK && out == EPINDEX_OK) {
     out = EPINDEX_EIO;
-    ep_buf_appendf(err, "cannot close %s", path);
+    ep_buf_appendf(err, "cannot close %s", wr->path);
   }
+  w->db = NULL;
+  free(wr);
   return out;
+}
+
+void ep_writer_abort(ep_writer *wr) {
+  if (!wr)
+    return;
+  sqlite3_finalize(wr->w.st);
+  sqlite3_close(wr->w.db);
+  free(wr);
+}
+
+int ep_index_write(const char *path, const ep_catalog *cat,
+                   const ep_dirstamp *ds, const char *realdir, bool is_egg,
+                   ep_buf *err) {
+  ep_writer *wr;
+  int rc = ep_writer_open(path, true, &wr, err);
+  if (rc)
+    return rc;
+  ep_index_counts totals = {cat->ndists, 0, 0};
+  if ((rc = ep_writer_add(wr, cat, NULL, &totals)) != EPINDEX_OK) {
+    rc = writer_fail(wr, err);
+    ep_writer_abort(wr);
+    return rc;
+  }
+  return ep_writer_commit(wr, &totals, ds, realdir, is_egg, err);
 }

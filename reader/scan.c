@@ -215,12 +215,6 @@ typedef struct pending {
   ep_kind kind;
 } pending;
 
-static int cmp_pending_key(const void *pa, const void *pb) {
-  const pending *a = pa, *b = pb;
-  int r = strcmp(a->lkey, b->lkey);
-  return r ? r : (a->pos > b->pos) - (a->pos < b->pos);
-}
-
 static int cmp_pending_order(const void *pa, const void *pb) {
   const pending *a = pa, *b = pb;
   if (a->first != b->first)
@@ -229,7 +223,41 @@ static int cmp_pending_order(const void *pa, const void *pb) {
 }
 
 /* normalize(low.rpartition(".")[0].partition("-")[0]) with low = lower(name) */
+/* The same for a name that is pure ASCII, the usual case, in one
+ * allocation: lowercase, cut at the last '.' then the first '-', and
+ * collapse runs of "-_." into '_'. */
+static char *lookup_key_ascii(const char *name) {
+  const char *dot = strrchr(name, '.');
+  size_t n = dot ? (size_t)(dot - name) : 0;
+  const char *dash = memchr(name, '-', n);
+  if (dash)
+    n = (size_t)(dash - name);
+  char *out = malloc(n + 1), *w = out;
+  if (!out)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (c == '-' || c == '_' || c == '.') {
+      while (i + 1 < n && (name[i + 1] == '-' || name[i + 1] == '_' ||
+                           name[i + 1] == '.'))
+        i++;
+      c = '_';
+    } else if (c >= 'A' && c <= 'Z') {
+      c = (char)(c + 32);
+    }
+    *w++ = c;
+  }
+  *w = '\0';
+  return out;
+}
+
 static char *lookup_key(const char *name) {
+  size_t len = strlen(name);
+  bool ascii = true;
+  for (size_t i = 0; i < len && ascii; i++)
+    ascii = (unsigned char)name[i] < 0x80;
+  if (ascii)
+    return lookup_key_ascii(name);
   ep_buf low = {0}, key = {0};
   char *out = NULL;
   if (ep_lower(&low, name, strlen(name)) == 0) {
@@ -272,16 +300,22 @@ static ep_kind kind_at(int dirfd, const char *name, unsigned char d_type) {
   return EP_KIND_DIR; /* dangling links and loops fail later, per file */
 }
 
-/* Order pending infos by their group's first appearance, then move them into
- * the listing; eggs follow. Consumes the names. */
+/* Order pending infos by their group's first appearance (Lookup's dict of
+ * lists), then move them into the listing; eggs follow. Consumes the names.
+ * Usually every key is distinct and readdir order is the answer. */
 static int order_into(ep_listing *out, pending *p, size_t n, pending *eggs,
                       size_t neggs) {
-  qsort(p, n, sizeof(*p), cmp_pending_key);
-  for (size_t i = 0; i < n; i++)
-    p[i].first = (i > 0 && strcmp(p[i].lkey, p[i - 1].lkey) == 0) ? p[i - 1].first
-                                                                 : p[i].pos;
-  qsort(p, n, sizeof(*p), cmp_pending_order);
-  int rc = EPINDEX_OK;
+  ep_strmap first = {0};
+  bool any_dup = false;
+  int rc = ep_strmap_reserve(&first, n);
+  for (size_t i = 0; i < n && !rc; i++) {
+    bool found;
+    rc = ep_strmap_put(&first, p[i].lkey, p[i].pos, &p[i].first, &found);
+    any_dup = any_dup || found;
+  }
+  ep_strmap_free(&first);
+  if (!rc && any_dup)
+    qsort(p, n, sizeof(*p), cmp_pending_order);
   for (size_t i = 0; i < n; i++) {
     free(p[i].lkey);
     if (!rc && (rc = listing_push(out, p[i].name, p[i].kind)) == 0)

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ typedef struct update_ctx {
   ep_buf err;
   ep_catalog old;       /* parse cache: the previous index or snapshot */
   int64_t old_stamp_ns; /* stamps of old at or after this are not reusable */
-  uint32_t *old_sorted; /* indexes of old dists sorted by metadir */
+  ep_strmap old_by_name; /* metadir -> index in old */
 } update_ctx;
 
 static int fail(update_ctx *u, int code, const char *what, const char *name) {
@@ -124,40 +125,22 @@ static int wait_past(update_ctx *u, int64_t t) {
 
 /* ---- the parse cache ------------------------------------------------------------ */
 
-static _Thread_local const ep_catalog *sort_cat;
-
-static int cmp_old(const void *a, const void *b) {
-  return strcmp(sort_cat->dists[*(const uint32_t *)a].metadir,
-                sort_cat->dists[*(const uint32_t *)b].metadir);
-}
-
 static int index_old(update_ctx *u) {
-  free(u->old_sorted);
-  u->old_sorted = malloc((u->old.ndists + 1) * sizeof(*u->old_sorted));
-  if (!u->old_sorted)
+  ep_strmap_free(&u->old_by_name);
+  if (ep_strmap_reserve(&u->old_by_name, u->old.ndists))
     return EPINDEX_ENOMEM;
-  for (size_t i = 0; i < u->old.ndists; i++)
-    u->old_sorted[i] = (uint32_t)i;
-  sort_cat = &u->old;
-  qsort(u->old_sorted, u->old.ndists, sizeof(*u->old_sorted), cmp_old);
-  sort_cat = NULL;
+  for (size_t i = 0; i < u->old.ndists; i++) {
+    size_t v;
+    bool found;
+    if (ep_strmap_put(&u->old_by_name, u->old.dists[i].metadir, i, &v, &found))
+      return EPINDEX_ENOMEM;
+  }
   return EPINDEX_OK;
 }
 
 static const ep_dist *find_old(const update_ctx *u, const char *metadir) {
-  size_t lo = 0, hi = u->old.ndists;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    const ep_dist *d = &u->old.dists[u->old_sorted[mid]];
-    int r = strcmp(d->metadir, metadir);
-    if (r == 0)
-      return d;
-    if (r < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
+  size_t i = ep_strmap_get(&u->old_by_name, metadir);
+  return i == SIZE_MAX ? NULL : &u->old.dists[i];
 }
 
 static bool same_stamp(const ep_stamp *a, const ep_stamp *b) {
@@ -175,7 +158,7 @@ static const char *arena_dup(ep_catalog *c, const char *s) {
 static bool reuse_old(void *ctx, ep_catalog *cat, size_t di,
                       const ep_listed *item, const ep_stamp *stamp) {
   update_ctx *u = ctx;
-  const ep_dist *o = u->old_sorted ? find_old(u, item->metadir) : NULL;
+  const ep_dist *o = find_old(u, item->metadir);
   if (!o || o->hidden || o->kind != item->kind || !same_stamp(&o->stamp, stamp))
     return false;
   if (stamp->ep_mtime >= u->old_stamp_ns || stamp->md_mtime >= u->old_stamp_ns)
@@ -251,7 +234,7 @@ static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
   }
   *reread = 0;
   rc = ep_scan_listed(u->dirfd, &l, cat, NULL, u->dir,
-                      u->old_sorted ? reuse_old : NULL, u, reread);
+                      u->old.ndists ? reuse_old : NULL, u, reread);
   ep_listing_free(&l);
   if (!rc)
     rc = ep_catalog_mark_hidden(cat);
@@ -318,6 +301,8 @@ static int fsync_retry(int fd) {
   return rc;
 }
 
+static int replace_with_tmp(update_ctx *u);
+
 static int write_and_replace(update_ctx *u, const ep_catalog *cat,
                              const ep_dirstamp *ds, bool is_egg) {
   char tmppath[PATH_MAX], real[PATH_MAX];
@@ -328,8 +313,11 @@ static int write_and_replace(update_ctx *u, const ep_catalog *cat,
   if (!realpath(*u->dir ? u->dir : ".", real))
     snprintf(real, sizeof(real), "%s", u->dir);
   int rc = ep_index_write(tmppath, cat, ds, real, is_egg, &u->err);
-  if (rc)
-    return rc;
+  return rc ? rc : replace_with_tmp(u);
+}
+
+/* Make the temporary file durable and rename it over the index. */
+static int replace_with_tmp(update_ctx *u) {
   if (fsync_retry(u->tmpfd) != 0)
     return sys_fail(u, "cannot sync", EPINDEX_INDEX_DIR);
   if (renameat(u->idxfd, u->tmpname, u->idxfd, EPINDEX_INDEX_FILE) != 0)
@@ -340,52 +328,362 @@ static int write_and_replace(update_ctx *u, const ep_catalog *cat,
   return EPINDEX_OK;
 }
 
-/* Is the current index already exactly what we would write? It must pass
- * the STAT check (so readers keep their O(1) path) and then VERIFY (so an
- * in-place edit of a file is not missed); VERIFY is only paid for when STAT
- * passed, the usual case of a trigger that runs after every package. */
-static bool already_fresh(update_ctx *u) {
+/* How the current index relates to the directory. */
+typedef enum index_state {
+  INDEX_FRESH,       /* passes STAT and VERIFY: nothing to write */
+  INDEX_FILES_EDITED,/* passes STAT, fails VERIFY: files changed in place */
+  INDEX_DIR_CHANGED  /* fails STAT (or is missing): entries came or went */
+} index_state;
+
+/* STAT keeps readers on their O(1) path; VERIFY catches an in-place edit of
+ * a file, which STAT cannot see. VERIFY is only paid for when STAT passed,
+ * the usual case of a trigger that runs after every package. */
+static index_state current_state(update_ctx *u) {
   epindex_reason r;
   ep_index *ix = NULL;
   struct stat dir;
   if (fstat(u->dirfd, &dir) != 0 || ep_index_open_raw(u->dirfd, &ix, &r) || !ix)
-    return false;
-  bool fresh = ep_index_stat_fresh(ix, &dir) &&
-               ep_index_matches_listing(ix, u->dirfd, false,
-                                        ep_index_stamp_ns(ix), NULL) == 1;
+    return INDEX_DIR_CHANGED;
+  index_state state = INDEX_DIR_CHANGED;
+  if (ep_index_stat_fresh(ix, &dir))
+    state = ep_index_matches_listing(ix, u->dirfd, false, ep_index_stamp_ns(ix),
+                                     NULL) == 1
+                ? INDEX_FRESH
+                : INDEX_FILES_EDITED;
   ep_index_close(ix);
-  return fresh;
+  return state;
+}
+
+/* ---- the incremental patch ------------------------------------------------------ */
+
+/* Copy the current index into the (empty) temporary file. */
+static int copy_index(update_ctx *u) {
+  int in = openat(u->idxfd, EPINDEX_INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0)
+    return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE);
+  int rc = EPINDEX_OK;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t got = copy_file_range(in, NULL, u->tmpfd, NULL, 1 << 30, 0);
+    if (got < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL)) {
+      got = read(in, buf, sizeof(buf)); /* no copy_file_range here */
+      if (got > 0 && write(u->tmpfd, buf, (size_t)got) != got)
+        got = -1;
+    }
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0)
+      rc = sys_fail(u, "cannot copy", EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE);
+    if (got <= 0)
+      break;
+  }
+  close(in);
+  return rc;
+}
+
+static int cmp_cstr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool in_sorted(const char **keys, size_t n, const char *key) {
+  return key && n && bsearch(&key, keys, n, sizeof(*keys), cmp_cstr);
+}
+
+/* What the patch changes, worked out before anything is written. */
+typedef struct patch_plan {
+  ep_listing listing;   /* the directory now, in discovery order */
+  ep_listing toread;    /* the entries to read (new or changed) */
+  int64_t *toread_ord;  /* the ord each of them gets */
+  int64_t *removed;     /* ords of the old rows to delete */
+  size_t nremoved;
+  const char **kept_keys; /* sorted keys of the distributions kept */
+  size_t nkept;
+  ep_index_counts gone; /* rows the deletions take away */
+} patch_plan;
+
+static void plan_free(patch_plan *p) {
+  ep_listing_free(&p->listing);
+  for (size_t i = 0; i < p->toread.len; i++)
+    p->toread.items[i].metadir = NULL; /* borrowed from listing */
+  free(p->toread.items);
+  free(p->toread_ord);
+  free(p->removed);
+  free(p->kept_keys);
+}
+
+typedef struct stamp_job {
+  int dirfd;
+  const ep_listing *l;
+  ep_stamp *out;
+  size_t from, to;
+} stamp_job;
+
+static void *stamp_range(void *arg) {
+  stamp_job *j = arg;
+  for (size_t i = j->from; i < j->to; i++)
+    ep_stamp_item(j->dirfd, &j->l->items[i], false, &j->out[i]);
+  return NULL;
+}
+
+/* One fstatat per entry, the bulk of an incremental update's time: the
+ * kernel's lookups are CPU-bound, so large directories are split between
+ * two threads. */
+static void stamp_all(int dirfd, const ep_listing *l, ep_stamp *out) {
+  stamp_job a = {dirfd, l, out, 0, l->len}, b = a;
+  pthread_t t;
+  bool threaded = l->len >= 2048;
+  if (threaded) {
+    a.to = b.from = l->len / 2;
+    threaded = pthread_create(&t, NULL, stamp_range, &b) == 0;
+    if (!threaded)
+      a.to = l->len;
+  }
+  stamp_range(&a);
+  if (threaded)
+    pthread_join(t, NULL);
+}
+
+/* Match the listing against the old dist rows (one stat per entry: the
+ * metadata entry's own mtime and inode). false: a full snapshot is needed
+ * (an entry moved in the order, no room between ords, a key collision). */
+static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p) {
+  size_t n = p->listing.len;
+  ep_stamp *stamps = malloc((n + 1) * sizeof(*stamps));
+  if (stamps)
+    stamp_all(u->dirfd, &p->listing, stamps);
+  const ep_dist **match = calloc(n + 1, sizeof(*match));
+  bool *used = calloc(u->old.ndists + 1, sizeof(*used));
+  p->toread.items = calloc(n + 1, sizeof(*p->toread.items));
+  p->toread_ord = calloc(n + 1, sizeof(*p->toread_ord));
+  p->removed = calloc(u->old.ndists + 1, sizeof(*p->removed));
+  p->kept_keys = calloc(u->old.ndists + 1, sizeof(*p->kept_keys));
+  bool ok = match && used && p->toread.items && p->toread_ord && p->removed &&
+            p->kept_keys;
+  ok = ok && stamps;
+  for (size_t i = 0; ok && i < n; i++) {
+    const ep_listed *item = &p->listing.items[i];
+    const ep_stamp *st = &stamps[i];
+    const ep_dist *o = find_old(u, item->metadir);
+    if (o && o->kind == item->kind && o->stamp.dir_mtime == st->dir_mtime &&
+        o->stamp.dir_ino == st->dir_ino && st->dir_mtime < old_stamp) {
+      match[i] = o;
+      used[o - u->old.dists] = true;
+    }
+  }
+  /* kept entries must keep their relative order; new ones go in the gaps */
+  int64_t prev = 0;
+  for (size_t i = 0; ok && i < n;) {
+    if (match[i]) {
+      ok = match[i]->ord > prev;
+      prev = match[i]->ord;
+      i++;
+      continue;
+    }
+    size_t j = i;
+    while (j < n && !match[j])
+      j++;
+    int64_t hi = j < n ? match[j]->ord : prev + (int64_t)(j - i + 1) * EP_ORD_GAP;
+    int64_t step = (hi - prev) / (int64_t)(j - i + 1);
+    ok = step > 0;
+    for (size_t k = i; ok && k < j; k++) {
+      p->toread.items[p->toread.len] = p->listing.items[k];
+      p->toread_ord[p->toread.len++] = prev + step * (int64_t)(k - i + 1);
+    }
+    i = j;
+  }
+  for (size_t i = 0; ok && i < u->old.ndists; i++) {
+    const ep_dist *o = &u->old.dists[i];
+    if (used[i]) {
+      if (o->key)
+        p->kept_keys[p->nkept++] = o->key;
+      continue;
+    }
+    p->removed[p->nremoved++] = o->ord;
+    p->gone.entries += o->stored;
+    p->gone.problems += o->problem && !o->hidden;
+  }
+  qsort(p->kept_keys, p->nkept, sizeof(*p->kept_keys), cmp_cstr);
+  /* a removed distribution that shared its key with a kept one changes who
+   * hides whom: only a full snapshot recomputes that */
+  for (size_t i = 0; ok && i < u->old.ndists; i++)
+    if (!used[i] && in_sorted(p->kept_keys, p->nkept, u->old.dists[i].key))
+      ok = false;
+  free(match);
+  free(used);
+  free(stamps);
+  return ok;
+}
+
+/* The new or changed distributions must not share a key with any other. */
+static bool delta_keys_unique(const patch_plan *p, const ep_catalog *delta) {
+  for (size_t i = 0; i < delta->ndists; i++) {
+    const char *k = delta->dists[i].key;
+    if (in_sorted(p->kept_keys, p->nkept, k))
+      return false;
+    for (size_t j = 0; k && j < i; j++)
+      if (delta->dists[j].key && strcmp(delta->dists[j].key, k) == 0)
+        return false;
+  }
+  return true;
+}
+
+/* Read the new and changed entries. Files written in the clock tick of the
+ * stamp could change again unseen: wait for the tick to pass, stamp again
+ * and read them again (they are few), as the full snapshot does. */
+static int read_delta(update_ctx *u, const patch_plan *p, ep_catalog *delta,
+                      int64_t *stamp, size_t *reread) {
+  for (int attempt = 0; attempt < MAX_SNAPSHOTS; attempt++) {
+    ep_catalog_free(delta);
+    *reread = 0;
+    int rc = attempt ? fs_now(u, stamp) : EPINDEX_OK;
+    if (!rc)
+      rc = ep_scan_listed(u->dirfd, &p->toread, delta, NULL, u->dir, NULL, NULL,
+                          reread);
+    for (size_t i = 0; !rc && i < delta->ndists; i++)
+      delta->dists[i].ord = p->toread_ord[i];
+    if (!rc)
+      rc = ep_catalog_finish(delta);
+    int64_t newest = newest_mtime(delta, 0);
+    if (rc || newest < *stamp)
+      return rc;
+    if ((rc = wait_past(u, newest)) != EPINDEX_OK)
+      return rc;
+  }
+  return EPINDEX_OK; /* still racy: the caller's check sends it to a snapshot */
+}
+
+static int write_patch(update_ctx *u, const patch_plan *p, const ep_catalog *delta,
+                       const ep_index_counts *old_totals, const ep_dirstamp *ds,
+                       bool is_egg, size_t *entries) {
+  char tmppath[PATH_MAX], real[PATH_MAX];
+  snprintf(tmppath, sizeof(tmppath), "%s/%s/%s", *u->dir ? u->dir : ".",
+           EPINDEX_INDEX_DIR, u->tmpname);
+  if (!realpath(*u->dir ? u->dir : ".", real))
+    snprintf(real, sizeof(real), "%s", u->dir);
+  int rc = copy_index(u);
+  ep_writer *w = NULL;
+  if (!rc)
+    rc = ep_writer_open(tmppath, false, &w, &u->err);
+  ep_index_counts added = {0, 0, 0};
+  if (!rc)
+    rc = ep_writer_delete_ords(w, p->removed, p->nremoved);
+  if (!rc)
+    rc = ep_writer_add(w, delta, NULL, &added);
+  if (rc) {
+    ep_writer_abort(w);
+    return rc ? rc : fail(u, EPINDEX_EIO, "cannot patch", EPINDEX_INDEX_DIR);
+  }
+  ep_index_counts totals = {
+      p->listing.len, old_totals->entries - p->gone.entries + added.entries,
+      old_totals->problems - p->gone.problems + added.problems};
+  *entries = totals.entries;
+  rc = ep_writer_commit(w, &totals, ds, real, is_egg, &u->err);
+  return rc ? rc : replace_with_tmp(u);
+}
+
+/*
+ * The incremental update: re-read only the metadata entries that are new or
+ * whose own mtime or inode changed (installers create, rename and delete
+ * files, which changes the directory that holds them), and patch a copy of
+ * the old index. *done is false when a full snapshot must be taken instead.
+ */
+static int try_patch(update_ctx *u, const char *base, bool is_egg,
+                     epindex_update_stats *stats, bool *done) {
+  ep_index *ix = NULL;
+  epindex_reason why;
+  *done = false;
+  if (ep_index_open_raw(u->dirfd, &ix, &why) != EPINDEX_OK || !ix)
+    return EPINDEX_OK;
+  ep_index_counts old_totals;
+  ep_index_counts_of(ix, &old_totals);
+  int64_t old_stamp = ep_index_stamp_ns(ix);
+  int rc = ep_index_load_dists(ix, &u->old);
+  ep_index_close(ix);
+  if (rc || (rc = index_old(u)) != EPINDEX_OK || (rc = create_tmp(u)) != EPINDEX_OK)
+    return rc == EPINDEX_ENOMEM ? rc : EPINDEX_OK;
+  int64_t stamp;
+  struct stat before, after;
+  if ((rc = fs_now(u, &stamp)) != EPINDEX_OK)
+    return rc;
+  if (fstat(u->dirfd, &before) != 0)
+    return sys_fail(u, "cannot stat", NULL);
+  if (ep_mtime_ns(&before) >= stamp) {
+    /* an installer that runs the hook right away changed the directory in
+     * this clock tick: let the tick pass rather than stamp racily */
+    if ((rc = wait_past(u, ep_mtime_ns(&before))) != EPINDEX_OK ||
+        (rc = fs_now(u, &stamp)) != EPINDEX_OK)
+      return rc;
+    if (fstat(u->dirfd, &before) != 0)
+      return sys_fail(u, "cannot stat", NULL);
+  }
+  patch_plan p = {0};
+  ep_catalog delta = {0};
+  rc = ep_list_dir(u->dirfd, base, &p.listing);
+  bool ok = rc == EPINDEX_OK && plan_patch(u, old_stamp, &p);
+  if (ok)
+    rc = read_delta(u, &p, &delta, &stamp, &stats->reread);
+  ok = ok && !rc && delta_keys_unique(&p, &delta) &&
+       fstat(u->dirfd, &after) == 0 && same_dir_state(&before, &after) &&
+       newest_mtime(&delta, ep_mtime_ns(&after)) < stamp;
+  if (ok) {
+    ep_dirstamp ds = {(int64_t)before.st_dev, (int64_t)before.st_ino,
+                      ep_mtime_ns(&before), stamp};
+    rc = write_patch(u, &p, &delta, &old_totals, &ds, is_egg, &stats->entries);
+    stats->dists = p.listing.len;
+    *done = rc == EPINDEX_OK;
+    stats->patched = *done;
+  } else if (rc == EPINDEX_OK && ftruncate(u->tmpfd, 0) != 0) {
+    rc = sys_fail(u, "cannot truncate a file in", EPINDEX_INDEX_DIR);
+  }
+  ep_catalog_free(&delta);
+  plan_free(&p);
+  ep_catalog_free(&u->old);
+  ep_strmap_free(&u->old_by_name);
+  return rc == EPINDEX_ENOMEM || ok ? rc : EPINDEX_OK;
+}
+
+static void base_name_of(const char *dir, char *base, size_t n) {
+  const char *slash = strrchr(dir, '/');
+  snprintf(base, n, "%s", slash ? slash + 1 : dir);
+  if (slash && !slash[1]) { /* "x.egg/": basename of the path proper */
+    char real[PATH_MAX];
+    const char *r = realpath(dir, real);
+    const char *s2 = r ? strrchr(r, '/') : NULL;
+    snprintf(base, n, "%s", s2 ? s2 + 1 : "");
+  }
 }
 
 static int update_locked(update_ctx *u, unsigned flags,
                          epindex_update_stats *stats) {
   remove_litter(u);
-  if (!(flags & EPINDEX_UPDATE_FULL) && already_fresh(u)) {
+  bool incremental = !(flags & EPINDEX_UPDATE_FULL);
+  index_state state = incremental ? current_state(u) : INDEX_DIR_CHANGED;
+  if (state == INDEX_FRESH) {
     stats->unchanged = 1;
     return EPINDEX_OK;
   }
-  if (!(flags & EPINDEX_UPDATE_FULL))
-    load_old_index(u);
-  int rc = create_tmp(u);
-  if (rc)
-    return rc;
-  const char *slash = strrchr(u->dir, '/');
   char base[NAME_MAX + 1];
-  snprintf(base, sizeof(base), "%s", slash ? slash + 1 : u->dir);
-  if (slash && !slash[1]) { /* "x.egg/": basename of the path proper */
-    char real[PATH_MAX];
-    const char *r = realpath(u->dir, real);
-    const char *s2 = r ? strrchr(r, '/') : NULL;
-    snprintf(base, sizeof(base), "%s", s2 ? s2 + 1 : "");
-  }
+  base_name_of(u->dir, base, sizeof(base));
+  size_t n = strlen(base);
+  bool egg = n >= 4 && strcasecmp(base + n - 4, ".egg") == 0;
+  bool done = false;
+  /* the patch tells changes by each entry's own mtime: only when entries
+   * came or went; files edited in place need the snapshot's file stamps */
+  int rc = incremental && state == INDEX_DIR_CHANGED
+               ? try_patch(u, base, egg, stats, &done)
+               : EPINDEX_OK;
+  if (rc || done)
+    return rc;
+  stats->reread = 0;
+  if (incremental)
+    load_old_index(u);
+  if (u->tmpfd < 0 && (rc = create_tmp(u)) != EPINDEX_OK)
+    return rc;
   ep_catalog cat = {0};
   ep_dirstamp ds;
   rc = snapshot(u, base, &cat, &ds, &stats->reread);
-  if (!rc) {
-    size_t n = strlen(base);
-    bool egg = n >= 4 && strcasecmp(base + n - 4, ".egg") == 0;
+  if (!rc)
     rc = write_and_replace(u, &cat, &ds, egg);
-  }
   if (!rc) {
     stats->dists = cat.ndists;
     stats->entries = 0;
@@ -430,6 +728,6 @@ int epindex_update_dir(const char *dir, unsigned flags,
     snprintf(errbuf, errlen, "%s", u.err.data ? u.err.data : epindex_strerror(rc));
   ep_buf_free(&u.err);
   ep_catalog_free(&u.old);
-  free(u.old_sorted);
+  ep_strmap_free(&u.old_by_name);
   return rc;
 }

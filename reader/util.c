@@ -148,6 +148,77 @@ void ep_strvec_free(ep_strvec *v) {
   v->len = v->cap = 0;
 }
 
+/* ---- string map -------------------------------------------------------- */
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603u; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211u;
+  return h;
+}
+
+static size_t slot_of(const ep_strmap *m, const char *key) {
+  size_t i = (size_t)hash_str(key) & (m->cap - 1);
+  while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+    i = (i + 1) & (m->cap - 1);
+  return i;
+}
+
+static int strmap_resize(ep_strmap *m, size_t cap) {
+  ep_strmap g = {calloc(cap, sizeof(*g.keys)), malloc(cap * sizeof(*g.values)),
+                 cap, m->len};
+  if (!g.keys || !g.values) {
+    free(g.keys);
+    free(g.values);
+    return EPINDEX_ENOMEM;
+  }
+  for (size_t i = 0; i < m->cap; i++) {
+    if (m->keys[i]) {
+      size_t j = slot_of(&g, m->keys[i]);
+      g.keys[j] = m->keys[i];
+      g.values[j] = m->values[i];
+    }
+  }
+  ep_strmap_free(m);
+  *m = g;
+  return EPINDEX_OK;
+}
+
+int ep_strmap_reserve(ep_strmap *m, size_t n) {
+  size_t cap = m->cap ? m->cap : 64;
+  while (cap < n * 2)
+    cap *= 2;
+  return cap > m->cap ? strmap_resize(m, cap) : EPINDEX_OK;
+}
+
+int ep_strmap_put(ep_strmap *m, const char *key, size_t value, size_t *out,
+                  bool *found) {
+  if ((m->len + 1) * 2 > m->cap && strmap_resize(m, m->cap ? m->cap * 2 : 64))
+    return EPINDEX_ENOMEM;
+  size_t i = slot_of(m, key);
+  *found = m->keys[i] != NULL;
+  if (!*found) {
+    m->keys[i] = key;
+    m->values[i] = value;
+    m->len++;
+  }
+  *out = m->values[i];
+  return EPINDEX_OK;
+}
+
+size_t ep_strmap_get(const ep_strmap *m, const char *key) {
+  if (!m->cap)
+    return SIZE_MAX;
+  size_t i = slot_of(m, key);
+  return m->keys[i] ? m->values[i] : SIZE_MAX;
+}
+
+void ep_strmap_free(ep_strmap *m) {
+  free(m->keys);
+  free(m->values);
+  memset(m, 0, sizeof(*m));
+}
+
 /* ---- errors and files -------------------------------------------------- */
 
 int ep_errno_code(int err) {

@@ -80,6 +80,88 @@ static void test_incremental_reads_only_changes(void **state) {
   assert_int_equal(st.reread, 1);
 }
 
+/* The index after an update must equal a fresh full build's answer. */
+static void expect_same_as_full(const char *d) {
+  char *tmp = path_join(d, "../full-copy");
+  sh("rm -rf '%s' && cp -r '%s' '%s' && rm -rf '%s/.epindex'", tmp, d, tmp, tmp);
+  assert_int_equal(epindex_update_dir(tmp, EPINDEX_UPDATE_FULL, NULL, NULL, 0), 0);
+  const char *a[] = {d}, *b[] = {tmp};
+  epindex *x, *y;
+  epindex_result *rx, *ry;
+  assert_int_equal(epindex_open(&x, a, 1, EPINDEX_POLICY_VERIFY), 0);
+  assert_int_equal(epindex_path_reason(x, 0), EPINDEX_REASON_VERIFIED);
+  assert_int_equal(epindex_open(&y, b, 1, EPINDEX_POLICY_STAT), 0);
+  assert_int_equal(epindex_lookup(x, NULL, NULL, &rx), 0);
+  assert_int_equal(epindex_lookup(y, NULL, NULL, &ry), 0);
+  assert_int_equal(epindex_result_count(rx), epindex_result_count(ry));
+  for (size_t i = 0; i < epindex_result_count(rx); i++)
+    for (int f = 0; f < 7; f++) {
+      if (f == EPINDEX_FIELD_PATH)
+        continue;
+      const char *u = epindex_result_get(rx, i, (epindex_field)f, NULL);
+      const char *v = epindex_result_get(ry, i, (epindex_field)f, NULL);
+      assert_true((!u && !v) || (u && v && strcmp(u, v) == 0));
+    }
+  epindex_result_free(rx);
+  epindex_result_free(ry);
+  epindex_close(x);
+  epindex_close(y);
+  sh("rm -rf '%s'", tmp);
+  free(tmp);
+}
+
+static void test_patch_adds_removes_and_upgrades(void **state) {
+  char *d = path_join(*state, "site");
+  sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 0); /* first build */
+  put_dist(d, "added-1.0.dist-info", "added", "1.0", "[console_scripts]\nadded = a:m\n");
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 1);
+  assert_int_equal(st.reread, 1);
+  assert_int_equal(st.dists, 21);
+  assert_int_equal(st.entries, 11);
+  expect_same_as_full(d);
+  /* an upgrade: old version removed, new one added */
+  sh("rm -rf '%s/d01-1.0.dist-info'", d);
+  put_dist(d, "d01-2.0.dist-info", "d01-1.0.dist-info", "2.0",
+           "[console_scripts]\nd01 = d01:main2\n");
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 1);
+  expect_same_as_full(d);
+  /* a removal, and a package changed in place by renames inside its
+   * directory (how dpkg replaces files), in one go */
+  sh("rm -rf '%s/d03-1.0.dist-info'", d);
+  sh("printf '[console_scripts]\nd05 = d05:new\n' > '%s/d05-1.0.dist-info/x' && "
+     "mv '%s/d05-1.0.dist-info/x' '%s/d05-1.0.dist-info/entry_points.txt'", d, d, d);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 1);
+  assert_int_equal(st.reread, 1);
+  expect_same_as_full(d);
+  free(d);
+}
+
+static void test_patch_falls_back_when_precedence_changes(void **state) {
+  char *d = path_join(*state, "site");
+  sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  /* a second distribution of an existing name: who hides whom may change */
+  put_dist(d, "D07-9.0.dist-info", "D07", "9.0", "[console_scripts]\nd07 = other:main\n");
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 0);
+  expect_same_as_full(d);
+  /* files edited in place, directory listing unchanged: the snapshot path */
+  sh("sleep 0.01; printf '[console_scripts]\nd09 = d09:edited\n' > '%s/d09-1.0.dist-info/entry_points.txt'", d);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 0);
+  /* d09, and the hidden one of d07/D07 (hidden entries are not stored) */
+  assert_int_equal(st.reread, 2);
+  expect_same_as_full(d);
+  free(d);
+}
+
 static void test_bad_directories(void **state) {
   const char *d = *state;
   char err[512];
@@ -160,6 +242,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_update_replaces_atomically_and_cleans_litter),
       T(test_incremental_reads_only_changes),
+      T(test_patch_adds_removes_and_upgrades),
+      T(test_patch_falls_back_when_precedence_changes),
       T(test_bad_directories),
       T(test_read_only_file_system),
       T(test_full_disk_keeps_old_index),
