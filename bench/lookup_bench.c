@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
     }
   }
   if (argc - i < 2 || repeat < 1) {
-    fprintf(stderr, "usage: lookup_bench [--repeat N] [--policy P] DIR... GROUP\n");
+    fprintf(stderr,
+            "usage: lookup_bench [--repeat N] [--policy P] DIR... GROUP\n");
     return 2;
   }
   const char **paths = (const char **)(argv + i);

@@ -34,15 +34,16 @@ static const char usage_text[] =
     "answer importlib.metadata.entry_points() queries from those indexes.\n"
     "\n"
     "Commands:\n"
-    "  update [DIR...]    build or refresh DIR/" EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE
-    " (atomically)\n"
+    "  update [DIR...]    build or refresh DIR/" EPINDEX_INDEX_DIR
+    "/" EPINDEX_INDEX_FILE " (atomically)\n"
     "      --python PY    index every directory on PY's sys.path that can be\n"
     "                     written; others are reported and skipped\n"
     "      --full         re-read every distribution (default: only changed)\n"
     "  query [GROUP]      print entry points of GROUP (all groups if omitted)\n"
     "                     in importlib.metadata's order and precedence\n"
     "      --path DIR     a search-path entry; repeat in sys.path order\n"
-    "      --python PY    use PY's sys.path (default: python3's, if no --path)\n"
+    "      --python PY    use PY's sys.path (default: python3's, if no "
+    "--path)\n"
     "      --name NAME    only entry points called NAME\n"
     "      --json         one JSON array of objects with keys group, name,\n"
     "                     value, dist, version, path, metadir\n"
@@ -50,7 +51,8 @@ static const char usage_text[] =
     "                     from (index or scan) and why\n"
     "  verify DIR...      is each index fresh? exit 0 if all would be served,\n"
     "                     1 otherwise; prints the verdict and its reason\n"
-    "  status DIR...      what each index holds, for whom it was built, verdict\n"
+    "  status DIR...      what each index holds, for whom it was built, "
+    "verdict\n"
     "\n"
     "Common options:\n"
     "      --policy P     freshness policy: stat (default), verify or trust\n"
@@ -146,7 +148,8 @@ static int python_sys_path(const char *py, char ***out, size_t *n) {
   return 0;
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
+/* ---- JSON -----------------------------------------------------------------
+ */
 
 static void json_string(const char *s, size_t n) {
   if (!s) {
@@ -187,7 +190,8 @@ static void json_string(const char *s, size_t n) {
   putchar('"');
 }
 
-/* ---- commands -------------------------------------------------------------- */
+/* ---- commands --------------------------------------------------------------
+ */
 
 static double ms_since(const struct timespec *t0) {
   struct timespec t1;
@@ -261,7 +265,7 @@ static void explain(const epindex *ix) {
   for (size_t i = 0; i < epindex_path_count(ix); i++) {
     epindex_source s = epindex_path_source(ix, i);
     fprintf(stderr, "epindex: %s: %s (%s)\n", epindex_path_entry(ix, i),
-            s == EPINDEX_SOURCE_INDEX ? "index"
+            s == EPINDEX_SOURCE_INDEX  ? "index"
             : s == EPINDEX_SOURCE_SCAN ? "scan"
                                        : "nothing",
             epindex_reason_text(epindex_path_reason(ix, i)));
@@ -269,7 +273,7 @@ static void explain(const epindex *ix) {
 }
 
 static void print_json(const epindex_result *r) {
-  static const char *const keys[] = {"group", "name", "value",  "dist",
+  static const char *const keys[] = {"group",   "name", "value",  "dist",
                                      "version", "path", "metadir"};
   putchar('[');
   for (size_t i = 0; i < epindex_result_count(r); i++) {
@@ -366,12 +370,21 @@ static int cmd_verify_status(const options *o, int show_meta) {
   return status;
 }
 
-/* ---- options ---------------------------------------------------------------- */
+/* ---- options ----------------------------------------------------------------
+ */
 
 static void parse_options(int argc, char **argv, const char *optstring,
                           options *o) {
-  enum { OPT_PATH = 256, OPT_PYTHON, OPT_POLICY, OPT_JSON, OPT_NAME,
-         OPT_EXPLAIN, OPT_FULL, OPT_VERSION };
+  enum {
+    OPT_PATH = 256,
+    OPT_PYTHON,
+    OPT_POLICY,
+    OPT_JSON,
+    OPT_NAME,
+    OPT_EXPLAIN,
+    OPT_FULL,
+    OPT_VERSION
+  };
   static const struct option longopts[] = {
       {"path", required_argument, NULL, OPT_PATH},
       {"python", required_argument, NULL, OPT_PYTHON},

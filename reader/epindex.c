@@ -19,7 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- names of codes ---------------------------------------------------------- */
+/* ---- names of codes
+ * ---------------------------------------------------------- */
 
 int epindex_libversion_number(void) { return EPINDEX_VERSION_NUMBER; }
 const char *epindex_libversion(void) { return EPINDEX_VERSION_STRING; }
@@ -48,31 +49,23 @@ const char *epindex_err_name(int code) {
   }
 }
 
-static const char *const reason_names[] = {
-#define EPINDEX_RN_(name, text) #name,
-    EPINDEX_REASON_MAP(EPINDEX_RN_)
-#undef EPINDEX_RN_
-};
 static const char *const reason_texts[] = {
 #define EPINDEX_RT_(name, text) text,
     EPINDEX_REASON_MAP(EPINDEX_RT_)
 #undef EPINDEX_RT_
 };
 
-/* Lowercase names, computed once into a constant table at first use would
- * need global state; instead the upper-case X-macro names are lowered into
- * a static const table by hand here. */
+/* The lowercase names, in EPINDEX_REASON_MAP order (checked below). */
 static const char *const reason_lower[] = {
-    "fresh",     "verified", "trusted",    "missing",   "stale",
-    "relocated", "schema",   "foreign",    "damaged",   "unreadable",
-    "untrusted", "racy",     "not-a-dir",  "absent"};
+    "fresh",     "verified", "trusted",   "missing", "stale",
+    "relocated", "schema",   "foreign",   "damaged", "unreadable",
+    "untrusted", "racy",     "not-a-dir", "absent"};
 
 _Static_assert(sizeof(reason_lower) / sizeof(reason_lower[0]) ==
                    EPINDEX_REASON_COUNT_,
                "reason_lower must list every reason");
 
 const char *epindex_reason_name(epindex_reason r) {
-  (void)reason_names;
   return (unsigned)r < EPINDEX_REASON_COUNT_ ? reason_lower[r] : "unknown";
 }
 
@@ -101,17 +94,18 @@ const char *epindex_policy_name(epindex_policy p) {
   return (unsigned)p < 3 ? policy_names[p] : "unknown";
 }
 
-/* ---- the handle ---------------------------------------------------------------- */
+/* ---- the handle
+ * ---------------------------------------------------------------- */
 
 typedef struct path_ent {
   char *path;
   epindex_source source;
   epindex_reason reason;
-  ep_index *ix;       /* source INDEX */
-  ep_catalog cat;     /* source SCAN */
-  const char **keys;  /* SCAN: sorted keys of cat, for precedence */
+  ep_index *ix;      /* source INDEX */
+  ep_catalog cat;    /* source SCAN */
+  const char **keys; /* SCAN: sorted keys of cat, for precedence */
   size_t nkeys;
-  int64_t ndists;     /* 0: cannot hide anything */
+  int64_t ndists; /* 0: cannot hide anything */
 } path_ent;
 
 struct epindex {
@@ -138,12 +132,12 @@ static int build_keys(path_ent *pe) {
   return EPINDEX_OK;
 }
 
-static int scan_entry(path_ent *pe, ep_strvec *diags) {
+static int scan_entry(path_ent *pe) {
   ep_catalog_free(&pe->cat);
   free(pe->keys);
   pe->keys = NULL;
   pe->nkeys = 0;
-  int rc = ep_scan_path_entry(pe->path, &pe->cat, diags, &pe->source);
+  int rc = ep_scan_path_entry(pe->path, &pe->cat, &pe->source);
   return rc ? rc : build_keys(pe);
 }
 
@@ -165,8 +159,9 @@ static int judge_entry(path_ent *pe, epindex_policy policy, ep_strvec *diags) {
   struct stat st;
   int err = stat_dir(p, &st);
   if (err) {
-    pe->reason = err == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
-    return scan_entry(pe, diags); /* a zip file, or nothing */
+    pe->reason =
+        err == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
+    return scan_entry(pe); /* a zip file, or nothing */
   }
   ep_buf detail = {0};
   int rc = ep_index_open(p, &st, policy, &pe->ix, &pe->reason, &detail);
@@ -175,11 +170,12 @@ static int judge_entry(path_ent *pe, epindex_policy policy, ep_strvec *diags) {
     pe->ndists = ep_index_ndists(pe->ix);
   } else if (!rc) {
     if (reason_worth_telling(pe->reason))
-      rc = ep_strvec_addf(diags, "%s: index not used: %s%s%s", p,
-                          epindex_reason_text(pe->reason),
-                          detail.len ? ": " : "", detail.len ? detail.data : "");
+      rc =
+          ep_strvec_addf(diags, "%s: index not used: %s%s%s", p,
+                         epindex_reason_text(pe->reason),
+                         detail.len ? ": " : "", detail.len ? detail.data : "");
     if (!rc)
-      rc = scan_entry(pe, diags);
+      rc = scan_entry(pe);
   }
   ep_buf_free(&detail);
   return rc;
@@ -218,7 +214,8 @@ static int report_problems(epindex *ix) {
       const ep_dist *dist = &pe->cat.dists[d];
       if (!dist->problem || dist->hidden)
         continue;
-      int h = dist->key ? hidden_by_earlier(ix, i, dist->key, strlen(dist->key)) : 0;
+      int h = dist->key ? hidden_by_earlier(ix, i, dist->key, strlen(dist->key))
+                        : 0;
       if (h < 0)
         rc = h;
       else if (!h)
@@ -297,7 +294,8 @@ const char *epindex_diag_message(const epindex *ix, size_t i) {
   return ix && i < ix->diags.len ? ix->diags.items[i] : NULL;
 }
 
-/* ---- results ---------------------------------------------------------------------- */
+/* ---- results
+ * ---------------------------------------------------------------------- */
 
 #define NFIELDS 7
 
@@ -376,15 +374,16 @@ void epindex_result_free(epindex_result *r) {
   free(r);
 }
 
-/* ---- lookups ---------------------------------------------------------------------- */
+/* ---- lookups
+ * ---------------------------------------------------------------------- */
 
 typedef struct lookup_ctx {
   epindex *ix;
   epindex_result *res;
   size_t entry;
-  bool may_be_hidden;     /* some earlier path entry holds distributions */
-  const char *path_copy;  /* this entry's path in res, once copied */
-  const char *last_key; /* precedence answer cache: rows come by dist */
+  bool may_be_hidden;    /* some earlier path entry holds distributions */
+  const char *path_copy; /* this entry's path in res, once copied */
+  const char *last_key;  /* precedence answer cache: rows come by dist */
   size_t last_len;
   int last_hidden;
   ep_buf key_copy;
@@ -393,7 +392,8 @@ typedef struct lookup_ctx {
 static int visible(lookup_ctx *lc, const char *key, size_t klen) {
   if (!lc->may_be_hidden)
     return 1;
-  if (lc->last_key && lc->last_len == klen && memcmp(lc->last_key, key, klen) == 0)
+  if (lc->last_key && lc->last_len == klen &&
+      memcmp(lc->last_key, key, klen) == 0)
     return !lc->last_hidden;
   int h = hidden_by_earlier(lc->ix, lc->entry, key, klen);
   if (h < 0)
@@ -413,11 +413,14 @@ static int add_index_row(void *ctx, const ep_index_row *row) {
   if (v <= 0)
     return v;
   const char *path = lc->ix->ents[lc->entry].path;
-  const char *f[NFIELDS] = {row->group, row->name,    row->value, row->dist,
-                            row->version, path, row->metadir};
-  size_t len[NFIELDS] = {row->group_len, row->name_len, row->value_len,
+  const char *f[NFIELDS] = {row->group,   row->name, row->value,  row->dist,
+                            row->version, path,      row->metadir};
+  size_t len[NFIELDS] = {row->group_len,
+                         row->name_len,
+                         row->value_len,
                          row->dist ? strlen(row->dist) : 0,
-                         row->version ? strlen(row->version) : 0, strlen(path),
+                         row->version ? strlen(row->version) : 0,
+                         strlen(path),
                          strlen(row->metadir)};
   return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
@@ -433,11 +436,14 @@ static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e,
   int v = visible(lc, d->key, strlen(d->key));
   if (v <= 0)
     return v;
-  const char *f[NFIELDS] = {e->group,   e->name,  e->value, d->name,
+  const char *f[NFIELDS] = {e->group,   e->name,  e->value,  d->name,
                             d->version, pe->path, d->metadir};
-  size_t len[NFIELDS] = {e->group_len, e->name_len, e->value_len,
+  size_t len[NFIELDS] = {e->group_len,
+                         e->name_len,
+                         e->value_len,
                          d->name ? strlen(d->name) : 0,
-                         d->version ? strlen(d->version) : 0, strlen(pe->path),
+                         d->version ? strlen(d->version) : 0,
+                         strlen(pe->path),
                          strlen(d->metadir)};
   return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
@@ -466,7 +472,8 @@ static int lookup_once(epindex *ix, const char *group, const char *name,
   for (size_t i = 0; i < ix->n && !rc; i++) {
     lc.entry = i;
     lc.last_key = NULL;
-    lc.may_be_hidden = lc.may_be_hidden || (i > 0 && ix->ents[i - 1].ndists > 0);
+    lc.may_be_hidden =
+        lc.may_be_hidden || (i > 0 && ix->ents[i - 1].ndists > 0);
     lc.path_copy = NULL;
     if (ix->ents[i].source == EPINDEX_SOURCE_INDEX) {
       rc = ep_index_lookup(ix->ents[i].ix, group, name, add_index_row, &lc);
@@ -488,7 +495,7 @@ static int demote_to_scan(epindex *ix, size_t i) {
   int rc = ep_strvec_addf(&ix->diags, "%s: index not used: %s",
                           *pe->path ? pe->path : ".",
                           "index is damaged (a read failed)");
-  return rc ? rc : scan_entry(pe, &ix->diags);
+  return rc ? rc : scan_entry(pe);
 }
 
 int epindex_lookup(epindex *ix, const char *group, const char *name,
@@ -524,7 +531,8 @@ int epindex_lookup(epindex *ix, const char *group, const char *name,
   return EPINDEX_OK;
 }
 
-/* ---- dirinfo -------------------------------------------------------------------- */
+/* ---- dirinfo
+ * -------------------------------------------------------------------- */
 
 struct epindex_dirinfo {
   epindex_reason reason;

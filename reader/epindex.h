@@ -166,7 +166,8 @@ EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
 EPINDEX_API void epindex_close(epindex *ix);
 
 /* Number of path entries, and for entry i (0-based) its text as given, where
- * its answers come from and why. Out-of-range i returns NULL / NONE / ABSENT. */
+ * its answers come from and why. Out-of-range i returns NULL / NONE / ABSENT.
+ */
 EPINDEX_API size_t epindex_path_count(const epindex *ix);
 EPINDEX_API const char *epindex_path_entry(const epindex *ix, size_t i);
 EPINDEX_API epindex_source epindex_path_source(const epindex *ix, size_t i);

@@ -124,8 +124,8 @@ typedef int (*ep_entry_cb)(void *ctx, const ep_parsed_entry *e);
  * order. Returns 0, a callback's non-zero result, or 1 with *bad_line set
  * when a line in a section has no '=' (importlib raises TypeError there).
  */
-int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb,
-                          void *ctx, uint32_t *bad_line);
+int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb, void *ctx,
+                          uint32_t *bad_line);
 
 /*
  * The value of header `field` (ASCII, case-insensitive) in METADATA/PKG-INFO
@@ -134,8 +134,7 @@ int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb,
  * already be applied. Returns 1 and fills out when found, 0 when absent,
  * negative EPINDEX code on ENOMEM.
  */
-int ep_header_value(const char *text, size_t n, const char *field,
-                    ep_buf *out);
+int ep_header_value(const char *text, size_t n, const char *field, ep_buf *out);
 
 /* Translate "\r\n" and "\r" to "\n" in place (Python's universal newlines);
  * returns the new length. */
@@ -195,8 +194,8 @@ void ep_catalog_free(ep_catalog *c);
 /* Sort by_group; call once all entries are added. */
 int ep_catalog_finish(ep_catalog *c);
 /* Range [*lo, *hi) of by_group holding `group`. */
-void ep_catalog_group_range(const ep_catalog *c, const char *group,
-                            size_t glen, size_t *lo, size_t *hi);
+void ep_catalog_group_range(const ep_catalog *c, const char *group, size_t glen,
+                            size_t *lo, size_t *hi);
 ep_dist *ep_catalog_add_dist(ep_catalog *c);
 int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
                          size_t glen, const char *name, size_t nlen,
@@ -240,11 +239,10 @@ void ep_stamp_item(int dirfd, const ep_listed *item, bool files, ep_stamp *out);
 
 /*
  * Read every listed item of a directory into cat (appending), in order,
- * computing keys and in-directory hiding. path_for_msgs prefixes diagnostics.
- * reuse may be NULL. *reread counts items actually read.
+ * computing keys; problems are recorded on each distribution. reuse may be
+ * NULL. *reread (if not NULL) counts items actually read.
  */
 int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
-                   ep_strvec *diags, const char *path_for_msgs,
                    ep_reuse_fn reuse, void *reuse_ctx, size_t *reread);
 
 /*
@@ -252,15 +250,14 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
  * directory), a zip file (wheel, .egg, .zip), or something that yields
  * nothing. "" means ".". Sets *what to SCAN or NONE.
  */
-int ep_scan_path_entry(const char *path, ep_catalog *cat, ep_strvec *diags,
-                       epindex_source *what);
+int ep_scan_path_entry(const char *path, ep_catalog *cat, epindex_source *what);
 
 /* Derive keys, names and hiding once a distribution's files are read. Shared
  * by the directory and zip scanners. */
 int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
                    const char *md_text, size_t md_len, bool md_valid,
                    const char *ep_text, size_t ep_len, ep_read_status ep_st,
-                   int ep_err, ep_strvec *diags, const char *path_for_msgs);
+                   int ep_err);
 /* Mark dists hidden by an earlier one with the same key in this catalog. */
 int ep_catalog_mark_hidden(ep_catalog *cat);
 
@@ -338,8 +335,8 @@ int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
 
 /* Write cat as a complete index file at path (new or empty). */
 int ep_index_write(const char *path, const ep_catalog *cat,
-                   const ep_dirstamp *ds, const char *dir_realpath,
-                   bool is_egg, ep_buf *err);
+                   const ep_dirstamp *ds, const char *dir_realpath, bool is_egg,
+                   ep_buf *err);
 
 /* Totals recorded in an index's meta rows. */
 typedef struct ep_index_counts {

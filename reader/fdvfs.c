@@ -9,9 +9,9 @@
  * checked, with pread(), takes no locks (index files are never modified in
  * place, only replaced by rename) and never writes.
  *
- * The database "name" is "fd:<address of an ep_fdsrc>". The VFS is registered once per process
- * under the name "epindex-fd" (SQLite's VFS list is process-wide; the object
- * registered is constant).
+ * The database "name" is "fd:<address of an ep_fdsrc>". The VFS is registered
+ * once per process under the name "epindex-fd" (SQLite's VFS list is
+ * process-wide; the object registered is constant).
  */
 #include "epindex_private.h"
 
@@ -127,8 +127,8 @@ static int fd_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
                    int flags, int *out_flags) {
   (void)vfs;
   f->pMethods = NULL;
-  if (!name || strncmp(name, "fd:", 3) != 0 ||
-      !(flags & SQLITE_OPEN_MAIN_DB) || (flags & SQLITE_OPEN_READWRITE))
+  if (!name || strncmp(name, "fd:", 3) != 0 || !(flags & SQLITE_OPEN_MAIN_DB) ||
+      (flags & SQLITE_OPEN_READWRITE))
     return SQLITE_CANTOPEN;
   char *end;
   unsigned long long p = strtoull(name + 3, &end, 16);

@@ -37,8 +37,17 @@ struct ep_index {
 
 #define INDEX_PATH EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE
 #define COLS "name, value, metadir, dname, dversion, key, grp, ord, line"
-enum { C_NAME, C_VALUE, C_METADIR, C_DNAME, C_DVERSION, C_KEY, C_GRP, C_ORD,
-       C_LINE };
+enum {
+  C_NAME,
+  C_VALUE,
+  C_METADIR,
+  C_DNAME,
+  C_DVERSION,
+  C_KEY,
+  C_GRP,
+  C_ORD,
+  C_LINE
+};
 
 static int64_t be32(const unsigned char *p) {
   return ((int64_t)p[0] << 24) | (p[1] << 16) | (p[2] << 8) | p[3];
@@ -63,7 +72,6 @@ void ep_index_counts_of(const ep_index *ix, ep_index_counts *n) {
   n->entries = (size_t)ix->nentries;
   n->problems = (size_t)ix->nproblems;
 }
-
 
 /* Step through the rows of one grp value. cb returns non-zero to stop. */
 typedef int (*grp_cb)(void *ctx, sqlite3_stmt *st);
@@ -164,10 +172,10 @@ typedef struct meta_ctx {
 
 static int meta_row(void *ctx, sqlite3_stmt *st) {
   meta_ctx *m = ctx;
-  static const char *const keys[] = {"dev",   "ino",      "mtime_ns", "stamp_ns",
-                                     "dists", "problems", "entries"};
-  int64_t *dst[] = {&m->ix->ds.dev,      &m->ix->ds.ino,     &m->ix->ds.mtime_ns,
-                    &m->ix->ds.stamp_ns, &m->ix->ndists,     &m->ix->nproblems,
+  static const char *const keys[] = {
+      "dev", "ino", "mtime_ns", "stamp_ns", "dists", "problems", "entries"};
+  int64_t *dst[] = {&m->ix->ds.dev,      &m->ix->ds.ino, &m->ix->ds.mtime_ns,
+                    &m->ix->ds.stamp_ns, &m->ix->ndists, &m->ix->nproblems,
                     &m->ix->nentries};
   const char *k = (const char *)sqlite3_column_text(st, C_NAME);
   for (unsigned i = 0; k && i < 7; i++) {
@@ -194,9 +202,9 @@ static int read_meta(ep_index *ix) {
 }
 
 static epindex_reason open_error_reason(int err) {
-  return err == ENOENT   ? EPINDEX_REASON_MISSING
-         : err == ELOOP  ? EPINDEX_REASON_UNTRUSTED
-                         : EPINDEX_REASON_UNREADABLE;
+  return err == ENOENT  ? EPINDEX_REASON_MISSING
+         : err == ELOOP ? EPINDEX_REASON_UNTRUSTED
+                        : EPINDEX_REASON_UNREADABLE;
 }
 
 /* Validate the index file open on fd (consumed) and open it with SQLite. */
@@ -250,8 +258,8 @@ int ep_index_open_raw(int dirfd, ep_index **out, epindex_reason *reason) {
 }
 
 /* The .epindex directory must not let another user swap the file. */
-static epindex_reason check_index_dir(const char *idxdir, const struct stat *dir,
-                                      ep_buf *detail) {
+static epindex_reason check_index_dir(const char *idxdir,
+                                      const struct stat *dir, ep_buf *detail) {
   struct stat st;
   if (lstat(idxdir, &st) != 0)
     return errno == ENOENT ? EPINDEX_REASON_MISSING : EPINDEX_REASON_UNREADABLE;
@@ -268,7 +276,8 @@ static epindex_reason check_index_dir(const char *idxdir, const struct stat *dir
 }
 
 static bool same_dir(const ep_index *ix, const struct stat *dir) {
-  return ix->ds.dev == (int64_t)dir->st_dev && ix->ds.ino == (int64_t)dir->st_ino;
+  return ix->ds.dev == (int64_t)dir->st_dev &&
+         ix->ds.ino == (int64_t)dir->st_ino;
 }
 
 bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir) {
@@ -337,7 +346,8 @@ int ep_index_open(const char *dir_path, const struct stat *dir,
   return rc;
 }
 
-/* ---- verification --------------------------------------------------------- */
+/* ---- verification ---------------------------------------------------------
+ */
 
 static bool stamp_racy(const ep_stamp *s, int64_t stamp_ns) {
   return s->ep_mtime >= stamp_ns || s->md_mtime >= stamp_ns;
@@ -535,15 +545,16 @@ static int problem_row(void *ctx, sqlite3_stmt *st) {
   problem_ctx *p = ctx;
   const char *m = (const char *)sqlite3_column_text(st, C_METADIR);
   const char *why = (const char *)sqlite3_column_text(st, C_NAME);
-  return ep_strvec_addf(p->diags, "%s/%s: skipped: %s", *p->path ? p->path : ".",
-                        m ? m : "?", why ? why : "?");
+  return ep_strvec_addf(p->diags, "%s/%s: skipped: %s",
+                        *p->path ? p->path : ".", m ? m : "?", why ? why : "?");
 }
 
 int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags) {
   if (ix->nproblems <= 0)
     return EPINDEX_OK;
   problem_ctx p = {path, diags};
-  return each_in_grp(ix, EP_GRP_PROBLEM, strlen(EP_GRP_PROBLEM), problem_row, &p);
+  return each_in_grp(ix, EP_GRP_PROBLEM, strlen(EP_GRP_PROBLEM), problem_row,
+                     &p);
 }
 
 typedef struct kv_ctx {
@@ -563,11 +574,13 @@ int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values) {
   return each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), kv_row, &kv);
 }
 
-/* ---- loading (update's parse cache) ---------------------------------------- */
+/* ---- loading (update's parse cache) ----------------------------------------
+ */
 
 static const char *dup_col(ep_catalog *c, sqlite3_stmt *st, int col) {
   const char *t = (const char *)sqlite3_column_text(st, col);
-  return t ? ep_arena_strndup(&c->arena, t, (size_t)sqlite3_column_bytes(st, col))
+  return t ? ep_arena_strndup(&c->arena, t,
+                              (size_t)sqlite3_column_bytes(st, col))
            : NULL;
 }
 
@@ -622,11 +635,13 @@ int ep_index_load_dists(ep_index *ix, ep_catalog *cat) {
 
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds) {
   *ds = ix->ds;
-  int rc = each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), load_dist_row, cat);
+  int rc =
+      each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), load_dist_row, cat);
   return rc ? rc : each_entry(ix, load_entry_row, cat);
 }
 
-/* ---- writing ----------------------------------------------------------------- */
+/* ---- writing
+ * ----------------------------------------------------------------- */
 
 static int sqlite_code(int rc) {
   switch (rc & 0xFF) {
@@ -663,9 +678,8 @@ static void put_text(sqlite3_stmt *st, int col, const char *s, int len) {
 
 /* Insert one row. value is text, or the integer *ivalue when not NULL. */
 static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
-                    int64_t line, const char *name, int nlen,
-                    const char *value, int vlen, const int64_t *ivalue,
-                    const ep_dist *d) {
+                    int64_t line, const char *name, int nlen, const char *value,
+                    int vlen, const int64_t *ivalue, const ep_dist *d) {
   if (w->rc != SQLITE_OK)
     return;
   sqlite3_stmt *st = w->st;
@@ -686,14 +700,19 @@ static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
 }
 
 static void write_meta(row_writer *w, const ep_index_counts *n,
-                       const ep_dirstamp *ds, const char *realdir, bool is_egg) {
+                       const ep_dirstamp *ds, const char *realdir,
+                       bool is_egg) {
   const struct {
     const char *k;
     int64_t v;
-  } ints[] = {{"dev", ds->dev},         {"ino", ds->ino},
-              {"mtime_ns", ds->mtime_ns}, {"stamp_ns", ds->stamp_ns},
-              {"dists", (int64_t)n->dists}, {"entries", (int64_t)n->entries},
-              {"problems", (int64_t)n->problems}, {"egg", is_egg},
+  } ints[] = {{"dev", ds->dev},
+              {"ino", ds->ino},
+              {"mtime_ns", ds->mtime_ns},
+              {"stamp_ns", ds->stamp_ns},
+              {"dists", (int64_t)n->dists},
+              {"entries", (int64_t)n->entries},
+              {"problems", (int64_t)n->problems},
+              {"egg", is_egg},
               {"uid", (int64_t)geteuid()}};
   const char *texts[][2] = {{"dir", realdir},
                             {"generator", "epindex " EPINDEX_VERSION_STRING},
@@ -720,7 +739,8 @@ static int64_t dist_flags(const ep_dist *d) {
   return (int64_t)d->kind | (d->hidden ? 4 : 0) | stored << 8;
 }
 
-static void write_dist_rows(row_writer *w, const ep_dist *d, size_t *nproblems) {
+static void write_dist_rows(row_writer *w, const ep_dist *d,
+                            size_t *nproblems) {
   char stamp[160];
   format_stamp(&d->stamp, stamp, sizeof(stamp));
   put_row(w, EP_GRP_DIST, -1, d->ord, dist_flags(d), d->problem, -1, stamp, -1,
@@ -753,7 +773,8 @@ static int writer_fail(ep_writer *wr, ep_buf *err) {
   return sqlite_code(rc);
 }
 
-int ep_writer_open(const char *path, bool create, ep_writer **out, ep_buf *err) {
+int ep_writer_open(const char *path, bool create, ep_writer **out,
+                   ep_buf *err) {
   ep_writer *wr = calloc(1, sizeof(*wr));
   *out = NULL;
   if (!wr)

@@ -112,8 +112,8 @@ int ep_catalog_finish(ep_catalog *c) {
   return EPINDEX_OK;
 }
 
-void ep_catalog_group_range(const ep_catalog *c, const char *group,
-                            size_t glen, size_t *lo_out, size_t *hi_out) {
+void ep_catalog_group_range(const ep_catalog *c, const char *group, size_t glen,
+                            size_t *lo_out, size_t *hi_out) {
   size_t lo = 0, hi = c->nentries;
   while (lo < hi) { /* first >= group */
     size_t mid = lo + (hi - lo) / 2;
@@ -197,7 +197,8 @@ static bool ends_with_ci(const char *s, size_t n, const char *suffix) {
  * to the letters of ".dist-info", ".egg-info" or "egg-info". */
 static bool is_info_name(const char *name) {
   size_t n = strlen(name);
-  return ends_with_ci(name, n, ".dist-info") || ends_with_ci(name, n, ".egg-info");
+  return ends_with_ci(name, n, ".dist-info") ||
+         ends_with_ci(name, n, ".egg-info");
 }
 
 static bool is_egg_base(const char *base) {
@@ -238,8 +239,8 @@ static char *lookup_key_ascii(const char *name) {
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
     if (c == '-' || c == '_' || c == '.') {
-      while (i + 1 < n && (name[i + 1] == '-' || name[i + 1] == '_' ||
-                           name[i + 1] == '.'))
+      while (i + 1 < n &&
+             (name[i + 1] == '-' || name[i + 1] == '_' || name[i + 1] == '.'))
         i++;
       c = '_';
     } else if (c >= 'A' && c <= 'Z') {
@@ -409,7 +410,8 @@ int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
   return rc;
 }
 
-/* ---- reading one distribution ---------------------------------------------- */
+/* ---- reading one distribution ----------------------------------------------
+ */
 
 /* PathDistribution._name_from_stem(): os.path.splitext() keeps leading dots
  * in the root, and the extension test is case-sensitive. Returns the length
@@ -499,11 +501,8 @@ static int read_header(ep_catalog *cat, const char *md, size_t mdn,
 }
 
 int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
-                   const char *md, size_t mdn, bool md_valid,
-                   const char *ept, size_t epn, ep_read_status ep_st,
-                   int ep_err, ep_strvec *diags, const char *where) {
-  (void)diags;
-  (void)where;
+                   const char *md, size_t mdn, bool md_valid, const char *ept,
+                   size_t epn, ep_read_status ep_st, int ep_err) {
   int rc = EPINDEX_OK;
   if (md_valid && md) {
     rc = read_header(cat, md, mdn, "Name", &cat->dists[di].name);
@@ -535,7 +534,8 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
   return rc;
 }
 
-/* ---- directories ----------------------------------------------------------- */
+/* ---- directories -----------------------------------------------------------
+ */
 
 static int64_t size_or(const struct stat *st, bool ok) {
   return ok ? (int64_t)st->st_size : -1;
@@ -544,7 +544,8 @@ static int64_t size_or(const struct stat *st, bool ok) {
 /* Which file a dist's metadata comes from: METADATA, else PKG-INFO, else the
  * entry itself (read_text('') of an egg-info file). Empty files fall through,
  * as `read_text(...) or ...` does. */
-void ep_stamp_item(int dirfd, const ep_listed *item, bool files, ep_stamp *out) {
+void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
+                   ep_stamp *out) {
   char path[PATH_MAX];
   struct stat st;
   *out = EP_STAMP_NONE;
@@ -600,8 +601,7 @@ static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf) {
 }
 
 int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
-                   ep_strvec *diags, const char *where, ep_reuse_fn reuse,
-                   void *reuse_ctx, size_t *reread) {
+                   ep_reuse_fn reuse, void *reuse_ctx, size_t *reread) {
   ep_buf ept = {0}, md = {0};
   char path[PATH_MAX];
   int rc = EPINDEX_OK;
@@ -636,19 +636,21 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
      * version of distributions with entry points, or for the key. */
     md.len = 0;
     bool need_md = (st == EP_READ_OK && ept.len > 0) || st == EP_READ_ERROR ||
-                   item->kind == EP_KIND_EGG || stem_name_len(item->metadir) == 0 ||
+                   item->kind == EP_KIND_EGG ||
+                   stem_name_len(item->metadir) == 0 ||
                    !stem_key_nonempty(item->metadir);
     bool md_valid = need_md ? read_metadata(dirfd, item, &md) : true;
     rc = ep_finish_dist(cat, di, item->kind != EP_KIND_EGG,
                         md.len ? md.data : NULL, md.len, md_valid, ept.data,
-                        st == EP_READ_OK ? ept.len : 0, st, err, diags, where);
+                        st == EP_READ_OK ? ept.len : 0, st, err);
   }
   ep_buf_free(&ept);
   ep_buf_free(&md);
   return rc;
 }
 
-/* ---- zip path entries ------------------------------------------------------ */
+/* ---- zip path entries ------------------------------------------------------
+ */
 
 typedef struct zip_member {
   char *name;
@@ -703,8 +705,8 @@ static bool zip_wanted(const char *member, bool egg) {
   if (!slash)
     return true;
   const char *rest = slash + 1;
-  return strcmp(rest, "entry_points.txt") == 0 || strcmp(rest, "METADATA") == 0 ||
-         strcmp(rest, "PKG-INFO") == 0;
+  return strcmp(rest, "entry_points.txt") == 0 ||
+         strcmp(rest, "METADATA") == 0 || strcmp(rest, "PKG-INFO") == 0;
 }
 
 static int zip_collect(struct archive *a, zip_state *z, bool egg) {
@@ -780,7 +782,7 @@ static ep_read_status zip_read(zip_state *z, const char *child,
 }
 
 static int zip_finish_child(ep_catalog *cat, zip_state *z, const char *child,
-                            ep_kind kind, ep_strvec *diags, const char *where) {
+                            ep_kind kind) {
   size_t di = cat->ndists;
   ep_dist *d = ep_catalog_add_dist(cat);
   if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, child, strlen(child))))
@@ -800,21 +802,22 @@ static int zip_finish_child(ep_catalog *cat, zip_state *z, const char *child,
       ms = zip_read(z, child, "PKG-INFO", &mdt, &mdn);
     md_valid = ms != EP_READ_ERROR;
     if (ms == EP_READ_OK && mdn > 0) {
-      md_valid = ep_utf8_valid(mdt, mdn, NULL) && ep_buf_append(&md, mdt, mdn) == 0;
+      md_valid =
+          ep_utf8_valid(mdt, mdn, NULL) && ep_buf_append(&md, mdt, mdn) == 0;
       if (md_valid)
         md.len = ep_universal_newlines(md.data, md.len);
     }
   }
   /* str(zipfile.Path) of a directory ends in '/', so its basename is empty
    * and the name always comes from METADATA; files keep their stem. */
-  int rc = ep_finish_dist(cat, di, kind == EP_KIND_FILE, md.len ? md.data : NULL,
-                          md.len, md_valid, ept, epn, st, EIO, diags, where);
+  int rc =
+      ep_finish_dist(cat, di, kind == EP_KIND_FILE, md.len ? md.data : NULL,
+                     md.len, md_valid, ept, epn, st, EIO);
   ep_buf_free(&md);
   return rc;
 }
 
-static int scan_zip(const char *path, ep_catalog *cat, ep_strvec *diags,
-                    bool *is_zip) {
+static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
   struct archive *a = archive_read_new();
   if (!a)
     return EPINDEX_ENOMEM;
@@ -872,15 +875,16 @@ static int scan_zip(const char *path, ep_catalog *cat, ep_strvec *diags,
   }
   for (size_t i = 0; i < listing.len && !rc; i++)
     rc = zip_finish_child(cat, &z, listing.items[i].metadir,
-                          listing.items[i].kind, diags, path);
+                          listing.items[i].kind);
   ep_listing_free(&listing);
   zip_state_free(&z);
   return rc;
 }
 
-/* ---- any path entry -------------------------------------------------------- */
+/* ---- any path entry --------------------------------------------------------
+ */
 
-int ep_scan_path_entry(const char *path, ep_catalog *cat, ep_strvec *diags,
+int ep_scan_path_entry(const char *path, ep_catalog *cat,
                        epindex_source *what) {
   const char *p = *path ? path : ".";
   *what = EPINDEX_SOURCE_NONE;
@@ -892,7 +896,7 @@ int ep_scan_path_entry(const char *path, ep_catalog *cat, ep_strvec *diags,
     rc = ep_list_dir(fd, base ? base + 1 : p, &listing);
     if (rc == EPINDEX_OK) {
       *what = EPINDEX_SOURCE_SCAN;
-      rc = ep_scan_listed(fd, &listing, cat, diags, path, NULL, NULL, NULL);
+      rc = ep_scan_listed(fd, &listing, cat, NULL, NULL, NULL);
     } else if (rc != EPINDEX_ENOMEM) {
       rc = EPINDEX_OK; /* os.listdir() failed: importlib sees nothing */
     }
@@ -900,7 +904,7 @@ int ep_scan_path_entry(const char *path, ep_catalog *cat, ep_strvec *diags,
     close(fd);
   } else if (errno == ENOTDIR) {
     bool is_zip = false;
-    rc = scan_zip(p, cat, diags, &is_zip);
+    rc = scan_zip(p, cat, &is_zip);
     if (is_zip)
       *what = EPINDEX_SOURCE_SCAN;
   }

@@ -105,7 +105,8 @@ static bool in_list(const uint32_t *list, size_t n, uint32_t cp) {
 /* str.isspace(): what str.strip() removes. */
 static bool is_space(uint32_t cp) {
   if (cp < 0x80)
-    return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F);
+    return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) ||
+           (cp >= 0x1C && cp <= 0x1F);
   return in_list(ep_space_cps, COUNT(ep_space_cps), cp);
 }
 
@@ -201,8 +202,8 @@ static void strip(const char **s, size_t *n) {
 
 /* ---- entry_points.txt ------------------------------------------------- */
 
-int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb,
-                          void *ctx, uint32_t *bad_line) {
+int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb, void *ctx,
+                          uint32_t *bad_line) {
   line_iter it = {text, n, 0, 0};
   const char *line, *section = NULL;
   size_t len, section_len = 0;
@@ -231,8 +232,10 @@ int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb,
         *bad_line = it.lineno;
       return 1;
     }
-    ep_parsed_entry e = {.group = section, .group_len = section_len,
-                         .name = line, .name_len = (size_t)(eq - line),
+    ep_parsed_entry e = {.group = section,
+                         .group_len = section_len,
+                         .name = line,
+                         .name_len = (size_t)(eq - line),
                          .value = eq + 1,
                          .value_len = len - (size_t)(eq - line) - 1,
                          .line = it.lineno};
@@ -369,7 +372,8 @@ int ep_normalize(ep_buf *out, const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
     if (c == '-' || c == '_' || c == '.') {
-      while (i + 1 < n && (s[i + 1] == '-' || s[i + 1] == '_' || s[i + 1] == '.'))
+      while (i + 1 < n &&
+             (s[i + 1] == '-' || s[i + 1] == '_' || s[i + 1] == '.'))
         i++;
       c = '-';
     }
@@ -385,7 +389,8 @@ int ep_normalize(ep_buf *out, const char *s, size_t n) {
   return EPINDEX_OK;
 }
 
-/* ---- METADATA headers (email, compat32 policy) ---------------------------- */
+/* ---- METADATA headers (email, compat32 policy) ----------------------------
+ */
 
 size_t ep_universal_newlines(char *s, size_t n) {
   size_t w = 0;
@@ -500,7 +505,8 @@ static int header_value(const hline *lines, size_t count, ep_buf *out) {
     rc = ep_buf_append(&raw, lines[k].p, lines[k].n);
   if (rc)
     return rc;
-  while (raw.len && (raw.data[raw.len - 1] == '\n' || raw.data[raw.len - 1] == '\r'))
+  while (raw.len &&
+         (raw.data[raw.len - 1] == '\n' || raw.data[raw.len - 1] == '\r'))
     raw.len--;
   if (memchr(raw.data, '\n', raw.len)) {
     rc = dedent8(out, raw.data, raw.len);
@@ -543,14 +549,15 @@ int ep_header_value(const char *text, size_t n, const char *field,
     if (l->p[0] == ' ' || l->p[0] == '\t')
       continue; /* continuation (or a defect before any header) */
     if (open) {
-      rc = header_value(lines + start, k - start, out) == 0 ? 1 : EPINDEX_ENOMEM;
+      rc =
+          header_value(lines + start, k - start, out) == 0 ? 1 : EPINDEX_ENOMEM;
       open = false;
       if (rc)
         break;
     }
     if (l->n >= 5 && memcmp(l->p, "From ", 5) == 0) {
       if (k == count - 1 && k != 0)
-        break; /* pushed back to the body */
+        break;  /* pushed back to the body */
       continue; /* unix-from, or a misplaced one */
     }
     const char *colon = memchr(l->p, ':', l->n);
@@ -560,7 +567,8 @@ int ep_header_value(const char *text, size_t n, const char *field,
       open = true, start = k;
   }
   if (rc == 0 && open)
-    rc = header_value(lines + start, count - start, out) == 0 ? 1 : EPINDEX_ENOMEM;
+    rc = header_value(lines + start, count - start, out) == 0 ? 1
+                                                              : EPINDEX_ENOMEM;
   free(lines);
   return rc;
 }

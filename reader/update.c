@@ -39,8 +39,8 @@ typedef struct update_ctx {
   int dirfd, idxfd, lockfd, tmpfd;
   char tmpname[64];
   ep_buf err;
-  ep_catalog old;       /* parse cache: the previous index or snapshot */
-  int64_t old_stamp_ns; /* stamps of old at or after this are not reusable */
+  ep_catalog old;        /* parse cache: the previous index or snapshot */
+  int64_t old_stamp_ns;  /* stamps of old at or after this are not reusable */
   ep_strmap old_by_name; /* metadir -> index in old */
 } update_ctx;
 
@@ -59,7 +59,8 @@ static int sys_fail(update_ctx *u, const char *what, const char *name) {
   return ep_errno_code(e);
 }
 
-/* ---- locking and cleanup ----------------------------------------------------- */
+/* ---- locking and cleanup
+ * ----------------------------------------------------- */
 
 static int open_index_dir(update_ctx *u) {
   if (mkdirat(u->dirfd, EPINDEX_INDEX_DIR, 0755) != 0 && errno != EEXIST)
@@ -68,8 +69,8 @@ static int open_index_dir(update_ctx *u) {
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (u->idxfd < 0)
     return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR);
-  u->lockfd = openat(u->idxfd, "lock",
-                     O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  u->lockfd =
+      openat(u->idxfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (u->lockfd < 0)
     return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR "/lock");
   int rc;
@@ -97,7 +98,8 @@ static void remove_litter(update_ctx *u) {
   closedir(d);
 }
 
-/* ---- the filesystem clock ---------------------------------------------------- */
+/* ---- the filesystem clock
+ * ---------------------------------------------------- */
 
 /* mtime of the temporary file after touching it: "now" on the clock and at
  * the granularity of the file system the index lives on. */
@@ -123,7 +125,8 @@ static int wait_past(update_ctx *u, int64_t t) {
   return fail(u, EPINDEX_EBUSY, "clock does not advance on", EPINDEX_INDEX_DIR);
 }
 
-/* ---- the parse cache ------------------------------------------------------------ */
+/* ---- the parse cache
+ * ------------------------------------------------------------ */
 
 static int index_old(update_ctx *u) {
   ep_strmap_free(&u->old_by_name);
@@ -190,14 +193,16 @@ static void load_old_index(update_ctx *u) {
   ep_dirstamp ds;
   if (ep_index_open_raw(u->dirfd, &ix, &why) != EPINDEX_OK || !ix)
     return;
-  if (ep_index_load(ix, &u->old, &ds) == EPINDEX_OK && index_old(u) == EPINDEX_OK)
+  if (ep_index_load(ix, &u->old, &ds) == EPINDEX_OK &&
+      index_old(u) == EPINDEX_OK)
     u->old_stamp_ns = ds.stamp_ns;
   else
     ep_catalog_free(&u->old);
   ep_index_close(ix);
 }
 
-/* ---- snapshot ---------------------------------------------------------------------- */
+/* ---- snapshot
+ * ---------------------------------------------------------------------- */
 
 static bool same_dir_state(const struct stat *a, const struct stat *b) {
   return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
@@ -233,8 +238,8 @@ static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
     return fail(u, rc, "cannot list", NULL);
   }
   *reread = 0;
-  rc = ep_scan_listed(u->dirfd, &l, cat, NULL, u->dir,
-                      u->old.ndists ? reuse_old : NULL, u, reread);
+  rc = ep_scan_listed(u->dirfd, &l, cat, u->old.ndists ? reuse_old : NULL, u,
+                      reread);
   ep_listing_free(&l);
   if (!rc)
     rc = ep_catalog_mark_hidden(cat);
@@ -272,13 +277,16 @@ static int snapshot(update_ctx *u, const char *base, ep_catalog *cat,
   return fail(u, EPINDEX_EBUSY, "gave up on", NULL);
 }
 
-/* ---- writing ---------------------------------------------------------------------------- */
+/* ---- writing
+ * ----------------------------------------------------------------------------
+ */
 
 static int create_tmp(update_ctx *u) {
   static const char hex[] = "0123456789abcdef";
   for (int attempt = 0; attempt < 16; attempt++) {
     unsigned long r = (unsigned long)getpid() * 2654435761u ^
-                      (unsigned long)time(NULL) ^ ((unsigned long)attempt << 20);
+                      (unsigned long)time(NULL) ^
+                      ((unsigned long)attempt << 20);
     snprintf(u->tmpname, sizeof(u->tmpname), TMP_PREFIX "%ld-%c%c%c%c",
              (long)getpid(), hex[r & 15], hex[(r >> 4) & 15],
              hex[(r >> 8) & 15], hex[(r >> 12) & 15]);
@@ -321,7 +329,8 @@ static int replace_with_tmp(update_ctx *u) {
   if (fsync_retry(u->tmpfd) != 0)
     return sys_fail(u, "cannot sync", EPINDEX_INDEX_DIR);
   if (renameat(u->idxfd, u->tmpname, u->idxfd, EPINDEX_INDEX_FILE) != 0)
-    return sys_fail(u, "cannot replace", EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE);
+    return sys_fail(u, "cannot replace",
+                    EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE);
   u->tmpname[0] = '\0';
   if (fsync_retry(u->idxfd) != 0)
     return sys_fail(u, "cannot sync", EPINDEX_INDEX_DIR);
@@ -330,9 +339,9 @@ static int replace_with_tmp(update_ctx *u) {
 
 /* How the current index relates to the directory. */
 typedef enum index_state {
-  INDEX_FRESH,       /* passes STAT and VERIFY: nothing to write */
-  INDEX_FILES_EDITED,/* passes STAT, fails VERIFY: files changed in place */
-  INDEX_DIR_CHANGED  /* fails STAT (or is missing): entries came or went */
+  INDEX_FRESH,        /* passes STAT and VERIFY: nothing to write */
+  INDEX_FILES_EDITED, /* passes STAT, fails VERIFY: files changed in place */
+  INDEX_DIR_CHANGED   /* fails STAT (or is missing): entries came or went */
 } index_state;
 
 /* STAT keeps readers on their O(1) path; VERIFY catches an in-place edit of
@@ -354,11 +363,13 @@ static index_state current_state(update_ctx *u) {
   return state;
 }
 
-/* ---- the incremental patch ------------------------------------------------------ */
+/* ---- the incremental patch
+ * ------------------------------------------------------ */
 
 /* Copy the current index into the (empty) temporary file. */
 static int copy_index(update_ctx *u) {
-  int in = openat(u->idxfd, EPINDEX_INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  int in =
+      openat(u->idxfd, EPINDEX_INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (in < 0)
     return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE);
   int rc = EPINDEX_OK;
@@ -391,10 +402,10 @@ static bool in_sorted(const char **keys, size_t n, const char *key) {
 
 /* What the patch changes, worked out before anything is written. */
 typedef struct patch_plan {
-  ep_listing listing;   /* the directory now, in discovery order */
-  ep_listing toread;    /* the entries to read (new or changed) */
-  int64_t *toread_ord;  /* the ord each of them gets */
-  int64_t *removed;     /* ords of the old rows to delete */
+  ep_listing listing;  /* the directory now, in discovery order */
+  ep_listing toread;   /* the entries to read (new or changed) */
+  int64_t *toread_ord; /* the ord each of them gets */
+  int64_t *removed;    /* ords of the old rows to delete */
   size_t nremoved;
   const char **kept_keys; /* sorted keys of the distributions kept */
   size_t nkept;
@@ -482,7 +493,8 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p) {
     size_t j = i;
     while (j < n && !match[j])
       j++;
-    int64_t hi = j < n ? match[j]->ord : prev + (int64_t)(j - i + 1) * EP_ORD_GAP;
+    int64_t hi =
+        j < n ? match[j]->ord : prev + (int64_t)(j - i + 1) * EP_ORD_GAP;
     int64_t step = (hi - prev) / (int64_t)(j - i + 1);
     ok = step > 0;
     for (size_t k = i; ok && k < j; k++) {
@@ -537,8 +549,7 @@ static int read_delta(update_ctx *u, const patch_plan *p, ep_catalog *delta,
     *reread = 0;
     int rc = attempt ? fs_now(u, stamp) : EPINDEX_OK;
     if (!rc)
-      rc = ep_scan_listed(u->dirfd, &p->toread, delta, NULL, u->dir, NULL, NULL,
-                          reread);
+      rc = ep_scan_listed(u->dirfd, &p->toread, delta, NULL, NULL, reread);
     for (size_t i = 0; !rc && i < delta->ndists; i++)
       delta->dists[i].ord = p->toread_ord[i];
     if (!rc)
@@ -552,7 +563,8 @@ static int read_delta(update_ctx *u, const patch_plan *p, ep_catalog *delta,
   return EPINDEX_OK; /* still racy: the caller's check sends it to a snapshot */
 }
 
-static int write_patch(update_ctx *u, const patch_plan *p, const ep_catalog *delta,
+static int write_patch(update_ctx *u, const patch_plan *p,
+                       const ep_catalog *delta,
                        const ep_index_counts *old_totals, const ep_dirstamp *ds,
                        bool is_egg, size_t *entries) {
   char tmppath[PATH_MAX], real[PATH_MAX];
@@ -599,7 +611,8 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
   int64_t old_stamp = ep_index_stamp_ns(ix);
   int rc = ep_index_load_dists(ix, &u->old);
   ep_index_close(ix);
-  if (rc || (rc = index_old(u)) != EPINDEX_OK || (rc = create_tmp(u)) != EPINDEX_OK)
+  if (rc || (rc = index_old(u)) != EPINDEX_OK ||
+      (rc = create_tmp(u)) != EPINDEX_OK)
     return rc == EPINDEX_ENOMEM ? rc : EPINDEX_OK;
   int64_t stamp;
   struct stat before, after;
@@ -706,8 +719,8 @@ int epindex_update_dir(const char *dir, unsigned flags,
     errbuf[0] = '\0';
   if (!dir)
     return EPINDEX_EINVAL;
-  update_ctx u = {.dir = dir, .dirfd = -1, .idxfd = -1, .lockfd = -1,
-                  .tmpfd = -1};
+  update_ctx u = {
+      .dir = dir, .dirfd = -1, .idxfd = -1, .lockfd = -1, .tmpfd = -1};
   int rc;
   u.dirfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (u.dirfd < 0)
@@ -725,7 +738,8 @@ int epindex_update_dir(const char *dir, unsigned flags,
   if (u.dirfd >= 0)
     close(u.dirfd);
   if (rc && errbuf && errlen)
-    snprintf(errbuf, errlen, "%s", u.err.data ? u.err.data : epindex_strerror(rc));
+    snprintf(errbuf, errlen, "%s",
+             u.err.data ? u.err.data : epindex_strerror(rc));
   ep_buf_free(&u.err);
   ep_catalog_free(&u.old);
   ep_strmap_free(&u.old_by_name);

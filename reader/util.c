@@ -26,8 +26,8 @@ void *ep_arena_alloc(ep_arena *a, size_t n) {
   size_t need = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
   struct ep_arena_chunk *c = a->head;
   if (!c || c->size - c->used < need) {
-    size_t size = c ? (c->size < EP_ARENA_MAX ? c->size * 2 : c->size)
-                    : EP_ARENA_FIRST;
+    size_t size =
+        c ? (c->size < EP_ARENA_MAX ? c->size * 2 : c->size) : EP_ARENA_FIRST;
     if (size < need)
       size = need;
     c = malloc(sizeof(*c) + size);

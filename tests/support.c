@@ -70,8 +70,9 @@ void put_dist(const char *dir, const char *metadir, const char *name,
               const char *version, const char *entry_points) {
   char rel[1024], md[1024];
   snprintf(rel, sizeof(rel), "%s/METADATA", metadir);
-  snprintf(md, sizeof(md), "Metadata-Version: 2.1\nName: %s\nVersion: %s\n\nbody\n",
-           name, version);
+  snprintf(md, sizeof(md),
+           "Metadata-Version: 2.1\nName: %s\nVersion: %s\n\nbody\n", name,
+           version);
   put_file(dir, rel, md, (size_t)-1);
   if (entry_points) {
     snprintf(rel, sizeof(rel), "%s/entry_points.txt", metadir);

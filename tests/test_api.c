@@ -12,11 +12,13 @@
 static void test_codes_and_names(void **state) {
   (void)state;
   assert_string_equal(epindex_strerror(EPINDEX_OK), "success");
-  assert_string_equal(epindex_strerror(EPINDEX_ENOSPC), "no space left on device");
+  assert_string_equal(epindex_strerror(EPINDEX_ENOSPC),
+                      "no space left on device");
   assert_string_equal(epindex_strerror(-999), "unknown error");
   assert_string_equal(epindex_err_name(EPINDEX_EROFS), "EROFS");
   assert_string_equal(epindex_err_name(42), "UNKNOWN");
-  assert_string_equal(epindex_reason_name(EPINDEX_REASON_RELOCATED), "relocated");
+  assert_string_equal(epindex_reason_name(EPINDEX_REASON_RELOCATED),
+                      "relocated");
   assert_string_equal(epindex_reason_name((epindex_reason)999), "unknown");
   assert_true(epindex_reason_is_served(EPINDEX_REASON_VERIFIED));
   assert_false(epindex_reason_is_served(EPINDEX_REASON_STALE));
@@ -34,11 +36,15 @@ static void test_argument_checks(void **state) {
   (void)state;
   epindex *ix = (epindex *)1;
   const char *bad[] = {"/tmp", NULL};
-  assert_int_equal(epindex_open(NULL, NULL, 0, EPINDEX_POLICY_STAT), EPINDEX_EINVAL);
-  assert_int_equal(epindex_open(&ix, NULL, 1, EPINDEX_POLICY_STAT), EPINDEX_EINVAL);
+  assert_int_equal(epindex_open(NULL, NULL, 0, EPINDEX_POLICY_STAT),
+                   EPINDEX_EINVAL);
+  assert_int_equal(epindex_open(&ix, NULL, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_EINVAL);
   assert_null(ix);
-  assert_int_equal(epindex_open(&ix, bad, 2, EPINDEX_POLICY_STAT), EPINDEX_EINVAL);
-  assert_int_equal(epindex_open(&ix, bad, 1, (epindex_policy)7), EPINDEX_EINVAL);
+  assert_int_equal(epindex_open(&ix, bad, 2, EPINDEX_POLICY_STAT),
+                   EPINDEX_EINVAL);
+  assert_int_equal(epindex_open(&ix, bad, 1, (epindex_policy)7),
+                   EPINDEX_EINVAL);
   epindex_result *r = (epindex_result *)1;
   assert_int_equal(epindex_lookup(NULL, "g", NULL, &r), EPINDEX_EINVAL);
   assert_null(r);
@@ -73,11 +79,14 @@ static int setup(void **state) {
   f->c = path_join(f->tmp, "missing");
   put_dist(f->a, "Shared.Name-1.0.dist-info", "Shared.Name", "1.0",
            "[g]\nfrom_a = a:x\n");
-  put_file(f->a, "legacy-0.1-py3.11.egg-info", "Name: legacy\nVersion: 0.1\n", (size_t)-1);
+  put_file(f->a, "legacy-0.1-py3.11.egg-info", "Name: legacy\nVersion: 0.1\n",
+           (size_t)-1);
   put_dist(f->b, "shared_name-2.0.dist-info", "shared_name", "2.0",
            "[g]\nfrom_b = b:x\n");
-  put_dist(f->b, "legacy-9.0.dist-info", "legacy", "9.0", "[g]\nlegacy = b:legacy\n");
-  put_dist(f->b, "only_b-1.0.dist-info", "only_b", "1.0", "[g]\nonly = b:only\n[h]\nh = b:h\n");
+  put_dist(f->b, "legacy-9.0.dist-info", "legacy", "9.0",
+           "[g]\nlegacy = b:legacy\n");
+  put_dist(f->b, "only_b-1.0.dist-info", "only_b", "1.0",
+           "[g]\nonly = b:only\n[h]\nh = b:h\n");
   assert_int_equal(epindex_update_dir(f->a, 0, NULL, NULL, 0), EPINDEX_OK);
   *state = f;
   return 0;
@@ -107,7 +116,8 @@ static void test_precedence_across_entries(void **state) {
   const char *paths[] = {f->c, f->a, f->b};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
   assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_NONE);
   assert_int_equal(epindex_path_source(ix, 1), EPINDEX_SOURCE_INDEX);
   assert_int_equal(epindex_path_source(ix, 2), EPINDEX_SOURCE_SCAN);
@@ -145,14 +155,18 @@ static void test_precedence_across_entries(void **state) {
 
 static void test_problems_are_reported_once_visible(void **state) {
   fx *f = *state;
-  put_file(f->b, "broken-1.0.dist-info/entry_points.txt", "[g]\nnoequals\n", (size_t)-1);
+  put_file(f->b, "broken-1.0.dist-info/entry_points.txt", "[g]\nnoequals\n",
+           (size_t)-1);
   /* hidden by a's Shared.Name: importlib never reads it, so no report */
-  put_file(f->b, "shared.name-3.0.dist-info/entry_points.txt", "[g]\nbad\n", (size_t)-1);
+  put_file(f->b, "shared.name-3.0.dist-info/entry_points.txt", "[g]\nbad\n",
+           (size_t)-1);
   const char *paths[] = {f->a, f->b};
   epindex *ix;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
   assert_int_equal(epindex_diag_count(ix), 1);
-  assert_non_null(strstr(epindex_diag_message(ix, 0), "broken-1.0.dist-info: skipped"));
+  assert_non_null(
+      strstr(epindex_diag_message(ix, 0), "broken-1.0.dist-info: skipped"));
   assert_null(epindex_diag_message(ix, 1));
   epindex_close(ix);
 }
@@ -178,7 +192,8 @@ static void test_one_handle_many_threads(void **state) {
   fx *f = *state;
   const char *paths[] = {f->a, f->b};
   epindex *ix;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
   pthread_t t[4];
   thread_arg args[4];
   for (int i = 0; i < 4; i++) {

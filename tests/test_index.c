@@ -88,9 +88,11 @@ static void expect(const char *dir, epindex_policy p, epindex_source want_src,
 
 static void test_scan_and_index_agree(void **state) {
   fx *f = *state;
-  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN, EPINDEX_REASON_MISSING, BASE);
+  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN,
+         EPINDEX_REASON_MISSING, BASE);
   update(f->site);
-  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_FRESH, BASE);
+  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
+         EPINDEX_REASON_FRESH, BASE);
   char *a = query(f->site, EPINDEX_POLICY_STAT, NULL, NULL, NULL);
   sh("rm -rf '%s/.epindex'", f->site);
   char *b = query(f->site, EPINDEX_POLICY_STAT, NULL, NULL, NULL);
@@ -106,7 +108,8 @@ static void test_added_distribution_makes_index_stale(void **state) {
            "[console_scripts]\nde = delta:main\n");
   epindex_source src;
   epindex_reason why;
-  char *got = query(f->site, EPINDEX_POLICY_STAT, "console_scripts", &src, &why);
+  char *got =
+      query(f->site, EPINDEX_POLICY_STAT, "console_scripts", &src, &why);
   assert_int_equal(why, EPINDEX_REASON_STALE);
   assert_int_equal(src, EPINDEX_SOURCE_SCAN);
   assert_non_null(strstr(got, "de=delta:main(delta 1.0);"));
@@ -122,7 +125,8 @@ static void test_unrelated_change_is_verified(void **state) {
   fx *f = *state;
   update(f->site);
   put_file(f->site, "newmodule.py", "x = 1\n", (size_t)-1);
-  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_VERIFIED, BASE);
+  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
+         EPINDEX_REASON_VERIFIED, BASE);
 }
 
 static void test_in_place_edit_needs_verify_policy(void **state) {
@@ -133,11 +137,14 @@ static void test_in_place_edit_needs_verify_policy(void **state) {
            "[console_scripts]\nbe = beta:MAIN\n", (size_t)-1);
   sh("touch -d '+1 second' '%s/beta-2.0.dist-info/entry_points.txt'", f->site);
   /* STAT cannot see inside distribution directories (documented) */
-  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_FRESH, BASE);
-  expect(f->site, EPINDEX_POLICY_VERIFY, EPINDEX_SOURCE_SCAN, EPINDEX_REASON_STALE,
+  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
+         EPINDEX_REASON_FRESH, BASE);
+  expect(f->site, EPINDEX_POLICY_VERIFY, EPINDEX_SOURCE_SCAN,
+         EPINDEX_REASON_STALE,
          "al=alpha:main(alpha 1.0);be=beta:MAIN(Beta 2.0);");
   /* TRUST serves whatever the index says */
-  expect(f->site, EPINDEX_POLICY_TRUST, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_TRUSTED, BASE);
+  expect(f->site, EPINDEX_POLICY_TRUST, EPINDEX_SOURCE_INDEX,
+         EPINDEX_REASON_TRUSTED, BASE);
 }
 
 static void test_relocation(void **state) {
@@ -145,23 +152,28 @@ static void test_relocation(void **state) {
   update(f->site);
   char *moved = path_join(f->tmp, "moved");
   sh("mv '%s' '%s'", f->site, moved);
-  expect(moved, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_FRESH, BASE);
+  expect(moved, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_FRESH,
+         BASE);
   const char *copies[] = {"cp -a", "cp -r"};
   for (int i = 0; i < 2; i++) {
     char *dst = path_join(f->tmp, i ? "copy-r" : "copy-a");
     sh("%s '%s' '%s'", copies[i], moved, dst);
-    expect(dst, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_VERIFIED, BASE);
+    expect(dst, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
+           EPINDEX_REASON_VERIFIED, BASE);
     free(dst);
   }
   char *untarred = path_join(f->tmp, "untarred");
-  sh("mkdir '%s' && tar -C '%s' -cf - . | tar -C '%s' -xf -", untarred, moved, untarred);
-  expect(untarred, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_VERIFIED, BASE);
+  sh("mkdir '%s' && tar -C '%s' -cf - . | tar -C '%s' -xf -", untarred, moved,
+     untarred);
+  expect(untarred, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
+         EPINDEX_REASON_VERIFIED, BASE);
   /* relocated and changed: the index no longer matches, scan */
   char *changed = path_join(f->tmp, "changed");
   sh("cp -r '%s' '%s'", moved, changed);
   put_file(changed, "beta-2.0.dist-info/entry_points.txt",
            "[console_scripts]\nbe = beta:main_changed\n", (size_t)-1);
-  expect(changed, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN, EPINDEX_REASON_RELOCATED,
+  expect(changed, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN,
+         EPINDEX_REASON_RELOCATED,
          "al=alpha:main(alpha 1.0);be=beta:main_changed(Beta 2.0);");
   free(changed);
   free(untarred);
@@ -200,7 +212,8 @@ static void test_racy_stamp_forces_verification(void **state) {
   assert_int_equal(utimensat(AT_FDCWD, f->site, ts, 0), 0);
   epindex_source src;
   epindex_reason why;
-  char *got = query(f->site, EPINDEX_POLICY_STAT, "console_scripts", &src, &why);
+  char *got =
+      query(f->site, EPINDEX_POLICY_STAT, "console_scripts", &src, &why);
   assert_int_equal(why, EPINDEX_REASON_STALE);
   assert_int_equal(src, EPINDEX_SOURCE_SCAN);
   assert_non_null(strstr(got, "de=delta:main(delta 1.0);")); /* readdir order */
@@ -230,9 +243,11 @@ static void damage(const fx *f, const char *cmd) {
 static void expect_refused(const fx *f, epindex_reason why) {
   epindex *ix;
   const char *paths[] = {f->site};
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
   if (epindex_path_reason(ix, 0) != why)
-    fail_msg("reason %s, expected %s", epindex_reason_name(epindex_path_reason(ix, 0)),
+    fail_msg("reason %s, expected %s",
+             epindex_reason_name(epindex_path_reason(ix, 0)),
              epindex_reason_name(why));
   epindex_close(ix);
   expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN, why, BASE);
@@ -246,12 +261,16 @@ static void test_damaged_indexes_fall_back(void **state) {
   expect_refused(f, EPINDEX_REASON_DAMAGED);
   damage(f, ": > index.db");
   expect_refused(f, EPINDEX_REASON_DAMAGED);
-  damage(f, "chmod 0644 index.db && printf 'SQLite format 3\\000' | dd of=index.db "
-            "bs=1 seek=0 conv=notrunc 2>/dev/null && dd if=/dev/zero of=index.db bs=1 "
-            "seek=4096 count=20000 conv=notrunc 2>/dev/null");
+  damage(
+      f,
+      "chmod 0644 index.db && printf 'SQLite format 3\\000' | dd of=index.db "
+      "bs=1 seek=0 conv=notrunc 2>/dev/null && dd if=/dev/zero of=index.db "
+      "bs=1 "
+      "seek=4096 count=20000 conv=notrunc 2>/dev/null");
   epindex *ix;
   const char *paths[] = {f->site};
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
   epindex_result *r;
   assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
   assert_int_equal(epindex_result_count(r), 2); /* right answer, by scanning */
@@ -283,7 +302,8 @@ static void test_untrusted_indexes(void **state) {
   expect_refused(f, EPINDEX_REASON_UNTRUSTED);
   damage(f, "chmod 0755 . && chown 4242 index.db");
   expect_refused(f, EPINDEX_REASON_UNTRUSTED);
-  damage(f, "chown 0 index.db && mv index.db real.db && ln -s real.db index.db");
+  damage(f,
+         "chown 0 index.db && mv index.db real.db && ln -s real.db index.db");
   expect_refused(f, EPINDEX_REASON_UNTRUSTED);
 }
 
@@ -301,7 +321,8 @@ static void test_hostile_schema_objects_never_run(void **state) {
   /* views are disabled: reading the index fails, the entry is scanned */
   epindex *ix;
   const char *paths[] = {f->site};
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
   epindex_result *r;
   assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
   assert_int_equal(epindex_result_count(r), 2);
@@ -318,7 +339,8 @@ static void test_hostile_row_types(void **state) {
   exec_sql(db, "UPDATE ep SET value = x'00ff' WHERE grp = 'console_scripts' "
                "AND name = 'be'");
   sqlite3_close(db);
-  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN, EPINDEX_REASON_DAMAGED, BASE);
+  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN,
+         EPINDEX_REASON_DAMAGED, BASE);
 }
 
 int main(void) {

@@ -26,7 +26,7 @@ static int teardown(void **state) {
 static void scan(const char *path, ep_catalog *cat) {
   epindex_source what;
   memset(cat, 0, sizeof(*cat));
-  assert_int_equal(ep_scan_path_entry(path, cat, NULL, &what), 0);
+  assert_int_equal(ep_scan_path_entry(path, cat, &what), 0);
 }
 
 static const ep_dist *find(const ep_catalog *c, const char *metadir) {
@@ -92,8 +92,8 @@ static void test_first_distribution_of_a_name_wins(void **state) {
 
 static void test_egg_info_file_has_no_entry_points(void **state) {
   const char *d = *state;
-  put_file(d, "bar-1.0-py3.11.egg-info", "Metadata-Version: 1.0\nName: bar\nVersion: 1.0\n",
-           (size_t)-1);
+  put_file(d, "bar-1.0-py3.11.egg-info",
+           "Metadata-Version: 1.0\nName: bar\nVersion: 1.0\n", (size_t)-1);
   ep_catalog c;
   scan(d, &c);
   const ep_dist *b = find(&c, "bar-1.0-py3.11.egg-info");
@@ -150,8 +150,10 @@ static void test_name_needed_but_absent_is_a_problem(void **state) {
 
 static void test_broken_entry_points_are_skipped(void **state) {
   const char *d = *state;
-  put_file(d, "utf-1.0.dist-info/entry_points.txt", "[g]\na = \xff\n", (size_t)-1);
-  put_file(d, "eq-1.0.dist-info/entry_points.txt", "[g]\na = 1\nnoeq\n", (size_t)-1);
+  put_file(d, "utf-1.0.dist-info/entry_points.txt", "[g]\na = \xff\n",
+           (size_t)-1);
+  put_file(d, "eq-1.0.dist-info/entry_points.txt", "[g]\na = 1\nnoeq\n",
+           (size_t)-1);
   put_dist(d, "good-1.0.dist-info", "good", "1.0", "[g]\nx = y\n");
   char *fifo_dir = path_join(d, "fifo-1.0.dist-info");
   mkdir(fifo_dir, 0755);
@@ -213,7 +215,8 @@ static void zip_add(struct archive *a, const char *name, const char *data) {
   archive_entry_set_perm(e, 0644);
   archive_entry_set_size(e, (la_int64_t)strlen(data));
   assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
-  assert_int_equal(archive_write_data(a, data, strlen(data)), (la_ssize_t)strlen(data));
+  assert_int_equal(archive_write_data(a, data, strlen(data)),
+                   (la_ssize_t)strlen(data));
   archive_entry_free(e);
 }
 
@@ -224,8 +227,10 @@ static void test_zip_path_entry(void **state) {
   archive_write_set_format_zip(a);
   assert_int_equal(archive_write_open_filename(a, zip), ARCHIVE_OK);
   zip_add(a, "pkg/__init__.py", "");
-  zip_add(a, "zipped_dist-1.0.dist-info/METADATA", "Name: Zipped.Dist\nVersion: 1.0\n");
-  zip_add(a, "zipped_dist-1.0.dist-info/entry_points.txt", "[g]\nz = zipped:main\n");
+  zip_add(a, "zipped_dist-1.0.dist-info/METADATA",
+          "Name: Zipped.Dist\nVersion: 1.0\n");
+  zip_add(a, "zipped_dist-1.0.dist-info/entry_points.txt",
+          "[g]\nz = zipped:main\n");
   zip_add(a, "legacy-2.0.egg-info", "Name: legacy\nVersion: 2.0\n");
   archive_write_close(a);
   archive_write_free(a);
@@ -251,11 +256,11 @@ static void test_missing_and_odd_path_entries(void **state) {
   ep_catalog c;
   epindex_source what;
   memset(&c, 0, sizeof(c));
-  assert_int_equal(ep_scan_path_entry(missing, &c, NULL, &what), 0);
+  assert_int_equal(ep_scan_path_entry(missing, &c, &what), 0);
   assert_int_equal(what, EPINDEX_SOURCE_NONE);
   assert_int_equal(c.ndists, 0);
   ep_catalog_free(&c);
-  assert_int_equal(ep_scan_path_entry(plain, &c, NULL, &what), 0);
+  assert_int_equal(ep_scan_path_entry(plain, &c, &what), 0);
   assert_int_equal(what, EPINDEX_SOURCE_NONE);
   ep_catalog_free(&c);
   free(missing);
@@ -264,17 +269,26 @@ static void test_missing_and_odd_path_entries(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_discovery_groups_by_lowered_name, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_first_distribution_of_a_name_wins, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_egg_info_file_has_no_entry_points, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_egg_directory_path_entry, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_key_falls_back_to_metadata_name, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_name_needed_but_absent_is_a_problem, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_broken_entry_points_are_skipped, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_huge_file_is_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_discovery_groups_by_lowered_name,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_first_distribution_of_a_name_wins,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_egg_info_file_has_no_entry_points,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_egg_directory_path_entry, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_key_falls_back_to_metadata_name,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_name_needed_but_absent_is_a_problem,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_broken_entry_points_are_skipped,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_huge_file_is_refused, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_metadata_fallbacks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_zip_path_entry, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_missing_and_odd_path_entries, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_missing_and_odd_path_entries, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

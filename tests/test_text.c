@@ -35,7 +35,8 @@ static void expect_parse(const char *text, size_t n, const char *want,
   assert_memory_equal(c.out.data, want, want_len);
   ep_buf_free(&c.out);
 }
-#define PARSE(text, want) expect_parse(text, sizeof(text) - 1, want, sizeof(want) - 1)
+#define PARSE(text, want)                                                      \
+  expect_parse(text, sizeof(text) - 1, want, sizeof(want) - 1)
 
 static void test_basic(void **state) {
   (void)state;
@@ -113,10 +114,12 @@ static void test_missing_equals_is_an_error(void **state) {
   collect c = {0};
   uint32_t line = 0;
   const char t1[] = "[g]\na = 1\nnoequals\n";
-  assert_int_equal(ep_parse_entry_points(t1, sizeof(t1) - 1, collect_cb, &c, &line), 1);
+  assert_int_equal(
+      ep_parse_entry_points(t1, sizeof(t1) - 1, collect_cb, &c, &line), 1);
   assert_int_equal(line, 3);
   const char t2[] = "[g]\n\n\nb\n";
-  assert_int_equal(ep_parse_entry_points(t2, sizeof(t2) - 1, collect_cb, &c, &line), 1);
+  assert_int_equal(
+      ep_parse_entry_points(t2, sizeof(t2) - 1, collect_cb, &c, &line), 1);
   assert_int_equal(line, 4);
   ep_buf_free(&c.out);
 }
@@ -126,9 +129,9 @@ static void test_utf8_strict(void **state) {
   size_t bad = 99;
   assert_true(ep_utf8_valid("h\xc3\xa9", 3, NULL));
   assert_true(ep_utf8_valid("\xf4\x8f\xbf\xbf", 4, NULL)); /* U+10FFFF */
-  assert_false(ep_utf8_valid("ab\xc0\xaf", 4, &bad));     /* overlong */
+  assert_false(ep_utf8_valid("ab\xc0\xaf", 4, &bad));      /* overlong */
   assert_int_equal(bad, 2);
-  assert_false(ep_utf8_valid("\xed\xa0\x80", 3, NULL)); /* surrogate */
+  assert_false(ep_utf8_valid("\xed\xa0\x80", 3, NULL));     /* surrogate */
   assert_false(ep_utf8_valid("\xf4\x90\x80\x80", 4, NULL)); /* > U+10FFFF */
   assert_false(ep_utf8_valid("\xe2\x82", 2, NULL));         /* truncated */
   assert_false(ep_utf8_valid("\xff", 1, NULL));
@@ -145,18 +148,22 @@ static void test_normalize(void **state) {
   (void)state;
   expect_norm("Foo.Bar--baz_", "foo_bar_baz_");
   expect_norm("a_-.b", "a_b");
-  expect_norm("\xc3\x89" "COLE", "\xc3\xa9" "cole");                  /* ÉCOLE */
-  expect_norm("\xc4\xb0x", "i\xcc\x87x");                            /* İ: 1:2 */
-  expect_norm("\xc7\x84", "\xc7\x86");                               /* Ǆ */
-  expect_norm("\xe1\xba\x9e", "\xc3\x9f");                           /* ẞ */
-  expect_norm("\xe2\x84\xaa", "k");                                  /* Kelvin */
-  expect_norm("\xce\x91\xce\xa3", "\xce\xb1\xcf\x82");               /* ΑΣ: final */
+  expect_norm("\xc3\x89"
+              "COLE",
+              "\xc3\xa9"
+              "cole");                                 /* ÉCOLE */
+  expect_norm("\xc4\xb0x", "i\xcc\x87x");              /* İ: 1:2 */
+  expect_norm("\xc7\x84", "\xc7\x86");                 /* Ǆ */
+  expect_norm("\xe1\xba\x9e", "\xc3\x9f");             /* ẞ */
+  expect_norm("\xe2\x84\xaa", "k");                    /* Kelvin */
+  expect_norm("\xce\x91\xce\xa3", "\xce\xb1\xcf\x82"); /* ΑΣ: final */
   expect_norm("\xce\x91\xce\xa3-b", "\xce\xb1\xcf\x82_b");
   /* '.' is case-ignorable, but the '-' substituted for it is not */
   expect_norm("\xce\x91\xce\xa3.b", "\xce\xb1\xcf\x82_b");
 }
 
-static void expect_header(const char *text, const char *field, const char *want) {
+static void expect_header(const char *text, const char *field,
+                          const char *want) {
   ep_buf b = {0};
   int found = ep_header_value(text, strlen(text), field, &b);
   if (!want) {
@@ -188,7 +195,8 @@ static void test_metadata_headers(void **state) {
 
 static void test_folded_headers_are_dedented(void **state) {
   (void)state;
-  expect_header("Name: a\n  b\n\tc\nVersion: 2\n", "Name", "        a\n  b\n\tc");
+  expect_header("Name: a\n  b\n\tc\nVersion: 2\n", "Name",
+                "        a\n  b\n\tc");
   expect_header("Name: a\n    \n  b\n", "Name", "      a\n\nb");
   expect_header("Name: a\n Name: b\n", "Name", "       a\nName: b");
 }

@@ -71,10 +71,13 @@ static void test_incremental_reads_only_changes(void **state) {
   assert_int_equal(st.unchanged, 0);
   assert_int_equal(st.reread, 1);
   assert_int_equal(st.dists, 21);
-  assert_int_equal(epindex_update_dir(d, EPINDEX_UPDATE_FULL, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(epindex_update_dir(d, EPINDEX_UPDATE_FULL, &st, NULL, 0),
+                   EPINDEX_OK);
   assert_int_equal(st.reread, 21);
   /* an in-place edit is seen by update even though the listing is the same */
-  sh("sleep 0.01; printf '[g]\\nn = changed\\n' > '%s/new-1.0.dist-info/entry_points.txt'", d);
+  sh("sleep 0.01; printf '[g]\\nn = changed\\n' > "
+     "'%s/new-1.0.dist-info/entry_points.txt'",
+     d);
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.unchanged, 0);
   assert_int_equal(st.reread, 1);
@@ -83,8 +86,10 @@ static void test_incremental_reads_only_changes(void **state) {
 /* The index after an update must equal a fresh full build's answer. */
 static void expect_same_as_full(const char *d) {
   char *tmp = path_join(d, "../full-copy");
-  sh("rm -rf '%s' && cp -r '%s' '%s' && rm -rf '%s/.epindex'", tmp, d, tmp, tmp);
-  assert_int_equal(epindex_update_dir(tmp, EPINDEX_UPDATE_FULL, NULL, NULL, 0), 0);
+  sh("rm -rf '%s' && cp -r '%s' '%s' && rm -rf '%s/.epindex'", tmp, d, tmp,
+     tmp);
+  assert_int_equal(epindex_update_dir(tmp, EPINDEX_UPDATE_FULL, NULL, NULL, 0),
+                   0);
   const char *a[] = {d}, *b[] = {tmp};
   epindex *x, *y;
   epindex_result *rx, *ry;
@@ -116,7 +121,8 @@ static void test_patch_adds_removes_and_upgrades(void **state) {
   epindex_update_stats st;
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 0); /* first build */
-  put_dist(d, "added-1.0.dist-info", "added", "1.0", "[console_scripts]\nadded = a:m\n");
+  put_dist(d, "added-1.0.dist-info", "added", "1.0",
+           "[console_scripts]\nadded = a:m\n");
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 1);
   assert_int_equal(st.reread, 1);
@@ -133,8 +139,10 @@ static void test_patch_adds_removes_and_upgrades(void **state) {
   /* a removal, and a package changed in place by renames inside its
    * directory (how dpkg replaces files), in one go */
   sh("rm -rf '%s/d03-1.0.dist-info'", d);
-  sh("printf '[console_scripts]\nd05 = d05:new\n' > '%s/d05-1.0.dist-info/x' && "
-     "mv '%s/d05-1.0.dist-info/x' '%s/d05-1.0.dist-info/entry_points.txt'", d, d, d);
+  sh("printf '[console_scripts]\nd05 = d05:new\n' > '%s/d05-1.0.dist-info/x' "
+     "&& "
+     "mv '%s/d05-1.0.dist-info/x' '%s/d05-1.0.dist-info/entry_points.txt'",
+     d, d, d);
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 1);
   assert_int_equal(st.reread, 1);
@@ -148,12 +156,15 @@ static void test_patch_falls_back_when_precedence_changes(void **state) {
   epindex_update_stats st;
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   /* a second distribution of an existing name: who hides whom may change */
-  put_dist(d, "D07-9.0.dist-info", "D07", "9.0", "[console_scripts]\nd07 = other:main\n");
+  put_dist(d, "D07-9.0.dist-info", "D07", "9.0",
+           "[console_scripts]\nd07 = other:main\n");
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 0);
   expect_same_as_full(d);
   /* files edited in place, directory listing unchanged: the snapshot path */
-  sh("sleep 0.01; printf '[console_scripts]\nd09 = d09:edited\n' > '%s/d09-1.0.dist-info/entry_points.txt'", d);
+  sh("sleep 0.01; printf '[console_scripts]\nd09 = d09:edited\n' > "
+     "'%s/d09-1.0.dist-info/entry_points.txt'",
+     d);
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 0);
   /* d09, and the hidden one of d07/D07 (hidden entries are not stored) */
@@ -166,12 +177,15 @@ static void test_bad_directories(void **state) {
   const char *d = *state;
   char err[512];
   char *missing = path_join(d, "missing");
-  assert_int_equal(epindex_update_dir(missing, 0, NULL, err, sizeof(err)), EPINDEX_ENOENT);
+  assert_int_equal(epindex_update_dir(missing, 0, NULL, err, sizeof(err)),
+                   EPINDEX_ENOENT);
   assert_non_null(strstr(err, "missing"));
   assert_non_null(strstr(err, "No such file"));
   char *file = path_join(d, "d00-1.0.dist-info/METADATA");
-  assert_int_equal(epindex_update_dir(file, 0, NULL, err, sizeof(err)), EPINDEX_ENOTDIR);
-  assert_int_equal(epindex_update_dir(NULL, 0, NULL, err, sizeof(err)), EPINDEX_EINVAL);
+  assert_int_equal(epindex_update_dir(file, 0, NULL, err, sizeof(err)),
+                   EPINDEX_ENOTDIR);
+  assert_int_equal(epindex_update_dir(NULL, 0, NULL, err, sizeof(err)),
+                   EPINDEX_EINVAL);
   free(missing);
   free(file);
 }
@@ -200,9 +214,11 @@ static void test_full_disk_keeps_old_index(void **state) {
     snprintf(md, sizeof(md), "p%02d-1.0.dist-info", i);
     put_dist(mnt, md, md, "1.0", "[console_scripts]\np = p:main\n");
   }
-  assert_int_equal(epindex_update_dir(mnt, 0, NULL, err, sizeof(err)), EPINDEX_OK);
+  assert_int_equal(epindex_update_dir(mnt, 0, NULL, err, sizeof(err)),
+                   EPINDEX_OK);
   ino_t before = index_inode(mnt);
-  put_dist(mnt, "zz-1.0.dist-info", "zz", "1.0", "[console_scripts]\nz = z:main\n");
+  put_dist(mnt, "zz-1.0.dist-info", "zz", "1.0",
+           "[console_scripts]\nz = z:main\n");
   sh("dd if=/dev/zero of='%s/filler' bs=4k 2>/dev/null; true", mnt);
   int rc = epindex_update_dir(mnt, EPINDEX_UPDATE_FULL, NULL, err, sizeof(err));
   ino_t after = index_inode(mnt);
@@ -216,7 +232,8 @@ static void test_full_disk_keeps_old_index(void **state) {
 
 static void *update_thread(void *dir) {
   for (int i = 0; i < 10; i++)
-    if (epindex_update_dir(dir, EPINDEX_UPDATE_FULL, NULL, NULL, 0) != EPINDEX_OK)
+    if (epindex_update_dir(dir, EPINDEX_UPDATE_FULL, NULL, NULL, 0) !=
+        EPINDEX_OK)
       return (void *)1;
   return NULL;
 }
