@@ -22,6 +22,17 @@ def write(path, text):
         f.write(text)
 
 
+def make_one(root, name, version="1.0", group="console_scripts"):
+    """Add one distribution with one entry point (an install, for benchmarks
+    of incremental updates)."""
+    mod = name.replace("-", "_")
+    d = os.path.join(root, "%s-%s.dist-info" % (mod, version))
+    os.mkdir(d)
+    write(os.path.join(d, "METADATA"),
+          "Metadata-Version: 2.1\nName: %s\nVersion: %s\n\n" % (name, version))
+    write(os.path.join(d, "entry_points.txt"), "[%s]\n%s = %s:main\n" % (group, name, mod))
+
+
 def make(root, n, seed=1):
     rnd = random.Random(seed)
     os.makedirs(root, exist_ok=True)

@@ -261,6 +261,26 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
 /* Mark dists hidden by an earlier one with the same key in this catalog. */
 int ep_catalog_mark_hidden(ep_catalog *cat);
 
+/* ---- zipapi.c ------------------------------------------------------------ */
+
+struct archive;
+struct archive_entry;
+
+/* The libarchive functions the zip scanner uses, loaded on first use. */
+typedef struct ep_zipapi {
+  struct archive *(*read_new)(void);
+  int (*support_zip)(struct archive *);
+  int (*open_filename)(struct archive *, const char *, size_t);
+  int (*next_header)(struct archive *, struct archive_entry **);
+  const char *(*pathname)(struct archive_entry *);
+  ptrdiff_t (*read_data)(struct archive *, void *, size_t);
+  int (*read_free)(struct archive *);
+} ep_zipapi;
+
+/* NULL when libarchive cannot be loaded: zip path entries then yield
+ * nothing, and the handle says so in a diagnostic. */
+const ep_zipapi *ep_zip_api(void);
+
 /* ---- fdvfs.c ------------------------------------------------------------ */
 
 typedef struct sqlite3 sqlite3;

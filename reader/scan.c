@@ -12,8 +12,7 @@
  */
 #include "epindex_private.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include <archive.h> /* constants and types only: calls go through ep_zip_api() */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -709,12 +708,12 @@ static bool zip_wanted(const char *member, bool egg) {
          strcmp(rest, "METADATA") == 0 || strcmp(rest, "PKG-INFO") == 0;
 }
 
-static int zip_collect(struct archive *a, zip_state *z, bool egg) {
+static int zip_collect(const ep_zipapi *za, struct archive *a, zip_state *z,
+                       bool egg) {
   struct archive_entry *ae;
   int r;
-  while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK ||
-         r == ARCHIVE_WARN) {
-    const char *name = archive_entry_pathname(ae);
+  while ((r = za->next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    const char *name = za->pathname(ae);
     if (!name)
       continue;
     const char *slash = strchr(name, '/');
@@ -749,8 +748,8 @@ static int zip_collect(struct archive *a, zip_state *z, bool egg) {
     z->nmembers++;
     m->ok = true;
     char chunk[16384];
-    la_ssize_t got;
-    while ((got = archive_read_data(a, chunk, sizeof(chunk))) > 0) {
+    ptrdiff_t got;
+    while ((got = za->read_data(a, chunk, sizeof(chunk))) > 0) {
       if (m->data.len + (size_t)got > EP_MAX_FILE_SIZE ||
           ep_buf_append(&m->data, chunk, (size_t)got)) {
         m->ok = false;
@@ -818,21 +817,24 @@ static int zip_finish_child(ep_catalog *cat, zip_state *z, const char *child,
 }
 
 static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
-  struct archive *a = archive_read_new();
+  const ep_zipapi *za = ep_zip_api();
+  *is_zip = false;
+  if (!za)
+    return EPINDEX_OK;
+  struct archive *a = za->read_new();
   if (!a)
     return EPINDEX_ENOMEM;
-  archive_read_support_format_zip_seekable(a);
-  *is_zip = false;
-  if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
-    archive_read_free(a);
+  za->support_zip(a);
+  if (za->open_filename(a, path, 65536) != ARCHIVE_OK) {
+    za->read_free(a);
     return EPINDEX_OK; /* not a zip: zipfile raises, importlib suppresses */
   }
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
   bool egg = is_egg_base(base);
   zip_state z = {0};
-  int rc = zip_collect(a, &z, egg);
-  archive_read_free(a);
+  int rc = zip_collect(za, a, &z, egg);
+  za->read_free(a);
   if (rc == EPINDEX_EIO) { /* a damaged central directory: BadZipFile */
     zip_state_free(&z);
     return EPINDEX_OK;
