@@ -431,8 +431,9 @@ static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e,
   const ep_dist *d = &pe->cat.dists[e->dist];
   if (d->hidden || d->problem || !d->key)
     return EPINDEX_OK;
-  if (name && strcmp(e->name, name) != 0)
-    return EPINDEX_OK;
+  if (name && (e->name_len != strlen(name) ||
+               memcmp(e->name, name, e->name_len) != 0))
+    return EPINDEX_OK; /* by length: a name may hold a NUL */
   int v = visible(lc, d->key, strlen(d->key));
   if (v <= 0)
     return v;

@@ -171,6 +171,26 @@ static void test_problems_are_reported_once_visible(void **state) {
   epindex_close(ix);
 }
 
+/* Regression: "a\0b" is not the name "a" (strcmp would say it is). */
+static void test_name_filter_respects_embedded_nul(void **state) {
+  fx *f = *state;
+  static const char text[] = "[g]\na\0b = x\na = y\n";
+  put_file(f->b, "nul-1.0.dist-info/entry_points.txt", text, sizeof(text) - 1);
+  for (int indexed = 0; indexed < 2; indexed++) {
+    if (indexed)
+      assert_int_equal(epindex_update_dir(f->b, 0, NULL, NULL, 0), EPINDEX_OK);
+    const char *paths[] = {f->b};
+    epindex *ix;
+    epindex_result *r;
+    assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT), EPINDEX_OK);
+    assert_int_equal(epindex_lookup(ix, "g", "a", &r), EPINDEX_OK);
+    assert_int_equal(epindex_result_count(r), 1);
+    assert_string_equal(epindex_result_get(r, 0, EPINDEX_FIELD_VALUE, NULL), "y");
+    epindex_result_free(r);
+    epindex_close(ix);
+  }
+}
+
 typedef struct thread_arg {
   epindex *ix;
   int failures;
@@ -215,6 +235,7 @@ int main(void) {
       T(test_precedence_across_entries),
       T(test_problems_are_reported_once_visible),
       T(test_one_handle_many_threads),
+      T(test_name_filter_respects_embedded_nul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,242 @@
+/*
+ * _epindex.c -- the CPython binding of libepindex (public API only).
+ *
+ *   open(paths, policy) -> Handle     paths: a sequence of str/bytes/PathLike
+ *   Handle.lookup(group, name) -> list of (group, name, value, dist, version,
+ *                                 path index, metadir) tuples
+ *   Handle.diagnostics -> list of str; Handle.sources -> list of
+ *                                 (source, reason) name pairs
+ *   update(dir, full=False) -> dict  (raises OSError with the message)
+ *
+ * Strings from the index are UTF-8; bytes that are not (from file names)
+ * come back as surrogate escapes, as os.listdir() gives them. The GIL is
+ * released while files are read.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "epindex.h"
+
+typedef struct {
+  PyObject_HEAD epindex *ix;
+  PyObject *diagnostics; /* list of str */
+  PyObject *sources;     /* list of (source, reason) */
+} Handle;
+
+static void handle_dealloc(Handle *h) {
+  epindex_close(h->ix);
+  Py_XDECREF(h->diagnostics);
+  Py_XDECREF(h->sources);
+  Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static PyObject *text(const char *s, size_t len) {
+  if (!s)
+    Py_RETURN_NONE;
+  return PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "surrogateescape");
+}
+
+static PyObject *error_from(int rc) {
+  return PyErr_Format(rc == EPINDEX_ENOMEM ? PyExc_MemoryError : PyExc_OSError,
+                      "epindex: %s", epindex_strerror(rc));
+}
+
+static PyObject *handle_lookup(Handle *h, PyObject *args) {
+  const char *group = NULL, *name = NULL;
+  if (!PyArg_ParseTuple(args, "zz:lookup", &group, &name))
+    return NULL;
+  epindex_result *r = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc = epindex_lookup(h->ix, group, name, &r);
+  Py_END_ALLOW_THREADS if (rc) return error_from(rc);
+  size_t n = epindex_result_count(r);
+  PyObject *rows = PyList_New((Py_ssize_t)n);
+  for (size_t i = 0; rows && i < n; i++) {
+    PyObject *f[7];
+    for (int k = 0; k < 7; k++) {
+      size_t len;
+      const char *s = epindex_result_get(r, i, (epindex_field)k, &len);
+      f[k] = k == EPINDEX_FIELD_PATH
+                 ? PyLong_FromSize_t(epindex_result_path_index(r, i))
+                 : text(s, len);
+    }
+    PyObject *row = PyTuple_Pack(7, f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+    for (int k = 0; k < 7; k++)
+      Py_XDECREF(f[k]);
+    if (!row) {
+      Py_CLEAR(rows);
+      break;
+    }
+    PyList_SET_ITEM(rows, (Py_ssize_t)i, row);
+  }
+  epindex_result_free(r);
+  return rows;
+}
+
+static PyObject *handle_get_diagnostics(Handle *h, void *unused) {
+  (void)unused;
+  return Py_NewRef(h->diagnostics);
+}
+
+static PyObject *handle_get_sources(Handle *h, void *unused) {
+  (void)unused;
+  return Py_NewRef(h->sources);
+}
+
+static PyMethodDef handle_methods[] = {
+    {"lookup", (PyCFunction)handle_lookup, METH_VARARGS,
+     "lookup(group, name) -> list of (group, name, value, dist, version, "
+     "path_index, metadir)"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef handle_getset[] = {
+    {"diagnostics", (getter)handle_get_diagnostics, NULL,
+     "metadata skipped and indexes not used, as messages", NULL},
+    {"sources", (getter)handle_get_sources, NULL,
+     "per path entry: (source, reason) -- 'index'/'scan'/'none' and why",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject HandleType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "epindex._epindex.Handle",
+    .tp_basicsize = sizeof(Handle),
+    .tp_dealloc = (destructor)handle_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An opened search path (see epindex.h: epindex_open).",
+    .tp_methods = handle_methods,
+    .tp_getset = handle_getset,
+};
+
+static PyObject *describe(epindex *ix, PyObject **diags) {
+  static const char *const src[] = {"none", "index", "scan"};
+  size_t n = epindex_path_count(ix), nd = epindex_diag_count(ix);
+  PyObject *sources = PyList_New((Py_ssize_t)n);
+  *diags = PyList_New((Py_ssize_t)nd);
+  if (!sources || !*diags) {
+    Py_XDECREF(sources);
+    Py_CLEAR(*diags);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++)
+    PyList_SET_ITEM(sources, (Py_ssize_t)i,
+                    Py_BuildValue("(ss)", src[epindex_path_source(ix, i)],
+                                  epindex_reason_name(epindex_path_reason(ix, i))));
+  for (size_t i = 0; i < nd; i++) {
+    const char *m = epindex_diag_message(ix, i);
+    PyList_SET_ITEM(*diags, (Py_ssize_t)i, text(m, strlen(m)));
+  }
+  return sources;
+}
+
+static void free_paths(char **paths, Py_ssize_t n) {
+  for (Py_ssize_t i = 0; i < n; i++)
+    PyMem_Free(paths[i]);
+  PyMem_Free(paths);
+}
+
+static PyObject *mod_open(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *seq;
+  int policy = 0;
+  if (!PyArg_ParseTuple(args, "Oi:open", &seq, &policy))
+    return NULL;
+  PyObject *fast = PySequence_Fast(seq, "paths must be a sequence");
+  if (!fast)
+    return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  char **paths = PyMem_Calloc((size_t)n + 1, sizeof(*paths));
+  if (!paths) {
+    Py_DECREF(fast);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *bytes = NULL;
+    if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(fast, i), &bytes)) {
+      free_paths(paths, n);
+      Py_DECREF(fast);
+      return NULL;
+    }
+    Py_ssize_t len = PyBytes_GET_SIZE(bytes);
+    paths[i] = PyMem_Malloc((size_t)len + 1);
+    if (paths[i])
+      memcpy(paths[i], PyBytes_AS_STRING(bytes), (size_t)len + 1);
+    Py_DECREF(bytes);
+    if (!paths[i]) {
+      free_paths(paths, n);
+      Py_DECREF(fast);
+      return PyErr_NoMemory();
+    }
+  }
+  Py_DECREF(fast);
+  epindex *ix = NULL;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc =
+      epindex_open(&ix, (const char *const *)paths, (size_t)n,
+                   (epindex_policy)policy);
+  Py_END_ALLOW_THREADS free_paths(paths, n);
+  if (rc)
+    return error_from(rc);
+  Handle *h = PyObject_New(Handle, &HandleType);
+  if (!h) {
+    epindex_close(ix);
+    return NULL;
+  }
+  h->ix = ix;
+  h->diagnostics = NULL;
+  h->sources = describe(ix, &h->diagnostics);
+  if (!h->sources) {
+    Py_DECREF(h);
+    return NULL;
+  }
+  return (PyObject *)h;
+}
+
+static PyObject *mod_update(PyObject *self, PyObject *args, PyObject *kw) {
+  (void)self;
+  static char *kwlist[] = {"dir", "full", NULL};
+  PyObject *dir;
+  int full = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|p:update", kwlist,
+                                   PyUnicode_FSConverter, &dir, &full))
+    return NULL;
+  char err[1024];
+  epindex_update_stats st;
+  int rc;
+  Py_BEGIN_ALLOW_THREADS rc =
+      epindex_update_dir(PyBytes_AS_STRING(dir), full ? EPINDEX_UPDATE_FULL : 0,
+                         &st, err, sizeof(err));
+  Py_END_ALLOW_THREADS Py_DECREF(dir);
+  if (rc)
+    return PyErr_Format(PyExc_OSError, "epindex: %s", err);
+  return Py_BuildValue("{s:n,s:n,s:n,s:O,s:O}", "dists", (Py_ssize_t)st.dists,
+                       "entries", (Py_ssize_t)st.entries, "reread",
+                       (Py_ssize_t)st.reread, "unchanged",
+                       st.unchanged ? Py_True : Py_False, "patched",
+                       st.patched ? Py_True : Py_False);
+}
+
+static PyMethodDef mod_methods[] = {
+    {"open", mod_open, METH_VARARGS,
+     "open(paths, policy) -> Handle: judge every path entry now"},
+    {"update", (PyCFunction)(void (*)(void))mod_update,
+     METH_VARARGS | METH_KEYWORDS,
+     "update(dir, full=False) -> dict: (re)build the index of dir"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_epindex",
+                                    "CPython binding of libepindex.", -1,
+                                    mod_methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__epindex(void) {
+  if (PyType_Ready(&HandleType) < 0)
+    return NULL;
+  PyObject *m = PyModule_Create(&module);
+  if (!m)
+    return NULL;
+  if (PyModule_AddStringConstant(m, "__version__", epindex_libversion()) < 0 ||
+      PyModule_AddIntConstant(m, "SCHEMA_VERSION", EPINDEX_SCHEMA_VERSION) < 0) {
+    Py_DECREF(m);
+    return NULL;
+  }
+  return m;
+}

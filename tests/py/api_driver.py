@@ -1,0 +1,81 @@
+"""Run inside a venv with epindex installed: compare the Python API with
+importlib.metadata on one search path. Prints a JSON report; exits 1 on a
+difference.
+
+    python api_driver.py PATHS_JSON GROUPS_JSON
+"""
+import json
+import sys
+import warnings
+
+import importlib.metadata as md  # before sys.path changes
+
+import epindex
+
+# Modules imported lazily on the way (email's, re, zipfile, csv) must be
+# loaded while the real sys.path is in place.
+import csv, functools, pathlib, re, zipfile  # noqa: E401,F401
+for _d in md.distributions():
+    _d.metadata["Name"], _d.entry_points
+    break
+paths, groups = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+sys.path[:] = paths
+
+
+def rows(eps):
+    out = []
+    for ep in eps:
+        try:
+            d = (ep.dist.name, ep.dist.version)
+        except Exception:
+            d = (None, None)
+        out.append((ep.group, ep.name, ep.value) + d)
+    return out
+
+
+def shapes():
+    yield {}
+    for g in groups:
+        yield {"group": g}
+    names = sorted({ep.name for ep in md.entry_points().select()} if sys.version_info >= (3, 12)
+                   else {ep.name for g in md.entry_points().values() for ep in g})[:5]
+    for n in names:
+        yield {"name": n}
+        for g in groups[:2]:
+            yield {"group": g, "name": n}
+    yield {"group": groups[0], "value": "nothing:here"}
+
+
+def same(a, b):
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):  # 3.11 SelectableGroups
+        return list(a) == list(b) and all(rows(a[k]) == rows(b[k]) for k in a)
+    return rows(a) == rows(b)
+
+
+def discovery_order():
+    """What importlib.metadata.entry_points() builds before selecting: the
+    3.12+ result, which epindex.entry_points() returns on every version."""
+    return md.EntryPoints(ep for d in md._unique(md.distributions())
+                          for ep in d.entry_points)
+
+
+failures = []
+warnings.simplefilter("ignore")
+baseline = [(s, md.entry_points(**s)) for s in list(shapes())]
+for s, _ in baseline:
+    if rows(epindex.entry_points(path=paths, **s)) != rows(discovery_order().select(**s)):
+        failures.append(("entry_points", s))
+original = md.entry_points
+epindex.accelerate()
+for s, want in baseline:
+    got = md.entry_points(**s)
+    if not same(got, want):
+        failures.append(("accelerated", s))
+accelerated = md.entry_points is not original
+epindex.restore()
+restored = md.entry_points is original
+print(json.dumps({"checked": len(baseline), "failures": failures,
+                  "accelerated": accelerated, "restored": restored}))
+sys.exit(1 if failures or not accelerated or not restored else 0)
