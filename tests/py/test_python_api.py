@@ -1,0 +1,260 @@
+"""The Python binding, in a fresh venv of every available CPython 3.11-3.13.
+
+* `pip install --no-index --no-build-isolation .` works (in-tree PEP 517
+  backend, no setuptools or wheel needed);
+* epindex.entry_points() equals importlib.metadata's answer (3.12+ order),
+  and accelerate()d importlib.metadata.entry_points() equals the original for
+  every call shape, on tricky, large and real search paths, with no index, a
+  fresh one and a damaged one (tests/py/api_driver.py does the comparing);
+* real plugin hosts run accelerated: pytest with a pytest11 plugin and
+  stevedore loading an extension, switched on by EPINDEX_ACCELERATE=1;
+* `python -m epindex install WHEEL` installs a wheel and indexes it.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import envgen  # noqa: E402
+from test_differential import EPINDEX, PYTHONS, WHEELS  # noqa: E402
+
+
+def venv_python(venv):
+    return os.path.join(venv, "bin", "python")
+
+
+@pytest.fixture(scope="module")
+def venvs(tmp_path_factory):
+    made = {}
+    for interp in PYTHONS:
+        d = str(tmp_path_factory.mktemp("apivenv"))
+        subprocess.run([interp, "-m", "venv", d], check=True, capture_output=True)
+        py = venv_python(d)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
+                        "--no-build-isolation", ROOT], check=True,
+                       capture_output=True)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
+                        "--find-links", WHEELS, "setuptools", "wheel"], check=True,
+                       capture_output=True)  # for the editable install test
+        made[interp] = d
+    return made
+
+
+@pytest.fixture(params=PYTHONS)
+def venv(request, venvs):
+    return venvs[request.param]
+
+
+def drive(venv, paths, groups):
+    res = subprocess.run([venv_python(venv), os.path.join(HERE, "api_driver.py"),
+                          json.dumps(paths), json.dumps(groups)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    assert report["checked"] > 5 and report["accelerated"] and report["restored"]
+
+
+def index(paths):
+    for p in paths:
+        if os.path.isdir(p):
+            subprocess.run([EPINDEX, "update", p], check=True, capture_output=True)
+
+
+def damage(paths):
+    for p in paths:
+        db = os.path.join(p, ".epindex", "index.db")
+        if os.path.exists(db):
+            with open(db, "r+b") as f:
+                f.seek(4096)
+                f.write(os.urandom(4096))
+
+
+def test_installed_without_setuptools(venv):
+    py = venv_python(venv)
+    out = subprocess.run([py, "-c", "import epindex, sys; print(epindex.__version__,"
+                          " 'importlib.metadata' in sys.modules)"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0.1.0", "False"]  # importing epindex does not import it
+
+
+def test_tricky_paths_all_index_states(venv, tmp_path):
+    paths = envgen.make_tricky(str(tmp_path / "t"))
+    groups = ["g", "console_scripts", "h", "pytest11"]
+    drive(venv, paths, groups)
+    index(paths)
+    drive(venv, paths, groups)
+    damage(paths)
+    drive(venv, paths, groups)
+
+
+def test_thousand_distributions(venv, tmp_path):
+    paths = envgen.make_many(str(tmp_path / "site"), 1000)
+    index(paths)
+    drive(venv, paths, ["console_scripts", "g", "flake8.extension"])
+
+
+def test_venv_sys_path_with_editable_install(venv, tmp_path):
+    proj = tmp_path / "proj"
+    (proj / "edpkg").mkdir(parents=True)
+    (proj / "edpkg" / "__init__.py").write_text("def main():\n    return 42\n")
+    (proj / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\n'
+        'build-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "edpkg"\nversion = "0.1"\n'
+        '[project.entry-points."epindex.test"]\nanswer = "edpkg:main"\n')
+    py = venv_python(venv)
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
+                    "--no-build-isolation", "-e", str(proj)], check=True,
+                   capture_output=True)
+    paths = json.loads(subprocess.run(
+        [py, "-c", "import sys, json; print(json.dumps(sys.path[1:]))"],
+        capture_output=True, text=True, check=True).stdout)
+    site = next(p for p in paths if p.startswith(venv) and p.endswith("site-packages"))
+    index([site])
+    drive(venv, paths, ["epindex.test", "console_scripts"])
+    out = subprocess.run([py, "-c", "import epindex; ep, = epindex.entry_points("
+                          "group='epindex.test'); print(ep.load()())"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "42"
+
+
+def test_debian_dist_packages(venv, tmp_path):
+    site = str(tmp_path / "dist-packages")
+    shutil.copytree("/usr/lib/python3/dist-packages", site, symlinks=True)
+    index([site])
+    drive(venv, [site], ["console_scripts", "pytest11", "distutils.commands"])
+
+
+def test_warning_not_exception_for_broken_metadata(venv, tmp_path):
+    paths, broken = envgen.make_broken(str(tmp_path / "b"))
+    code = ("import warnings, epindex, json, sys\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    eps = epindex.entry_points(path=json.loads(sys.argv[1]), group='g')\n"
+            "print(json.dumps([[e.name for e in eps], [str(x.message) for x in w "
+            "if issubclass(x.category, epindex.EpindexWarning)]]))\n")
+    out = subprocess.run([venv_python(venv), "-c", code, json.dumps(paths)],
+                         capture_output=True, text=True, check=True).stdout
+    names, messages = json.loads(out)
+    assert names == ["good"]
+    for b in broken:
+        assert any(b in m for m in messages), (b, messages)
+
+
+PLUGIN = """
+import pytest
+
+@pytest.fixture
+def from_plugin():
+    return "plugin loaded"
+
+class Hello:
+    def greet(self):
+        return "hello from stevedore"
+"""
+
+HOST = """
+import os, sys, importlib.metadata as md
+import epindex
+calls = []
+real = epindex._rows
+epindex._rows = lambda *a: calls.append(a) or real(*a)
+assert md.entry_points is not epindex._originals["importlib.metadata"], "not accelerated"
+import pytest
+rc = pytest.main(["-q", "-p", "no:cacheprovider", sys.argv[1]])
+from stevedore import ExtensionManager
+mgr = ExtensionManager(namespace="epindex.hosts", invoke_on_load=True)
+print("stevedore:", [e.obj.greet() for e in mgr], "calls:", len(calls) > 0)
+sys.exit(rc)
+"""
+
+
+def test_pytest_and_stevedore_run_accelerated(tmp_path):
+    """Debian's pytest and stevedore (python3-pytest, python3-stevedore) in a
+    venv that sees the system site-packages, accelerated from start-up by
+    EPINDEX_ACCELERATE=1 through epindex-accelerate.pth."""
+    venv = str(tmp_path / "hostvenv")
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages",
+                    venv], check=True, capture_output=True)
+    py = venv_python(venv)
+    subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
+                    "--no-build-isolation", ROOT], check=True, capture_output=True)
+    site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    with open(os.path.join(site, "hostplug.py"), "w") as f:
+        f.write(PLUGIN)
+    envgen.dist(site, "hostplug-1.0.dist-info", "hostplug",
+                eps="[pytest11]\nhostplug = hostplug\n"
+                    "[epindex.hosts]\nhello = hostplug:Hello\n")
+    for d in (site, "/usr/lib/python3/dist-packages"):
+        if os.access(d, os.W_OK) and d == site:
+            subprocess.run([EPINDEX, "update", d], check=True, capture_output=True)
+    test = tmp_path / "test_host.py"
+    test.write_text("def test_fixture_from_plugin(from_plugin):\n"
+                    "    assert from_plugin == 'plugin loaded'\n")
+    env = dict(os.environ, EPINDEX_ACCELERATE="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    res = subprocess.run([py, "-c", HOST, str(test)], capture_output=True, text=True,
+                         env=env, cwd=str(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1 passed" in res.stdout
+    assert "stevedore: ['hello from stevedore'] calls: True" in res.stdout
+
+
+def make_wheel(directory, name="wheelpkg", version="1.0"):
+    """A wheel is a zip file: build one with an entry point."""
+    path = os.path.join(directory, "%s-%s-py3-none-any.whl" % (name, version))
+    info = "%s-%s.dist-info" % (name, version)
+    files = {
+        "%s/__init__.py" % name: "def main():\n    return 'ok'\n",
+        info + "/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (name, version),
+        info + "/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        info + "/entry_points.txt": "[console_scripts]\n%s = %s:main\n" % (name, name),
+    }
+    import base64
+    import hashlib
+    record = []
+    with zipfile.ZipFile(path, "w") as z:
+        for arc, text in files.items():
+            z.writestr(arc, text)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest())
+            record.append("%s,sha256=%s,%d" % (arc, digest.rstrip(b"=").decode(), len(text)))
+        record.append(info + "/RECORD,,")
+        z.writestr(info + "/RECORD", "\n".join(record) + "\n")
+    return path
+
+
+def test_python_m_epindex_install(tmp_path, venvs):
+    """Installs with Debian's pypa/installer (system python3) into another
+    interpreter's venv, then updates its index: fresh right away."""
+    target = venvs[PYTHONS[-1]]
+    wheel = make_wheel(str(tmp_path))
+    sysvenv = str(tmp_path / "sysvenv")  # system python3: has pypa/installer
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages", sysvenv],
+                   check=True, capture_output=True)
+    subprocess.run([venv_python(sysvenv), "-m", "pip", "install", "-q", "--no-index",
+                    "--no-build-isolation", ROOT], check=True, capture_output=True)
+    res = subprocess.run([venv_python(sysvenv), "-m", "epindex", "install", wheel,
+                          "--python", venv_python(target)], capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "installed wheelpkg-1.0-py3-none-any.whl" in res.stdout
+    site = subprocess.run([venv_python(target), "-c", "import sysconfig; print(sysconfig"
+                           ".get_paths()['purelib'])"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    verify = subprocess.run([EPINDEX, "verify", site], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout  # fresh right after install
+    out = subprocess.run([venv_python(target), "-c", "import epindex, json; "
+                          "s = {p: r for p, src, r in epindex.explain()[0] if src == 'index'}; "
+                          "ep = epindex.entry_points(group='console_scripts')['wheelpkg']; "
+                          "print(json.dumps([s, ep.load()()]))"],
+                         capture_output=True, text=True, check=True).stdout
+    sources, result = json.loads(out)
+    assert sources.get(site) == "fresh" and result == "ok", out
