@@ -23,7 +23,7 @@
  * the schema and statement objects an open creates come from here instead
  * of a quarter of the open's time going to malloc and free. */
 #define LOOKASIDE_SLOT 256
-#define LOOKASIDE_SLOTS 192
+#define LOOKASIDE_SLOTS 128
 
 struct ep_index {
   ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
@@ -192,7 +192,7 @@ static int read_meta(ep_index *ix) {
   if (sqlite3_prepare_v3(ix->db,
                          "SELECT " COLS " FROM ep WHERE grp = ?1 "
                          "ORDER BY grp, ord, line",
-                         -1, SQLITE_PREPARE_PERSISTENT, &ix->by_grp,
+                         -1, 0, &ix->by_grp,
                          NULL) != SQLITE_OK)
     return SQLITE_CORRUPT;
   meta_ctx m = {ix, 0};

@@ -222,7 +222,7 @@ def _locate(path_entry, metadir):
 
 # ---- lookups ----------------------------------------------------------------
 
-_cache = None  # (key, handle, stamps): the last search path opened
+_cache = None  # (key, handle, stamps, results): the last search path opened
 
 
 def _stamps(paths):
@@ -243,35 +243,32 @@ def _paths_of(path):
             for p in (_sys.path if path is None else path)]
 
 
-def _handle(paths, policy):
-    """An opened search path, reused while no path entry changed (policy
-    verify re-checks every time, trust never does)."""
+def _opened(paths, policy):
+    """(handle, results) for a search path: reused while no path entry
+    changed (policy verify re-checks every time, trust never does). results
+    is a dict in which callers keep what they built from this handle."""
     global _cache
     code = _POLICIES[policy]
     key = (tuple(paths), code)
     c = _cache
     if c is not None and c[0] == key and code != 1:
         if code == 2 or c[2] == _stamps(paths):
-            return c[1], False
+            return c[1], c[3]
     stamps = _stamps(paths)
     h = _epindex.open(paths, code)
-    _cache = (key, h, stamps)
-    return h, True
+    if h.diagnostics:
+        _warn(h.diagnostics)
+    _cache = (key, h, stamps, {})
+    return h, _cache[3]
 
 
 def _warn(diagnostics):
     import warnings
     for message in diagnostics:
-        warnings.warn(message, EpindexWarning, stacklevel=3)
+        warnings.warn(message, EpindexWarning, stacklevel=4)
 
 
-def _rows(group, name, path, policy):
-    if policy not in _POLICIES:
-        raise ValueError("policy must be 'stat', 'verify' or 'trust'")
-    paths = _paths_of(path)
-    h, fresh = _handle(paths, policy)
-    if fresh and h.diagnostics:
-        _warn(h.diagnostics)
+def _lookup(h, group, name):
     # A NUL is legal in a group or name but cannot cross the C API: filter
     # those here instead.
     cg = None if group is not None and "\0" in group else group
@@ -280,7 +277,7 @@ def _rows(group, name, path, policy):
     if cg is not group or cn is not name:
         rows = [r for r in rows if (group is None or r[0] == group)
                 and (name is None or r[1] == name)]
-    return rows, paths
+    return rows
 
 
 def entry_points(group=None, name=None, path=None, policy=None, **select):
@@ -290,10 +287,18 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
     Returns EntryPoints in importlib.metadata's order (that of Python 3.12+
     when no group is given). policy: 'stat' (default), 'verify' or 'trust'
     (see docs/freshness.md). Broken metadata is skipped with an
-    EpindexWarning, never an exception.
+    EpindexWarning, never an exception. Results are immutable and are reused
+    while no path entry's mtime changes.
     """
-    rows, paths = _rows(group, name, path, policy)
-    eps = EntryPoints(EntryPoint._from_row(r, paths) for r in rows)
+    if policy not in _POLICIES:
+        raise ValueError("policy must be 'stat', 'verify' or 'trust'")
+    paths = _paths_of(path)
+    h, results = _opened(paths, policy)
+    eps = results.get((group, name))
+    if eps is None:
+        eps = EntryPoints(EntryPoint._from_row(r, paths)
+                          for r in _lookup(h, group, name))
+        results[(group, name)] = eps
     return eps.select(**select) if select else eps
 
 
@@ -332,25 +337,43 @@ def _can_answer(path):
     return all(isinstance(p, str) for p in path)
 
 
+def _importlib_eps(module, paths, group, name):
+    """importlib's own EntryPoint objects, each bound to a PathDistribution
+    of its metadata directory (one per distribution), reused while the
+    search path is unchanged."""
+    h, results = _opened(paths, None)
+    key = (module.__name__, group, name)
+    eps = results.get(key)
+    if eps is None:
+        dists = {}
+        eps = []
+        for g, n, v, dname, dversion, index, metadir in _lookup(h, group, name):
+            dist = dists.get((index, metadir))
+            if dist is None:
+                where = _locate(paths[index], metadir)
+                dist = dists[(index, metadir)] = module.PathDistribution(where)
+            eps.append(module.EntryPoint(name=n, value=v, group=g)._for(dist))
+        results[key] = eps
+    return eps
+
+
 def _accelerated(module):
     original = module.entry_points
+    selectable = hasattr(module, "SelectableGroups")  # 3.11, backport 4.x
 
     def entry_points(**params):
         if not _can_answer(_sys.path):
             return original(**params)
         group, name = params.get("group"), params.get("name")
-        rows, paths = _rows(group if isinstance(group, str) else None,
-                            name if isinstance(name, str) else None, None, None)
-        dists = {}
-        eps = []
-        for g, n, v, dname, dversion, index, metadir in rows:
-            key = (index, metadir)
-            dist = dists.get(key)
-            if dist is None:
-                where = _locate(paths[index], metadir)
-                dist = dists[key] = module.PathDistribution(where)
-            eps.append(module.EntryPoint(name=n, value=v, group=g)._for(dist))
-        if hasattr(module, "SelectableGroups"):  # Python 3.11, backport 4.x
+        if not isinstance(group, str):
+            group = None
+        if not isinstance(name, str):
+            name = None
+        eps = _importlib_eps(module, _paths_of(None), group, name)
+        if group is not None and set(params) <= {"group", "name"}:
+            # select() would keep every one of them, in this order
+            return module.EntryPoints(eps)
+        if selectable:
             return module.SelectableGroups.load(eps).select(**params)
         return module.EntryPoints(eps).select(**params)
 

@@ -164,8 +164,8 @@ HOST = """
 import os, sys, importlib.metadata as md
 import epindex
 calls = []
-real = epindex._rows
-epindex._rows = lambda *a: calls.append(a) or real(*a)
+real = epindex._importlib_eps
+epindex._importlib_eps = lambda *a: calls.append(a) or real(*a)
 assert md.entry_points is not epindex._originals["importlib.metadata"], "not accelerated"
 import pytest
 rc = pytest.main(["-q", "-p", "no:cacheprovider", sys.argv[1]])
