@@ -82,12 +82,12 @@ def newest_python():
 
 
 def peers_dir(work):
-    """importlib_metadata, zipp, stevedore from Debian's dist-packages, as
-    plain packages (no metadata, so the search path's distributions do not
-    change)."""
+    """importlib_metadata (with zipp, more_itertools) and stevedore from Debian's
+    dist-packages, as plain packages (no metadata, so the search path's
+    distributions do not change)."""
     d = os.path.join(work, "peers")
     os.makedirs(d)
-    for pkg in ("importlib_metadata", "zipp", "stevedore"):
+    for pkg in ("importlib_metadata", "zipp", "more_itertools", "stevedore"):
         src = os.path.join("/usr/lib/python3/dist-packages", pkg)
         if os.path.isdir(src):
             shutil.copytree(src, os.path.join(d, pkg))
