@@ -415,13 +415,9 @@ static int add_index_row(void *ctx, const ep_index_row *row) {
   const char *path = lc->ix->ents[lc->entry].path;
   const char *f[NFIELDS] = {row->group,   row->name, row->value,  row->dist,
                             row->version, path,      row->metadir};
-  size_t len[NFIELDS] = {row->group_len,
-                         row->name_len,
-                         row->value_len,
-                         row->dist ? strlen(row->dist) : 0,
-                         row->version ? strlen(row->version) : 0,
-                         strlen(path),
-                         strlen(row->metadir)};
+  size_t len[NFIELDS] = {row->group_len, row->name_len,    row->value_len,
+                         row->dist_len,  row->version_len, strlen(path),
+                         row->metadir_len};
   return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
 

@@ -336,7 +336,8 @@ int ep_index_has_key(ep_index *ix, const char *key, size_t klen);
 /* Row callback of ep_index_lookup(): strings are valid during the call. */
 typedef struct ep_index_row {
   const char *group, *name, *value, *metadir, *dist, *version, *key;
-  size_t group_len, name_len, value_len, key_len;
+  size_t group_len, name_len, value_len, metadir_len, dist_len, version_len,
+      key_len;
 } ep_index_row;
 typedef int (*ep_row_cb)(void *ctx, const ep_index_row *row);
 

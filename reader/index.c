@@ -28,7 +28,8 @@
 struct ep_index {
   ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
   sqlite3 *db;
-  sqlite3_stmt *by_grp; /* SELECT ... WHERE grp = ?1: every read but one */
+  sqlite3_stmt *by_grp; /* the rows of one grp: meta, keys, lookups */
+  sqlite3_stmt *by_grp_full; /* the same with grp, ord and line (slow paths) */
   sqlite3_stmt *all;    /* all entry points, discovery order (lazily) */
   ep_dirstamp ds;
   int64_t ndists, nproblems, nentries;
@@ -36,7 +37,10 @@ struct ep_index {
 };
 
 #define INDEX_PATH EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE
-#define COLS "name, value, metadir, dname, dversion, key, grp, ord, line"
+/* The hot statement returns only what lookups use: SQLite builds a name for
+ * every result column of every statement it prepares. */
+#define COLS "name, value, metadir, dname, dversion, key"
+#define COLS_FULL COLS ", grp, ord, line"
 enum {
   C_NAME,
   C_VALUE,
@@ -57,6 +61,7 @@ void ep_index_close(ep_index *ix) {
   if (!ix)
     return;
   sqlite3_finalize(ix->by_grp);
+  sqlite3_finalize(ix->by_grp_full);
   sqlite3_finalize(ix->all);
   sqlite3_close_v2(ix->db);
   if (ix->src.fd >= 0)
@@ -76,10 +81,7 @@ void ep_index_counts_of(const ep_index *ix, ep_index_counts *n) {
 /* Step through the rows of one grp value. cb returns non-zero to stop. */
 typedef int (*grp_cb)(void *ctx, sqlite3_stmt *st);
 
-static int each_in_grp(ep_index *ix, const char *grp, size_t len, grp_cb cb,
-                       void *ctx) {
-  sqlite3_stmt *st = ix->by_grp;
-  sqlite3_bind_text(st, 1, grp, (int)len, SQLITE_STATIC);
+static int step_all(sqlite3_stmt *st, grp_cb cb, void *ctx) {
   int rc, out = EPINDEX_OK;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW && out == EPINDEX_OK)
     out = cb(ctx, st);
@@ -87,6 +89,25 @@ static int each_in_grp(ep_index *ix, const char *grp, size_t len, grp_cb cb,
     out = EPINDEX_EIO;
   sqlite3_reset(st);
   return out;
+}
+
+static int each_in_grp(ep_index *ix, const char *grp, size_t len, grp_cb cb,
+                       void *ctx) {
+  sqlite3_bind_text(ix->by_grp, 1, grp, (int)len, SQLITE_STATIC);
+  return step_all(ix->by_grp, cb, ctx);
+}
+
+/* The same with the columns grp, ord and line, for dist rows. */
+static int each_in_grp_full(ep_index *ix, const char *grp, grp_cb cb,
+                            void *ctx) {
+  if (!ix->by_grp_full &&
+      sqlite3_prepare_v2(ix->db,
+                         "SELECT " COLS_FULL " FROM ep WHERE grp = ?1 "
+                         "ORDER BY grp, ord, line",
+                         -1, &ix->by_grp_full, NULL) != SQLITE_OK)
+    return EPINDEX_EIO;
+  sqlite3_bind_text(ix->by_grp_full, 1, grp, -1, SQLITE_STATIC);
+  return step_all(ix->by_grp_full, cb, ctx);
 }
 
 /* ---- opening ------------------------------------------------------------ */
@@ -221,7 +242,7 @@ static int open_checked(int fd, const struct stat *dir, ep_index **out,
   ix->src.size = 0;
   ix->src.head_len = 0;
   ix->db = NULL;
-  ix->by_grp = ix->all = NULL;
+  ix->by_grp = ix->by_grp_full = ix->all = NULL;
   ix->ds = (ep_dirstamp){0, 0, 0, 0};
   ix->ndists = ix->nproblems = ix->nentries = 0;
   *reason = check_file(&ix->src, dir, detail);
@@ -423,7 +444,7 @@ int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
   int rc = ep_list_dir(dirfd, "", &l);
   verify_ctx v = {&l, dirfd, relocated, stamp_ns, detail, 0, 1};
   if (!rc)
-    rc = each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), verify_row, &v);
+    rc = each_in_grp_full(ix, EP_GRP_DIST, verify_row, &v);
   if (rc == 1)
     rc = EPINDEX_OK;
   if (!rc && v.result == 1 && v.i != l.len) {
@@ -444,25 +465,31 @@ static bool text_or_null(sqlite3_stmt *st, int col) {
 }
 
 /* An entry point row as the lookup callback wants it; EIO if the row is not
- * one (a hostile or damaged index). */
-static int entry_row(sqlite3_stmt *st, ep_index_row *row) {
-  if (sqlite3_column_type(st, C_GRP) != SQLITE_TEXT ||
-      sqlite3_column_type(st, C_NAME) != SQLITE_TEXT ||
+ * one (a hostile or damaged index). group is the one looked up, or NULL to
+ * take it from the row (statements with COLS_FULL). Lengths come from
+ * SQLite: text may hold NUL characters. */
+static int entry_row(sqlite3_stmt *st, ep_index_row *row, const char *group,
+                     size_t glen) {
+  if (sqlite3_column_type(st, C_NAME) != SQLITE_TEXT ||
       sqlite3_column_type(st, C_VALUE) != SQLITE_TEXT ||
       sqlite3_column_type(st, C_METADIR) != SQLITE_TEXT ||
       sqlite3_column_type(st, C_KEY) != SQLITE_TEXT ||
-      !text_or_null(st, C_DNAME) || !text_or_null(st, C_DVERSION))
+      !text_or_null(st, C_DNAME) || !text_or_null(st, C_DVERSION) ||
+      (!group && sqlite3_column_type(st, C_GRP) != SQLITE_TEXT))
     return EPINDEX_EIO;
   *row = (ep_index_row){
-      .group = (const char *)sqlite3_column_text(st, C_GRP),
-      .group_len = (size_t)sqlite3_column_bytes(st, C_GRP),
+      .group = group ? group : (const char *)sqlite3_column_text(st, C_GRP),
+      .group_len = group ? glen : (size_t)sqlite3_column_bytes(st, C_GRP),
       .name = (const char *)sqlite3_column_text(st, C_NAME),
       .name_len = (size_t)sqlite3_column_bytes(st, C_NAME),
       .value = (const char *)sqlite3_column_text(st, C_VALUE),
       .value_len = (size_t)sqlite3_column_bytes(st, C_VALUE),
       .metadir = (const char *)sqlite3_column_text(st, C_METADIR),
+      .metadir_len = (size_t)sqlite3_column_bytes(st, C_METADIR),
       .dist = (const char *)sqlite3_column_text(st, C_DNAME),
+      .dist_len = (size_t)sqlite3_column_bytes(st, C_DNAME),
       .version = (const char *)sqlite3_column_text(st, C_DVERSION),
+      .version_len = (size_t)sqlite3_column_bytes(st, C_DVERSION),
       .key = (const char *)sqlite3_column_text(st, C_KEY),
       .key_len = (size_t)sqlite3_column_bytes(st, C_KEY),
   };
@@ -472,7 +499,8 @@ static int entry_row(sqlite3_stmt *st, ep_index_row *row) {
 }
 
 typedef struct lookup_ctx {
-  const char *name;
+  const char *group, *name;
+  size_t glen;
   ep_row_cb cb;
   void *ctx;
 } lookup_ctx;
@@ -480,7 +508,7 @@ typedef struct lookup_ctx {
 static int lookup_row(void *ctx, sqlite3_stmt *st) {
   lookup_ctx *lc = ctx;
   ep_index_row row;
-  int rc = entry_row(st, &row);
+  int rc = entry_row(st, &row, lc->group, lc->glen);
   if (rc)
     return rc;
   if (lc->name && (row.name_len != strlen(lc->name) ||
@@ -494,27 +522,21 @@ static int lookup_row(void *ctx, sqlite3_stmt *st) {
 static int each_entry(ep_index *ix, grp_cb cb, void *ctx) {
   if (!ix->all &&
       sqlite3_prepare_v2(ix->db,
-                         "SELECT " COLS " FROM ep WHERE grp < char(10) OR "
+                         "SELECT " COLS_FULL " FROM ep WHERE grp < char(10) OR "
                          "grp >= char(11) ORDER BY ord, line",
                          -1, &ix->all, NULL) != SQLITE_OK)
     return EPINDEX_EIO;
-  int rc, out = EPINDEX_OK;
-  while ((rc = sqlite3_step(ix->all)) == SQLITE_ROW && out == EPINDEX_OK)
-    out = cb(ctx, ix->all);
-  if (out == EPINDEX_OK && rc != SQLITE_DONE)
-    out = EPINDEX_EIO;
-  sqlite3_reset(ix->all);
-  return out;
+  return step_all(ix->all, cb, ctx);
 }
 
 int ep_index_lookup(ep_index *ix, const char *group, const char *name,
                     ep_row_cb cb, void *ctx) {
-  lookup_ctx lc = {name, cb, ctx};
+  lookup_ctx lc = {group, name, group ? strlen(group) : 0, cb, ctx};
   if (!group)
     return each_entry(ix, lookup_row, &lc);
   if (*group == '\n') /* no entry point group starts with a line feed */
     return EPINDEX_OK;
-  return each_in_grp(ix, group, strlen(group), lookup_row, &lc);
+  return each_in_grp(ix, group, lc.glen, lookup_row, &lc);
 }
 
 static int found_row(void *ctx, sqlite3_stmt *st) {
@@ -619,7 +641,8 @@ static int load_entry_row(void *ctx, sqlite3_stmt *st) {
       hi = mid;
   }
   ep_index_row row;
-  if (lo == cat->ndists || cat->dists[lo].ord != ord || entry_row(st, &row))
+  if (lo == cat->ndists || cat->dists[lo].ord != ord ||
+      entry_row(st, &row, NULL, 0))
     return EPINDEX_EIO;
   ep_dist *d = &cat->dists[lo];
   if (d->count == 0)
@@ -630,13 +653,13 @@ static int load_entry_row(void *ctx, sqlite3_stmt *st) {
 }
 
 int ep_index_load_dists(ep_index *ix, ep_catalog *cat) {
-  return each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), load_dist_row, cat);
+  return each_in_grp_full(ix, EP_GRP_DIST, load_dist_row, cat);
 }
 
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds) {
   *ds = ix->ds;
   int rc =
-      each_in_grp(ix, EP_GRP_DIST, strlen(EP_GRP_DIST), load_dist_row, cat);
+      each_in_grp_full(ix, EP_GRP_DIST, load_dist_row, cat);
   return rc ? rc : each_entry(ix, load_entry_row, cat);
 }
 

@@ -85,11 +85,20 @@ def test_installed_without_setuptools(venv):
 
 
 def test_tricky_paths_all_index_states(venv, tmp_path):
-    paths = envgen.make_tricky(str(tmp_path / "t"))
+    """missing, fresh, stale, relocated (cp -r) and damaged indexes."""
+    root = str(tmp_path / "t")
+    paths = envgen.make_tricky(root)
     groups = ["g", "console_scripts", "h", "pytest11"]
     drive(venv, paths, groups)
     index(paths)
     drive(venv, paths, groups)
+    envgen.dist(paths[0], "late-1.0.dist-info", "late",
+                eps="[g]\nlate = late:g\n[console_scripts]\nlate = late:main\n")
+    drive(venv, paths, groups)  # stale: scanned
+    moved = str(tmp_path / "moved")
+    shutil.copytree(root, moved)
+    drive(venv, [moved + p[len(root):] if p.startswith(root) else p for p in paths],
+          groups)  # relocated
     damage(paths)
     drive(venv, paths, groups)
 
