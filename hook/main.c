@@ -49,6 +49,10 @@ static const char usage_text[] =
     "                     value, dist, version, path, metadir\n"
     "      --explain      tell on stderr where each path entry's answer came\n"
     "                     from (index or scan) and why\n"
+    "      --heal         rebuild indexes that are not current (when this "
+    "user\n"
+    "                     owns the directory), unless another process already\n"
+    "                     is: then answer from a scan\n"
     "  verify DIR...      is each index fresh? exit 0 if all would be served,\n"
     "                     1 otherwise; prints the verdict and its reason\n"
     "  status DIR...      what each index holds, for whom it was built, "
@@ -71,7 +75,7 @@ typedef struct options {
   const char *python;
   const char *name;
   epindex_policy policy;
-  int json, explain, full;
+  int json, explain, full, heal;
   char **args;
   int nargs;
 } options;
@@ -318,7 +322,8 @@ static int cmd_query(options *o) {
   }
   epindex *ix = NULL;
   epindex_result *res = NULL;
-  int rc = epindex_open(&ix, o->paths, o->npaths, o->policy);
+  int rc = epindex_open_v2(&ix, o->paths, o->npaths, o->policy,
+                           o->heal ? EPINDEX_OPEN_HEAL : 0);
   if (!rc)
     rc = epindex_lookup(ix, o->nargs ? o->args[0] : NULL, o->name, &res);
   if (!rc) {
@@ -383,7 +388,8 @@ static void parse_options(int argc, char **argv, const char *optstring,
     OPT_NAME,
     OPT_EXPLAIN,
     OPT_FULL,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_HEAL
   };
   static const struct option longopts[] = {
       {"path", required_argument, NULL, OPT_PATH},
@@ -393,6 +399,7 @@ static void parse_options(int argc, char **argv, const char *optstring,
       {"name", required_argument, NULL, OPT_NAME},
       {"explain", no_argument, NULL, OPT_EXPLAIN},
       {"full", no_argument, NULL, OPT_FULL},
+      {"heal", no_argument, NULL, OPT_HEAL},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
@@ -421,6 +428,9 @@ static void parse_options(int argc, char **argv, const char *optstring,
       break;
     case OPT_FULL:
       o->full = 1;
+      break;
+    case OPT_HEAL:
+      o->heal = 1;
       break;
     case 'h':
       fputs(usage_text, stdout);

@@ -59,7 +59,7 @@ static const char *const reason_texts[] = {
 static const char *const reason_lower[] = {
     "fresh",     "verified", "trusted",   "missing", "stale",
     "relocated", "schema",   "foreign",   "damaged", "unreadable",
-    "untrusted", "racy",     "not-a-dir", "absent"};
+    "untrusted", "racy",     "not-a-dir", "rebuilt", "absent"};
 
 _Static_assert(sizeof(reason_lower) / sizeof(reason_lower[0]) ==
                    EPINDEX_REASON_COUNT_,
@@ -75,7 +75,7 @@ const char *epindex_reason_text(epindex_reason r) {
 
 int epindex_reason_is_served(epindex_reason r) {
   return r == EPINDEX_REASON_FRESH || r == EPINDEX_REASON_VERIFIED ||
-         r == EPINDEX_REASON_TRUSTED;
+         r == EPINDEX_REASON_TRUSTED || r == EPINDEX_REASON_REBUILT;
 }
 
 static const char *const policy_names[] = {"stat", "verify", "trust"};
@@ -154,7 +154,35 @@ static int stat_dir(const char *p, struct stat *st) {
   return S_ISDIR(st->st_mode) ? 0 : ENOTDIR;
 }
 
-static int judge_entry(path_ent *pe, epindex_policy policy, ep_strvec *diags) {
+/* May this process rebuild the index of a directory? Only verdicts an
+ * update repairs, and only as the directory's owner (or root), so that the
+ * new index is one readers trust. */
+static bool may_heal(epindex_reason r, const char *p, const struct stat *st) {
+  bool repairable = r == EPINDEX_REASON_MISSING || r == EPINDEX_REASON_STALE ||
+                    r == EPINDEX_REASON_RELOCATED || r == EPINDEX_REASON_RACY ||
+                    r == EPINDEX_REASON_DAMAGED;
+  uid_t me = geteuid();
+  return repairable && (me == 0 || me == st->st_uid) && access(p, W_OK) == 0;
+}
+
+/* Rebuild without waiting for another rebuilder, then serve the new index.
+ * Any failure (EBUSY: someone else is at it) leaves the entry to its scan. */
+static void heal(path_ent *pe, const char *p, epindex_policy policy) {
+  epindex_update_stats stats;
+  if (epindex_update_dir(p, EPINDEX_UPDATE_NOWAIT, &stats, NULL, 0) !=
+      EPINDEX_OK)
+    return;
+  epindex_reason why;
+  struct stat now;
+  if (stat(p, &now) != 0 ||
+      ep_index_open(p, &now, policy, &pe->ix, &why, NULL) != EPINDEX_OK ||
+      !pe->ix)
+    return;
+  pe->reason = stats.unchanged ? why : EPINDEX_REASON_REBUILT;
+}
+
+static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
+                       ep_strvec *diags) {
   const char *p = *pe->path ? pe->path : ".";
   struct stat st;
   int err = stat_dir(p, &st);
@@ -165,6 +193,9 @@ static int judge_entry(path_ent *pe, epindex_policy policy, ep_strvec *diags) {
   }
   ep_buf detail = {0};
   int rc = ep_index_open(p, &st, policy, &pe->ix, &pe->reason, &detail);
+  if (!rc && !pe->ix && (flags & EPINDEX_OPEN_HEAL) &&
+      may_heal(pe->reason, p, &st))
+    heal(pe, p, policy);
   if (!rc && pe->ix) {
     pe->source = EPINDEX_SOURCE_INDEX;
     pe->ndists = ep_index_ndists(pe->ix);
@@ -228,6 +259,11 @@ static int report_problems(epindex *ix) {
 
 int epindex_open(epindex **out, const char *const *paths, size_t npaths,
                  epindex_policy policy) {
+  return epindex_open_v2(out, paths, npaths, policy, 0);
+}
+
+int epindex_open_v2(epindex **out, const char *const *paths, size_t npaths,
+                    epindex_policy policy, unsigned flags) {
   if (!out)
     return EPINDEX_EINVAL;
   *out = NULL;
@@ -246,7 +282,7 @@ int epindex_open(epindex **out, const char *const *paths, size_t npaths,
   for (size_t i = 0; i < npaths && !rc; i++) {
     ix->ents[i].path = strdup(paths[i]);
     ix->n = i + 1;
-    rc = ix->ents[i].path ? judge_entry(&ix->ents[i], policy, &ix->diags)
+    rc = ix->ents[i].path ? judge_entry(&ix->ents[i], policy, flags, &ix->diags)
                           : EPINDEX_ENOMEM;
   }
   if (!rc)
@@ -415,8 +451,8 @@ static int add_index_row(void *ctx, const ep_index_row *row) {
   const char *path = lc->ix->ents[lc->entry].path;
   const char *f[NFIELDS] = {row->group,   row->name, row->value,  row->dist,
                             row->version, path,      row->metadir};
-  size_t len[NFIELDS] = {row->group_len, row->name_len,    row->value_len,
-                         row->dist_len,  row->version_len, strlen(path),
+  size_t len[NFIELDS] = {row->group_len,  row->name_len,    row->value_len,
+                         row->dist_len,   row->version_len, strlen(path),
                          row->metadir_len};
   return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
@@ -427,8 +463,8 @@ static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e,
   const ep_dist *d = &pe->cat.dists[e->dist];
   if (d->hidden || d->problem || !d->key)
     return EPINDEX_OK;
-  if (name && (e->name_len != strlen(name) ||
-               memcmp(e->name, name, e->name_len) != 0))
+  if (name &&
+      (e->name_len != strlen(name) || memcmp(e->name, name, e->name_len) != 0))
     return EPINDEX_OK; /* by length: a name may hold a NUL */
   int v = visible(lc, d->key, strlen(d->key));
   if (v <= 0)

@@ -71,7 +71,7 @@ EPINDEX_API const char *epindex_libversion(void);
   X(EACCES, -6, "permission denied")                                           \
   X(EROFS, -7, "read-only file system")                                        \
   X(ENOSPC, -8, "no space left on device")                                     \
-  X(EBUSY, -9, "directory kept changing while it was indexed")                 \
+  X(EBUSY, -9, "directory busy: it kept changing, or another update runs")     \
   X(ESQLITE, -10, "SQLite error")                                              \
   X(ETOOLONG, -11, "path too long")                                            \
   X(ERANGE, -12, "index out of range")
@@ -132,6 +132,7 @@ typedef enum epindex_source {
   X(UNTRUSTED, "index or its directory is writable by another user")           \
   X(RACY, "index was stamped in the same clock tick as a change")              \
   X(NOT_DIR, "path entry is not a directory")                                  \
+  X(REBUILT, "index was not current and this process rebuilt it")              \
   X(ABSENT, "path entry does not exist or cannot be listed")
 
 typedef enum epindex_reason {
@@ -162,6 +163,24 @@ typedef struct epindex epindex;
  */
 EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
                              size_t npaths, epindex_policy policy);
+
+/* Flags for epindex_open_v2(). */
+#define EPINDEX_OPEN_HEAL 0x1u /* rebuild indexes that are not current */
+
+/*
+ * epindex_open() with flags. With EPINDEX_OPEN_HEAL, a directory whose index
+ * is missing, stale, relocated, racy or damaged is re-indexed by this call
+ * (as epindex_update_dir() would) when this process owns the directory (or
+ * is root) and may write it -- for installers that run no hook, such as
+ * pip. The rebuild takes the directory's update lock without waiting: while
+ * one process rebuilds, the others answer from their own scan, so a crowd
+ * of processes starting on a stale index causes one rebuild, not a
+ * thundering herd. Such an entry's reason is EPINDEX_REASON_REBUILT.
+ * Indexes of another schema, foreign or untrusted files are never touched.
+ */
+EPINDEX_API int epindex_open_v2(epindex **out, const char *const *paths,
+                                size_t npaths, epindex_policy policy,
+                                unsigned flags);
 /* Release a handle and everything it owns. NULL is a no-op. */
 EPINDEX_API void epindex_close(epindex *ix);
 
@@ -225,6 +244,9 @@ EPINDEX_API void epindex_result_free(epindex_result *r);
 
 /* Flags for epindex_update_dir(). */
 #define EPINDEX_UPDATE_FULL 0x1u /* re-read every distribution */
+#define EPINDEX_UPDATE_NOWAIT                                                  \
+  0x2u /* if another update holds the lock, fail                               \
+          at once with EPINDEX_EBUSY */
 
 typedef struct epindex_update_stats {
   size_t dists;   /* metadata entries indexed */

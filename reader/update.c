@@ -62,7 +62,7 @@ static int sys_fail(update_ctx *u, const char *what, const char *name) {
 /* ---- locking and cleanup
  * ----------------------------------------------------- */
 
-static int open_index_dir(update_ctx *u) {
+static int open_index_dir(update_ctx *u, bool nowait) {
   if (mkdirat(u->dirfd, EPINDEX_INDEX_DIR, 0755) != 0 && errno != EEXIST)
     return sys_fail(u, "cannot create", EPINDEX_INDEX_DIR);
   u->idxfd = openat(u->dirfd, EPINDEX_INDEX_DIR,
@@ -75,8 +75,11 @@ static int open_index_dir(update_ctx *u) {
     return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR "/lock");
   int rc;
   do
-    rc = flock(u->lockfd, LOCK_EX);
+    rc = flock(u->lockfd, LOCK_EX | (nowait ? LOCK_NB : 0));
   while (rc != 0 && errno == EINTR);
+  if (rc != 0 && errno == EWOULDBLOCK)
+    return fail(u, EPINDEX_EBUSY, "another update holds",
+                EPINDEX_INDEX_DIR "/lock");
   if (rc != 0)
     return sys_fail(u, "cannot lock", EPINDEX_INDEX_DIR "/lock");
   return EPINDEX_OK;
@@ -725,7 +728,8 @@ int epindex_update_dir(const char *dir, unsigned flags,
   u.dirfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (u.dirfd < 0)
     rc = sys_fail(&u, "cannot open", NULL);
-  else if ((rc = open_index_dir(&u)) == EPINDEX_OK)
+  else if ((rc = open_index_dir(&u, flags & EPINDEX_UPDATE_NOWAIT)) ==
+           EPINDEX_OK)
     rc = update_locked(&u, flags, stats);
   if (u.tmpfd >= 0)
     close(u.tmpfd);

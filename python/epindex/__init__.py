@@ -255,7 +255,10 @@ def _opened(paths, policy):
         if code == 2 or c[2] == _stamps(paths):
             return c[1], c[3]
     stamps = _stamps(paths)
-    h = _epindex.open(paths, code)
+    # EPINDEX_HEAL=1: rebuild indexes that pip (no hook) left behind, one
+    # process at a time (see epindex_open_v2 in epindex.h)
+    heal = _os.environ.get("EPINDEX_HEAL") == "1"
+    h = _epindex.open(paths, code, _epindex.HEAL if heal else 0)
     if h.diagnostics:
         _warn(h.diagnostics)
     _cache = (key, h, stamps, {})

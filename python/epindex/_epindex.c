@@ -93,8 +93,7 @@ static PyGetSetDef handle_getset[] = {
     {"diagnostics", (getter)handle_get_diagnostics, NULL,
      "metadata skipped and indexes not used, as messages", NULL},
     {"sources", (getter)handle_get_sources, NULL,
-     "per path entry: (source, reason) -- 'index'/'scan'/'none' and why",
-     NULL},
+     "per path entry: (source, reason) -- 'index'/'scan'/'none' and why", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject HandleType = {
@@ -118,9 +117,10 @@ static PyObject *describe(epindex *ix, PyObject **diags) {
     return NULL;
   }
   for (size_t i = 0; i < n; i++)
-    PyList_SET_ITEM(sources, (Py_ssize_t)i,
-                    Py_BuildValue("(ss)", src[epindex_path_source(ix, i)],
-                                  epindex_reason_name(epindex_path_reason(ix, i))));
+    PyList_SET_ITEM(
+        sources, (Py_ssize_t)i,
+        Py_BuildValue("(ss)", src[epindex_path_source(ix, i)],
+                      epindex_reason_name(epindex_path_reason(ix, i))));
   for (size_t i = 0; i < nd; i++) {
     const char *m = epindex_diag_message(ix, i);
     PyList_SET_ITEM(*diags, (Py_ssize_t)i, text(m, strlen(m)));
@@ -138,7 +138,8 @@ static PyObject *mod_open(PyObject *self, PyObject *args) {
   (void)self;
   PyObject *seq;
   int policy = 0;
-  if (!PyArg_ParseTuple(args, "Oi:open", &seq, &policy))
+  unsigned int flags = 0;
+  if (!PyArg_ParseTuple(args, "Oi|I:open", &seq, &policy, &flags))
     return NULL;
   PyObject *fast = PySequence_Fast(seq, "paths must be a sequence");
   if (!fast)
@@ -171,8 +172,8 @@ static PyObject *mod_open(PyObject *self, PyObject *args) {
   epindex *ix = NULL;
   int rc;
   Py_BEGIN_ALLOW_THREADS rc =
-      epindex_open(&ix, (const char *const *)paths, (size_t)n,
-                   (epindex_policy)policy);
+      epindex_open_v2(&ix, (const char *const *)paths, (size_t)n,
+                      (epindex_policy)policy, flags);
   Py_END_ALLOW_THREADS free_paths(paths, n);
   if (rc)
     return error_from(rc);
@@ -217,15 +218,22 @@ static PyObject *mod_update(PyObject *self, PyObject *args, PyObject *kw) {
 
 static PyMethodDef mod_methods[] = {
     {"open", mod_open, METH_VARARGS,
-     "open(paths, policy) -> Handle: judge every path entry now"},
+     "open(paths, policy, flags=0) -> Handle: judge every path entry now "
+     "(flags: HEAL)"},
     {"update", (PyCFunction)(void (*)(void))mod_update,
      METH_VARARGS | METH_KEYWORDS,
      "update(dir, full=False) -> dict: (re)build the index of dir"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_epindex",
-                                    "CPython binding of libepindex.", -1,
-                                    mod_methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
+                                    "_epindex",
+                                    "CPython binding of libepindex.",
+                                    -1,
+                                    mod_methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
 
 PyMODINIT_FUNC PyInit__epindex(void) {
   if (PyType_Ready(&HandleType) < 0)
@@ -234,7 +242,9 @@ PyMODINIT_FUNC PyInit__epindex(void) {
   if (!m)
     return NULL;
   if (PyModule_AddStringConstant(m, "__version__", epindex_libversion()) < 0 ||
-      PyModule_AddIntConstant(m, "SCHEMA_VERSION", EPINDEX_SCHEMA_VERSION) < 0) {
+      PyModule_AddIntConstant(m, "SCHEMA_VERSION", EPINDEX_SCHEMA_VERSION) <
+          0 ||
+      PyModule_AddIntConstant(m, "HEAL", EPINDEX_OPEN_HEAL) < 0) {
     Py_DECREF(m);
     return NULL;
   }

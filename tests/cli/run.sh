@@ -86,6 +86,13 @@ check damaged 0 '"name": "x"' 'index not used: index is damaged' -- "$EPINDEX" q
 "$EPINDEX" update "$site" >/dev/null
 check repaired 0 "fresh" '^$' -- "$EPINDEX" verify "$site"
 
+# --heal rebuilds a stale index (this user owns the directory)
+mkdir -p "$site/healme-1.0.dist-info"
+check heal-off 0 '' "$site: scan \\(index is stale\\)" -- "$EPINDEX" query --explain --path "$site" g
+check heal-on 0 '' "$site: index \\(index was not current and this process rebuilt it\\)" \
+  -- "$EPINDEX" query --heal --explain --path "$site" g
+check heal-result 0 "fresh" '^$' -- "$EPINDEX" verify "$site"
+
 # JSON escaping: control characters, quotes, non-ASCII kept as UTF-8
 mkdir -p "$T/esc/e-1.0.dist-info"
 printf '[g]\nq"\\\\ = caf\xc3\xa9\x01\n' >"$T/esc/e-1.0.dist-info/entry_points.txt"

@@ -267,3 +267,20 @@ def test_python_m_epindex_install(tmp_path, venvs):
                          capture_output=True, text=True, check=True).stdout
     sources, result = json.loads(out)
     assert sources.get(site) == "fresh" and result == "ok", out
+
+
+def test_heal_environment_variable(venv, tmp_path):
+    """EPINDEX_HEAL=1: a lookup rebuilds the index pip left stale."""
+    site = str(tmp_path / "site")
+    envgen.make_many(site, 50)
+    index([site])
+    envgen.dist(site, "pipped-1.0.dist-info", "pipped", eps="[g]\npipped = p:f\n")
+    code = ("import epindex, sys; eps = epindex.entry_points(path=[sys.argv[1]], "
+            "group='g'); print('pipped' in eps.names, epindex.explain([sys.argv[1]])[0][0][2])")
+    for heal, want_verdict in (("0", "stale"), ("1", "fresh")):
+        env = dict(os.environ, EPINDEX_HEAL=heal)
+        out = subprocess.run([venv_python(venv), "-c", code, site], capture_output=True,
+                             text=True, env=env, check=True).stdout.split()
+        assert out[0] == "True"  # the answer is right either way
+        verify = subprocess.run([EPINDEX, "verify", site], capture_output=True, text=True)
+        assert verify.stdout.split(":")[1].split()[0] == want_verdict, verify.stdout
