@@ -80,6 +80,8 @@ typedef struct options {
   int nargs;
 } options;
 
+static void die_usage(const char *msg) __attribute__((noreturn));
+
 static void die_usage(const char *msg) {
   fprintf(stderr, "epindex: %s\nTry 'epindex --help'.\n", msg);
   exit(EXIT_USAGE);

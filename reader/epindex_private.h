@@ -309,13 +309,14 @@ typedef struct ep_dirstamp {
 typedef struct ep_index ep_index;
 
 /*
- * Open the index of directory dir (whose stat is *st) and judge it under
- * policy. On return *reason says why it is or is not served; *ix is set only
- * when it is served (reason FRESH, VERIFIED or TRUSTED). detail (may be NULL)
- * receives a sentence explaining the verdict.
+ * Open the index of directory dir_path (whose stat is *dir) and judge it
+ * under policy. On return *reason says why it is or is not served; *out is
+ * set only when it is served (reason FRESH, VERIFIED or TRUSTED). detail (may
+ * be NULL) receives a sentence explaining the verdict.
  */
-int ep_index_open(const char *dir, const struct stat *st, epindex_policy policy,
-                  ep_index **ix, epindex_reason *reason, ep_buf *detail);
+int ep_index_open(const char *dir_path, const struct stat *dir,
+                  epindex_policy policy, ep_index **out, epindex_reason *reason,
+                  ep_buf *detail);
 void ep_index_close(ep_index *ix);
 /* Distributions recorded (0 means it cannot hide anything). */
 int64_t ep_index_ndists(const ep_index *ix);

@@ -92,6 +92,9 @@ int ep_buf_append(ep_buf *b, const void *p, size_t n) {
   return EPINDEX_OK;
 }
 
+static int buf_vappendf(ep_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static int buf_vappendf(ep_buf *b, const char *fmt, va_list ap) {
   va_list ap2;
   va_copy(ap2, ap);

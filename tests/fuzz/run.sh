@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run every fuzz target for SECONDS each (default 20) on a copy of its seed
+# corpus. Exits non-zero on the first crash, leak or abort; the reproducer
+# is left in tests/fuzz/crashes/. Usage: run.sh FUZZ_BUILD_DIR [SECONDS]
+set -euo pipefail
+build=${1:?usage: run.sh FUZZ_BUILD_DIR [SECONDS]}
+secs=${2:-20}
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$here/crashes"
+for t in text metadata index zip; do
+  work=$(mktemp -d)
+  cp -r "$here/corpus/$t/." "$work/"
+  echo "fuzz_$t: ${secs}s"
+  "$build/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 \
+    -artifact_prefix="$here/crashes/$t-" -print_final_stats=1 "$work" 2>&1 |
+    grep -E "stat::number_of_executed_units|ERROR|Done|crash" || true
+  status=${PIPESTATUS[0]}
+  rm -rf "$work"
+  if [[ $status -ne 0 ]]; then echo "fuzz_$t failed"; exit 1; fi
+done
+echo "fuzz: all targets clean"
