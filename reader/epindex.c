@@ -357,14 +357,8 @@ static int result_add(epindex_result *r, const char *const f[NFIELDS],
       !(*shared_path = ep_arena_strndup(&r->arena, f[EPINDEX_FIELD_PATH],
                                         len[EPINDEX_FIELD_PATH])))
     return EPINDEX_ENOMEM;
-  if (r->n == r->cap) {
-    size_t cap = r->cap ? r->cap * 2 : 64;
-    result_row *p = realloc(r->rows, cap * sizeof(*p));
-    if (!p)
-      return EPINDEX_ENOMEM;
-    r->rows = p;
-    r->cap = cap;
-  }
+  if (ep_grow(&r->rows, &r->cap, r->n, sizeof(*r->rows), 64))
+    return EPINDEX_ENOMEM;
   result_row *row = &r->rows[r->n];
   for (int k = 0; k < NFIELDS; k++) {
     row->f[k] = NULL;

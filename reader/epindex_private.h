@@ -47,6 +47,11 @@ int ep_buf_appendf(ep_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ep_buf_free(ep_buf *b);
 
+/* Make room for one more item in a growable array: *itemsp (a pointer to
+ * the array pointer) holds len items of size bytes in *cap slots; it doubles,
+ * starting at first. EPINDEX_ENOMEM leaves the array as it was. */
+int ep_grow(void *itemsp, size_t *cap, size_t len, size_t size, size_t first);
+
 /* A vector of owned, NUL-terminated strings (diagnostics). */
 typedef struct ep_strvec {
   char **items;

@@ -28,9 +28,9 @@
 struct ep_index {
   ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
   sqlite3 *db;
-  sqlite3_stmt *by_grp; /* the rows of one grp: meta, keys, lookups */
+  sqlite3_stmt *by_grp;      /* the rows of one grp: meta, keys, lookups */
   sqlite3_stmt *by_grp_full; /* the same with grp, ord and line (slow paths) */
-  sqlite3_stmt *all;    /* all entry points, discovery order (lazily) */
+  sqlite3_stmt *all;         /* all entry points, discovery order (lazily) */
   ep_dirstamp ds;
   int64_t ndists, nproblems, nentries;
   _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
@@ -213,8 +213,7 @@ static int read_meta(ep_index *ix) {
   if (sqlite3_prepare_v3(ix->db,
                          "SELECT " COLS " FROM ep WHERE grp = ?1 "
                          "ORDER BY grp, ord, line",
-                         -1, 0, &ix->by_grp,
-                         NULL) != SQLITE_OK)
+                         -1, 0, &ix->by_grp, NULL) != SQLITE_OK)
     return SQLITE_CORRUPT;
   meta_ctx m = {ix, 0};
   if (each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), meta_row, &m))
@@ -658,8 +657,7 @@ int ep_index_load_dists(ep_index *ix, ep_catalog *cat) {
 
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds) {
   *ds = ix->ds;
-  int rc =
-      each_in_grp_full(ix, EP_GRP_DIST, load_dist_row, cat);
+  int rc = each_in_grp_full(ix, EP_GRP_DIST, load_dist_row, cat);
   return rc ? rc : each_entry(ix, load_entry_row, cat);
 }
 

@@ -36,14 +36,8 @@ void ep_catalog_free(ep_catalog *c) {
 }
 
 ep_dist *ep_catalog_add_dist(ep_catalog *c) {
-  if (c->ndists == c->cap_dists) {
-    size_t cap = c->cap_dists ? c->cap_dists * 2 : 64;
-    ep_dist *p = realloc(c->dists, cap * sizeof(*p));
-    if (!p)
-      return NULL;
-    c->dists = p;
-    c->cap_dists = cap;
-  }
+  if (ep_grow(&c->dists, &c->cap_dists, c->ndists, sizeof(*c->dists), 64))
+    return NULL;
   ep_dist *d = &c->dists[c->ndists++];
   memset(d, 0, sizeof(*d));
   d->first = c->nentries;
@@ -55,14 +49,9 @@ int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
                          const char *value, size_t vlen, uint32_t line) {
   if (glen > UINT32_MAX || nlen > UINT32_MAX || vlen > UINT32_MAX)
     return EPINDEX_EINVAL;
-  if (c->nentries == c->cap_entries) {
-    size_t cap = c->cap_entries ? c->cap_entries * 2 : 256;
-    ep_entry *p = realloc(c->entries, cap * sizeof(*p));
-    if (!p)
-      return EPINDEX_ENOMEM;
-    c->entries = p;
-    c->cap_entries = cap;
-  }
+  if (ep_grow(&c->entries, &c->cap_entries, c->nentries, sizeof(*c->entries),
+              256))
+    return EPINDEX_ENOMEM;
   ep_entry *e = &c->entries[c->nentries];
   e->group = ep_arena_strndup(&c->arena, group, glen);
   e->name = ep_arena_strndup(&c->arena, name, nlen);
@@ -277,14 +266,8 @@ static char *lookup_key(const char *name) {
 }
 
 static int listing_push(ep_listing *l, char *name, ep_kind kind) {
-  if (l->len == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    ep_listed *p = realloc(l->items, cap * sizeof(*p));
-    if (!p)
-      return EPINDEX_ENOMEM;
-    l->items = p;
-    l->cap = cap;
-  }
+  if (ep_grow(&l->items, &l->cap, l->len, sizeof(*l->items), 64))
+    return EPINDEX_ENOMEM;
   l->items[l->len++] = (ep_listed){name, kind};
   return EPINDEX_OK;
 }
@@ -331,14 +314,8 @@ static int order_into(ep_listing *out, pending *p, size_t n, pending *eggs,
 }
 
 static int pending_push(pending **v, size_t *n, size_t *cap, pending item) {
-  if (*n == *cap) {
-    size_t c = *cap ? *cap * 2 : 64;
-    pending *p = realloc(*v, c * sizeof(*p));
-    if (!p)
-      return EPINDEX_ENOMEM;
-    *v = p;
-    *cap = c;
-  }
+  if (ep_grow(v, cap, *n, sizeof(**v), 64))
+    return EPINDEX_ENOMEM;
   (*v)[(*n)++] = item;
   return EPINDEX_OK;
 }
@@ -349,6 +326,48 @@ static void pending_free(pending *v, size_t n) {
     free(v[i].lkey);
   }
   free(v);
+}
+
+/* Metadata entries of one listing, before ordering. */
+typedef struct pending_set {
+  pending *infos, *eggs;
+  size_t ninfo, capinfo, negg, capegg;
+} pending_set;
+
+/* Queue a metadata entry: a .dist-info or .egg-info entry (info) or an .egg's
+ * EGG-INFO, which reads as EP_KIND_EGG when it is a directory and as an
+ * egg-info file otherwise. pos is its position in the listing. */
+static int pending_add(pending_set *ps, const char *name, size_t pos,
+                       ep_kind kind, bool info) {
+  if (!info && kind == EP_KIND_DIR)
+    kind = EP_KIND_EGG;
+  pending item = {strdup(name), NULL, pos, 0, kind};
+  int rc = EPINDEX_OK;
+  if (!item.name || (info && !(item.lkey = lookup_key(name))))
+    rc = EPINDEX_ENOMEM;
+  else if (info)
+    rc = pending_push(&ps->infos, &ps->ninfo, &ps->capinfo, item);
+  else
+    rc = pending_push(&ps->eggs, &ps->negg, &ps->capegg, item);
+  if (rc) {
+    free(item.name);
+    free(item.lkey);
+  }
+  return rc;
+}
+
+/* Move the queued entries into out in discovery order (rc: the listing's
+ * outcome so far; on failure they are only freed). */
+static int pending_finish(pending_set *ps, int rc, ep_listing *out) {
+  if (rc == EPINDEX_OK) {
+    rc = order_into(out, ps->infos, ps->ninfo, ps->eggs, ps->negg);
+    free(ps->infos);
+    free(ps->eggs);
+  } else {
+    pending_free(ps->infos, ps->ninfo);
+    pending_free(ps->eggs, ps->negg);
+  }
+  return rc;
 }
 
 int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
@@ -362,8 +381,8 @@ int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
   }
   rewinddir(d);
   bool egg = is_egg_base(base);
-  pending *infos = NULL, *eggs = NULL;
-  size_t ninfo = 0, capinfo = 0, negg = 0, capegg = 0, pos = 0;
+  pending_set ps = {0};
+  size_t pos = 0;
   int rc = EPINDEX_OK;
   for (;;) {
     errno = 0;
@@ -380,33 +399,12 @@ int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
     bool info = is_info_name(name);
     if (!info && !(egg && is_egg_info_child(name)))
       continue;
-    pending item = {strdup(name), NULL, pos, 0,
-                    kind_at(dirfd, name, de->d_type)};
-    if (!info && item.kind == EP_KIND_DIR)
-      item.kind = EP_KIND_EGG; /* a file EGG-INFO reads as an egg-info file */
-    if (!item.name)
-      rc = EPINDEX_ENOMEM;
-    else if (info && !(item.lkey = lookup_key(name)))
-      rc = EPINDEX_ENOMEM;
-    else
-      rc = info ? pending_push(&infos, &ninfo, &capinfo, item)
-                : pending_push(&eggs, &negg, &capegg, item);
-    if (rc) {
-      free(item.name);
-      free(item.lkey);
+    rc = pending_add(&ps, name, pos, kind_at(dirfd, name, de->d_type), info);
+    if (rc)
       break;
-    }
   }
   closedir(d);
-  if (rc == EPINDEX_OK) {
-    rc = order_into(out, infos, ninfo, eggs, negg);
-    free(infos);
-    free(eggs);
-  } else {
-    pending_free(infos, ninfo);
-    pending_free(eggs, negg);
-  }
-  return rc;
+  return pending_finish(&ps, rc, out);
 }
 
 /* ---- reading one distribution ----------------------------------------------
@@ -719,28 +717,17 @@ static int zip_collect(const ep_zipapi *za, struct archive *a, zip_state *z,
     const char *slash = strchr(name, '/');
     size_t n = slash ? (size_t)(slash - name) : strlen(name);
     if (!zip_has_child(z, name, n)) {
-      if (z->nchildren == z->capchildren) {
-        size_t cap = z->capchildren ? z->capchildren * 2 : 32;
-        char **p = realloc(z->children, cap * sizeof(*p));
-        if (!p)
-          return EPINDEX_ENOMEM;
-        z->children = p;
-        z->capchildren = cap;
-      }
-      if (!(z->children[z->nchildren] = strndup(name, n)))
+      if (ep_grow(&z->children, &z->capchildren, z->nchildren,
+                  sizeof(*z->children), 32) ||
+          !(z->children[z->nchildren] = strndup(name, n)))
         return EPINDEX_ENOMEM;
       z->nchildren++;
     }
     if (!zip_wanted(name, egg) || (slash && slash[1] == '\0'))
       continue;
-    if (z->nmembers == z->capmembers) {
-      size_t cap = z->capmembers ? z->capmembers * 2 : 32;
-      zip_member *p = realloc(z->members, cap * sizeof(*p));
-      if (!p)
-        return EPINDEX_ENOMEM;
-      z->members = p;
-      z->capmembers = cap;
-    }
+    if (ep_grow(&z->members, &z->capmembers, z->nmembers, sizeof(*z->members),
+                32))
+      return EPINDEX_ENOMEM;
     zip_member *m = &z->members[z->nmembers];
     memset(m, 0, sizeof(*m));
     if (!(m->name = strdup(name)))
@@ -841,8 +828,7 @@ static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
   }
   *is_zip = rc == EPINDEX_OK;
   /* Reuse the directory ordering rules on the zip's children. */
-  pending *infos = NULL, *eggs = NULL;
-  size_t ninfo = 0, capinfo = 0, negg = 0, capegg = 0;
+  pending_set ps = {0};
   for (size_t i = 0; i < z.nchildren && !rc; i++) {
     const char *c = z.children[i];
     bool info = is_info_name(c);
@@ -853,28 +839,10 @@ static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
     for (size_t m = 0; m < z.nmembers; m++)
       if (strcmp(z.members[m].name, c) == 0)
         kind = EP_KIND_FILE;
-    if (!info)
-      kind = EP_KIND_EGG;
-    pending item = {strdup(c), info ? lookup_key(c) : NULL, i + 1, 0, kind};
-    if (!item.name || (info && !item.lkey))
-      rc = EPINDEX_ENOMEM;
-    else
-      rc = info ? pending_push(&infos, &ninfo, &capinfo, item)
-                : pending_push(&eggs, &negg, &capegg, item);
-    if (rc) {
-      free(item.name);
-      free(item.lkey);
-    }
+    rc = pending_add(&ps, c, i + 1, kind, info);
   }
   ep_listing listing = {0};
-  if (!rc) {
-    rc = order_into(&listing, infos, ninfo, eggs, negg);
-    free(infos);
-    free(eggs);
-  } else {
-    pending_free(infos, ninfo);
-    pending_free(eggs, negg);
-  }
+  rc = pending_finish(&ps, rc, &listing);
   for (size_t i = 0; i < listing.len && !rc; i++)
     rc = zip_finish_child(cat, &z, listing.items[i].metadir,
                           listing.items[i].kind);

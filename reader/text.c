@@ -529,14 +529,9 @@ int ep_header_value(const char *text, size_t n, const char *field,
     size_t end = nl ? (size_t)(nl - text) + 1 : n;
     if (!is_header_line(text + i, end - i))
       break;
-    if (count == cap) {
-      cap = cap ? cap * 2 : 32;
-      hline *p = realloc(lines, cap * sizeof(*p));
-      if (!p) {
-        free(lines);
-        return EPINDEX_ENOMEM;
-      }
-      lines = p;
+    if (ep_grow(&lines, &cap, count, sizeof(*lines), 32)) {
+      free(lines);
+      return EPINDEX_ENOMEM;
     }
     lines[count++] = (hline){text + i, end - i};
     i = end;

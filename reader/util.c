@@ -121,17 +121,29 @@ void ep_buf_free(ep_buf *b) {
   b->len = b->cap = 0;
 }
 
+/* ---- growable arrays ---------------------------------------------------- */
+
+int ep_grow(void *itemsp, size_t *cap, size_t len, size_t size, size_t first) {
+  if (len < *cap)
+    return EPINDEX_OK;
+  size_t n = *cap ? *cap * 2 : first;
+  void *items;
+  memcpy(&items, itemsp, sizeof(items)); /* itemsp is a T ** of any T */
+  if (n > SIZE_MAX / size)
+    return EPINDEX_ENOMEM;
+  void *p = realloc(items, n * size);
+  if (!p)
+    return EPINDEX_ENOMEM;
+  memcpy(itemsp, &p, sizeof(p));
+  *cap = n;
+  return EPINDEX_OK;
+}
+
 /* ---- string vectors -------------------------------------------------- */
 
 int ep_strvec_addf(ep_strvec *v, const char *fmt, ...) {
-  if (v->len == v->cap) {
-    size_t cap = v->cap ? v->cap * 2 : 8;
-    char **p = realloc(v->items, cap * sizeof(*p));
-    if (!p)
-      return EPINDEX_ENOMEM;
-    v->items = p;
-    v->cap = cap;
-  }
+  if (ep_grow(&v->items, &v->cap, v->len, sizeof(*v->items), 8))
+    return EPINDEX_ENOMEM;
   ep_buf b = {0};
   va_list ap;
   va_start(ap, fmt);

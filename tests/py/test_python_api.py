@@ -23,7 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import envgen  # noqa: E402
-from test_differential import EPINDEX, PYTHONS, WHEELS  # noqa: E402
+from test_differential import (EPINDEX, PYTHONS, WHEELS,  # noqa: E402
+                               damage_indexes as damage, index_dirs as index)
 
 
 def venv_python(venv):
@@ -59,21 +60,6 @@ def drive(venv, paths, groups):
     assert res.returncode == 0, res.stdout + res.stderr
     report = json.loads(res.stdout)
     assert report["checked"] > 5 and report["accelerated"] and report["restored"]
-
-
-def index(paths):
-    for p in paths:
-        if os.path.isdir(p):
-            subprocess.run([EPINDEX, "update", p], check=True, capture_output=True)
-
-
-def damage(paths):
-    for p in paths:
-        db = os.path.join(p, ".epindex", "index.db")
-        if os.path.exists(db):
-            with open(db, "r+b") as f:
-                f.seek(4096)
-                f.write(os.urandom(4096))
 
 
 def test_installed_without_setuptools(venv):
