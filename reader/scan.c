@@ -572,7 +572,8 @@ void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
 /* Read a dist's metadata text following read_text('METADATA') or
  * read_text('PKG-INFO') or read_text(''). Returns false when importlib
  * would raise (unreadable, not UTF-8). An absent text leaves buf empty. */
-static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf) {
+static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf,
+                          int *err) {
   static const char *const names[] = {"METADATA", "PKG-INFO", ""};
   char path[PATH_MAX];
   for (size_t i = 0; i < 3; i++) {
@@ -582,8 +583,7 @@ static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf) {
       snprintf(path, sizeof(path), "%s/%s", item->metadir, names[i]);
     else
       snprintf(path, sizeof(path), "%s", item->metadir);
-    int err = 0;
-    ep_read_status st = ep_read_file_at(dirfd, path, buf, &err);
+    ep_read_status st = ep_read_file_at(dirfd, path, buf, err);
     if (st == EP_READ_ERROR)
       return false;
     if (st == EP_READ_OK && buf->len > 0) {
@@ -636,7 +636,14 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
                    item->kind == EP_KIND_EGG ||
                    stem_name_len(item->metadir) == 0 ||
                    !stem_key_nonempty(item->metadir);
-    bool md_valid = need_md ? read_metadata(dirfd, item, &md) : true;
+    int md_err = 0;
+    bool md_valid = need_md ? read_metadata(dirfd, item, &md, &md_err) : true;
+    /* running out of memory is the reader's failure, not broken metadata:
+     * it must fail the scan (and an update), never skip a distribution */
+    if ((st == EP_READ_ERROR && err == ENOMEM) || md_err == ENOMEM) {
+      rc = EPINDEX_ENOMEM;
+      break;
+    }
     rc = ep_finish_dist(cat, di, item->kind != EP_KIND_EGG,
                         md.len ? md.data : NULL, md.len, md_valid, ept.data,
                         st == EP_READ_OK ? ept.len : 0, st, err);
@@ -737,11 +744,12 @@ static int zip_collect(const ep_zipapi *za, struct archive *a, zip_state *z,
     char chunk[16384];
     ptrdiff_t got;
     while ((got = za->read_data(a, chunk, sizeof(chunk))) > 0) {
-      if (m->data.len + (size_t)got > EP_MAX_FILE_SIZE ||
-          ep_buf_append(&m->data, chunk, (size_t)got)) {
-        m->ok = false;
+      if (m->data.len + (size_t)got > EP_MAX_FILE_SIZE) {
+        m->ok = false; /* too large: reported as the dist's problem */
         break;
       }
+      if (ep_buf_append(&m->data, chunk, (size_t)got))
+        return EPINDEX_ENOMEM; /* ours, not the metadata's, failure */
     }
     if (got < 0)
       m->ok = false;

@@ -1,0 +1,128 @@
+/*
+ * faultlib -- fault injection for tests (LD_PRELOAD=libepfault.so).
+ *
+ * Counts the calls of one kind made by the process and makes the Nth fail:
+ *   EPFAULT_KIND=write   write, pwrite, pwrite64, copy_file_range (EIO; ENOSPC
+ *                        when EPFAULT_ERRNO=ENOSPC)
+ *   EPFAULT_KIND=fsync   fsync, fdatasync (EIO)
+ *   EPFAULT_KIND=rename  rename, renameat (EIO)
+ *   EPFAULT_KIND=alloc   malloc, calloc, realloc (NULL)
+ *   EPFAULT_AT=N         which call fails (1-based); 0 = none
+ * At exit, prints "epfault: KIND calls=C" to stderr so a driver knows how
+ * many fault points a run has. Test-only: never linked into the library.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+
+static int kind = -1; /* 0 write, 1 fsync, 2 rename, 3 alloc */
+static long at, calls;
+static int fail_errno = EIO;
+
+__attribute__((constructor)) static void init(void) {
+  const char *k = getenv("EPFAULT_KIND"), *n = getenv("EPFAULT_AT");
+  static const char *const kinds[] = {"write", "fsync", "rename", "alloc"};
+  for (int i = 0; k && i < 4; i++)
+    if (strcmp(k, kinds[i]) == 0)
+      kind = i;
+  at = n ? atol(n) : 0;
+  const char *e = getenv("EPFAULT_ERRNO");
+  if (e && strcmp(e, "ENOSPC") == 0)
+    fail_errno = ENOSPC;
+}
+
+__attribute__((destructor)) static void report(void) {
+  static const char *const kinds[] = {"write", "fsync", "rename", "alloc"};
+  if (kind >= 0) {
+    char line[64];
+    int n = snprintf(line, sizeof(line), "epfault: %s calls=%ld\n", kinds[kind], calls);
+    (void)!write(2, line, (size_t)n);
+  }
+}
+
+/* 1 if this call of kind k must fail. */
+static int hit(int k) {
+  if (k != kind)
+    return 0;
+  calls++;
+  return at > 0 && calls == at;
+}
+
+#define REAL(ret, name, ...)                                                   \
+  static ret (*real)(__VA_ARGS__);                                             \
+  if (!real)                                                                   \
+    *(void **)&real = dlsym(RTLD_NEXT, name);
+
+ssize_t write(int fd, const void *b, size_t n) {
+  REAL(ssize_t, "write", int, const void *, size_t)
+  if (fd > 2 && hit(0))
+    return errno = fail_errno, -1;
+  return real(fd, b, n);
+}
+ssize_t pwrite(int fd, const void *b, size_t n, off_t o) {
+  REAL(ssize_t, "pwrite", int, const void *, size_t, off_t)
+  if (hit(0))
+    return errno = fail_errno, -1;
+  return real(fd, b, n, o);
+}
+ssize_t pwrite64(int fd, const void *b, size_t n, off_t o) {
+  REAL(ssize_t, "pwrite64", int, const void *, size_t, off_t)
+  if (hit(0))
+    return errno = fail_errno, -1;
+  return real(fd, b, n, o);
+}
+ssize_t copy_file_range(int i, off_t *io, int o, off_t *oo, size_t n, unsigned f) {
+  REAL(ssize_t, "copy_file_range", int, off_t *, int, off_t *, size_t, unsigned)
+  if (hit(0))
+    return errno = fail_errno, -1;
+  return real(i, io, o, oo, n, f);
+}
+int fsync(int fd) {
+  REAL(int, "fsync", int)
+  if (hit(1))
+    return errno = EIO, -1;
+  return real(fd);
+}
+int fdatasync(int fd) {
+  REAL(int, "fdatasync", int)
+  if (hit(1))
+    return errno = EIO, -1;
+  return real(fd);
+}
+int rename(const char *a, const char *b) {
+  REAL(int, "rename", const char *, const char *)
+  if (hit(2))
+    return errno = EIO, -1;
+  return real(a, b);
+}
+int renameat(int fa, const char *a, int fb, const char *b) {
+  REAL(int, "renameat", int, const char *, int, const char *)
+  if (hit(2))
+    return errno = EIO, -1;
+  return real(fa, a, fb, b);
+}
+void *malloc(size_t n) {
+  if (hit(3))
+    return NULL;
+  return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+  if (hit(3))
+    return NULL;
+  return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+  if (hit(3))
+    return NULL;
+  return __libc_realloc(p, n);
+}

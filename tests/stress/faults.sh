@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Fault injection at every step of an update: for each kind (write, fsync,
+# rename, allocation) and every N up to the number of such calls a full
+# update makes, run `epindex update --full` with the Nth call failing
+# (tests/stress/faultlib.c, LD_PRELOAD). Afterwards the old index or the
+# complete new one must be in place -- never a damaged one -- the answer
+# must be right, and a normal update must then succeed and leave no litter.
+# Usage: faults.sh EPINDEX LIBEPFAULT
+set -u
+EPINDEX=${1:?usage: faults.sh EPINDEX LIBEPFAULT}
+LIB=${2:?usage: faults.sh EPINDEX LIBEPFAULT}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+site=$T/site
+mkdir -p "$site"
+for i in $(seq 1 60); do
+  d=$site/f$i-1.0.dist-info
+  mkdir "$d"
+  printf 'Name: f%s\nVersion: 1.0\n' "$i" >"$d/METADATA"
+  printf '[g]\nf%s = f:main\n' "$i" >"$d/entry_points.txt"
+done
+"$EPINDEX" update "$site" >/dev/null || exit 1
+want=$("$EPINDEX" query --json --path "$site" g | md5sum)
+total=0 failed_runs=0 bad=0
+for kind in write fsync rename alloc; do
+  calls=$(EPFAULT_KIND=$kind EPFAULT_AT=0 LD_PRELOAD=$LIB "$EPINDEX" update --full "$site" 2>&1 >/dev/null |
+    sed -n 's/^epfault: .* calls=//p')
+  for n in $(seq 1 "${calls:-0}"); do
+    total=$((total + 1))
+    out=$(EPFAULT_KIND=$kind EPFAULT_AT=$n LD_PRELOAD=$LIB "$EPINDEX" update --full "$site" 2>&1)
+    status=$?
+    if [[ $status -ne 0 && $status -ne 3 ]]; then
+      bad=$((bad + 1)); echo "$kind #$n: exit $status: $out" | head -3
+    fi
+    [[ $status -eq 3 ]] && failed_runs=$((failed_runs + 1))
+    verdict=$("$EPINDEX" status --policy trust "$site" | head -1)
+    case $verdict in
+      *": trusted "*) ;;
+      *) bad=$((bad + 1)); echo "$kind #$n: $verdict" ;;
+    esac
+    [[ $("$EPINDEX" query --json --path "$site" g | md5sum) == "$want" ]] ||
+      { bad=$((bad + 1)); echo "$kind #$n: wrong answer"; }
+  done
+  echo "faults: $kind: $calls fault points"
+done
+"$EPINDEX" update "$site" >/dev/null || bad=$((bad + 1))
+if ls -a "$site/.epindex" | grep -q tmp; then bad=$((bad + 1)); echo "litter left"; fi
+echo "faults: $total injected faults, $failed_runs updates reported failure, index never damaged"
+echo "faults: $((total - bad)) passed, $bad failed"
+[[ $bad -eq 0 ]]
