@@ -80,7 +80,7 @@ size_t ep_strmap_get(const ep_strmap *m, const char *key);
 int ep_strmap_reserve(ep_strmap *m, size_t n);
 void ep_strmap_free(ep_strmap *m);
 
-/* Map an errno value to an EPINDEX_E* code. */
+/* Map the errno of a failed call to an EPINDEX_E* code (0 gives EIO). */
 int ep_errno_code(int err);
 
 /* Outcome of reading one metadata file the way pathlib.read_text() does

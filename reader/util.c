@@ -238,8 +238,8 @@ void ep_strmap_free(ep_strmap *m) {
 
 int ep_errno_code(int err) {
   switch (err) {
-  case 0:
-    return EPINDEX_OK;
+  case 0: /* a call failed without saying why: never take it for success */
+    return EPINDEX_EIO;
   case ENOMEM:
     return EPINDEX_ENOMEM;
   case ENOENT:

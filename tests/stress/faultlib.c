@@ -113,16 +113,16 @@ int renameat(int fa, const char *a, int fb, const char *b) {
 }
 void *malloc(size_t n) {
   if (hit(3))
-    return NULL;
+    return errno = ENOMEM, NULL; /* as malloc does */
   return __libc_malloc(n);
 }
 void *calloc(size_t a, size_t b) {
   if (hit(3))
-    return NULL;
+    return errno = ENOMEM, NULL; /* as malloc does */
   return __libc_calloc(a, b);
 }
 void *realloc(void *p, size_t n) {
   if (hit(3))
-    return NULL;
+    return errno = ENOMEM, NULL; /* as malloc does */
   return __libc_realloc(p, n);
 }

@@ -43,6 +43,26 @@ for kind in write fsync rename alloc; do
   done
   echo "faults: $kind: $calls fault points"
 done
+# readers under allocation failures: a right answer or a clean failure
+# (exit 3), from the index and from a scan -- never a wrong answer or a crash
+for source in index scan; do
+  [[ $source == scan ]] && mv "$site/.epindex/index.db" "$T/index.db.saved"
+  calls=$(EPFAULT_KIND=alloc EPFAULT_AT=0 LD_PRELOAD=$LIB "$EPINDEX" query --json --path "$site" g 2>&1 >/dev/null |
+    sed -n 's/^epfault: .* calls=//p')
+  for n in $(seq 1 "${calls:-0}"); do
+    total=$((total + 1))
+    got=$(EPFAULT_KIND=alloc EPFAULT_AT=$n LD_PRELOAD=$LIB "$EPINDEX" query --json --path "$site" g 2>/dev/null)
+    status=$?
+    if [[ $status -eq 0 && $(printf '%s\n' "$got" | md5sum) != "$want" ]]; then
+      bad=$((bad + 1)); echo "query ($source) alloc #$n: wrong answer"
+    elif [[ $status -ne 0 && $status -ne 3 ]]; then
+      bad=$((bad + 1)); echo "query ($source) alloc #$n: exit $status"
+    fi
+  done
+  echo "faults: query from the $source: $calls allocation fault points"
+done
+mv "$T/index.db.saved" "$site/.epindex/index.db"
+
 "$EPINDEX" update "$site" >/dev/null || bad=$((bad + 1))
 if ls -a "$site/.epindex" | grep -q tmp; then bad=$((bad + 1)); echo "litter left"; fi
 echo "faults: $total injected faults, $failed_runs updates reported failure, index never damaged"
