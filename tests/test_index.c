@@ -343,6 +343,56 @@ static void test_hostile_row_types(void **state) {
          EPINDEX_REASON_DAMAGED, BASE);
 }
 
+static void set_meta(const char *site, const char *key, const char *value) {
+  sqlite3 *db = open_rw(site);
+  char sql[256];
+  snprintf(sql, sizeof(sql),
+           "UPDATE ep SET value = %s WHERE grp = char(10) || 'meta' AND "
+           "name = '%s'",
+           value, key);
+  exec_sql(db, sql);
+  sqlite3_close(db);
+}
+
+static void test_absurd_counts(void **state) {
+  fx *f = *state;
+  update(f->site); /* counts far beyond the file's size: harmless */
+  set_meta(f->site, "dists", "9000000000000000000");
+  set_meta(f->site, "problems", "9000000000000000000");
+  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
+         EPINDEX_REASON_FRESH, BASE);
+  update(f->site); /* a negative count, or one of the wrong type: damaged */
+  set_meta(f->site, "dists", "-5");
+  expect_refused(f, EPINDEX_REASON_DAMAGED);
+  update(f->site);
+  set_meta(f->site, "mtime_ns", "'not a number'");
+  expect_refused(f, EPINDEX_REASON_DAMAGED);
+}
+
+static void test_nul_in_index_text(void **state) {
+  fx *f = *state;
+  update(f->site);
+  sqlite3 *db = open_rw(f->site);
+  exec_sql(db, "UPDATE ep SET name = 'a' || char(0) || 'b' WHERE grp = "
+               "'console_scripts' AND name = 'be'");
+  sqlite3_close(db);
+  const char *paths[] = {f->site};
+  epindex *ix;
+  epindex_result *r;
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
+  size_t len;
+  assert_memory_equal(epindex_result_get(r, 1, EPINDEX_FIELD_NAME, &len),
+                      "a\0b", 3);
+  assert_int_equal(len, 3); /* lengths, not strlen */
+  epindex_result_free(r);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", "a", &r), EPINDEX_OK);
+  assert_int_equal(epindex_result_count(r), 0); /* "a\0b" is not "a" */
+  epindex_result_free(r);
+  epindex_close(ix);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -358,6 +408,8 @@ int main(void) {
       T(test_untrusted_indexes),
       T(test_hostile_schema_objects_never_run),
       T(test_hostile_row_types),
+      T(test_absurd_counts),
+      T(test_nul_in_index_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
