@@ -212,50 +212,25 @@ static int cmp_pending_order(const void *pa, const void *pb) {
 }
 
 /* normalize(low.rpartition(".")[0].partition("-")[0]) with low = lower(name) */
-/* The same for a name that is pure ASCII, the usual case, in one
- * allocation: lowercase, cut at the last '.' then the first '-', and
- * collapse runs of "-_." into '_'. */
-static char *lookup_key_ascii(const char *name) {
-  const char *dot = strrchr(name, '.');
-  size_t n = dot ? (size_t)(dot - name) : 0;
-  const char *dash = memchr(name, '-', n);
-  if (dash)
-    n = (size_t)(dash - name);
-  char *out = malloc(n + 1), *w = out;
-  if (!out)
-    return NULL;
-  for (size_t i = 0; i < n; i++) {
-    char c = name[i];
-    if (c == '-' || c == '_' || c == '.') {
-      while (i + 1 < n &&
-             (name[i + 1] == '-' || name[i + 1] == '_' || name[i + 1] == '.'))
-        i++;
-      c = '_';
-    } else if (c >= 'A' && c <= 'Z') {
-      c = (char)(c + 32);
-    }
-    *w++ = c;
-  }
-  *w = '\0';
-  return out;
-}
-
+/* normalize(lower(name).rpartition(".")[0].partition("-")[0]). For ASCII
+ * names lowering first changes nothing: normalize the prefix directly. */
 static char *lookup_key(const char *name) {
   size_t len = strlen(name);
   bool ascii = true;
   for (size_t i = 0; i < len && ascii; i++)
     ascii = (unsigned char)name[i] < 0x80;
-  if (ascii)
-    return lookup_key_ascii(name);
   ep_buf low = {0}, key = {0};
   char *out = NULL;
-  if (ep_lower(&low, name, strlen(name)) == 0) {
-    char *dot = strrchr(low.data, '.');
-    size_t n = dot ? (size_t)(dot - low.data) : 0;
-    const char *dash = memchr(low.data, '-', n);
+  const char *src = name;
+  if (!ascii && ep_lower(&low, name, len) == 0)
+    src = low.data;
+  if (ascii || low.data) {
+    const char *dot = strrchr(src, '.');
+    size_t n = dot ? (size_t)(dot - src) : 0;
+    const char *dash = memchr(src, '-', n);
     if (dash)
-      n = (size_t)(dash - low.data);
-    if (ep_normalize(&key, low.data, n) == 0) {
+      n = (size_t)(dash - src);
+    if (ep_normalize(&key, src, n) == 0) {
       out = key.data;
       key.data = NULL;
     }

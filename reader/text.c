@@ -364,22 +364,41 @@ int ep_lower(ep_buf *out, const char *s, size_t n) {
   return EPINDEX_OK;
 }
 
-int ep_normalize(ep_buf *out, const char *s, size_t n) {
-  /* re.sub(r"[-_.]+", "-", name) first: lower() must see the '-' */
-  ep_buf tmp = {0};
-  if (ep_buf_reserve(&tmp, n))
+static bool is_sep(char c) { return c == '-' || c == '_' || c == '.'; }
+
+/* re.sub(r"[-_.]+", sep, s[:n]) into out (which it replaces); with lower,
+ * ASCII letters are lowered on the way. */
+static int collapse(ep_buf *out, const char *s, size_t n, char sep,
+                    bool lower) {
+  out->len = 0;
+  if (ep_buf_reserve(out, n))
     return EPINDEX_ENOMEM;
   for (size_t i = 0; i < n; i++) {
     char c = s[i];
-    if (c == '-' || c == '_' || c == '.') {
-      while (i + 1 < n &&
-             (s[i + 1] == '-' || s[i + 1] == '_' || s[i + 1] == '.'))
+    if (is_sep(c)) {
+      while (i + 1 < n && is_sep(s[i + 1]))
         i++;
-      c = '-';
+      c = sep;
+    } else if (lower && c >= 'A' && c <= 'Z') {
+      c = (char)(c + 32);
     }
-    tmp.data[tmp.len++] = c;
+    out->data[out->len++] = c;
   }
-  int rc = ep_lower(out, tmp.data, tmp.len);
+  out->data[out->len] = '\0';
+  return EPINDEX_OK;
+}
+
+int ep_normalize(ep_buf *out, const char *s, size_t n) {
+  bool ascii = true;
+  for (size_t i = 0; i < n && ascii; i++)
+    ascii = (unsigned char)s[i] < 0x80;
+  if (ascii) /* the usual case: one pass, one buffer */
+    return collapse(out, s, n, '_', true);
+  /* re.sub(r"[-_.]+", "-", name) first: Unicode lower() must see the '-' */
+  ep_buf tmp = {0};
+  int rc = collapse(&tmp, s, n, '-', false);
+  if (!rc)
+    rc = ep_lower(out, tmp.data, tmp.len);
   ep_buf_free(&tmp);
   if (rc)
     return rc;
