@@ -134,8 +134,9 @@ int ep_grow(void *itemsp, size_t *cap, size_t len, size_t size, size_t first) {
   void *p = realloc(items, n * size);
   if (!p)
     return EPINDEX_ENOMEM;
-  memcpy(itemsp, &p, sizeof(p));
+  memcpy(itemsp, &p, sizeof(p)); /* the caller's array now owns p */
   *cap = n;
+  // cppcheck-suppress memleak ; p is stored through itemsp just above
   return EPINDEX_OK;
 }
 
