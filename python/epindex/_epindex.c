@@ -47,8 +47,11 @@ static PyObject *handle_lookup(Handle *h, PyObject *args) {
     return NULL;
   epindex_result *r = NULL;
   int rc;
-  Py_BEGIN_ALLOW_THREADS rc = epindex_lookup(h->ix, group, name, &r);
-  Py_END_ALLOW_THREADS if (rc) return error_from(rc);
+  PyThreadState *ts = PyEval_SaveThread();
+  rc = epindex_lookup(h->ix, group, name, &r);
+  PyEval_RestoreThread(ts);
+  if (rc)
+    return error_from(rc);
   size_t n = epindex_result_count(r);
   PyObject *rows = PyList_New((Py_ssize_t)n);
   for (size_t i = 0; rows && i < n; i++) {
@@ -60,7 +63,9 @@ static PyObject *handle_lookup(Handle *h, PyObject *args) {
                  ? PyLong_FromSize_t(epindex_result_path_index(r, i))
                  : text(s, len);
     }
-    PyObject *row = PyTuple_Pack(7, f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+    PyObject *row = NULL;
+    if (f[0] && f[1] && f[2] && f[3] && f[4] && f[5] && f[6])
+      row = PyTuple_Pack(7, f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
     for (int k = 0; k < 7; k++)
       Py_XDECREF(f[k]);
     if (!row) {
@@ -116,16 +121,26 @@ static PyObject *describe(epindex *ix, PyObject **diags) {
     Py_CLEAR(*diags);
     return NULL;
   }
-  for (size_t i = 0; i < n; i++)
-    PyList_SET_ITEM(
-        sources, (Py_ssize_t)i,
+  for (size_t i = 0; i < n; i++) {
+    PyObject *t =
         Py_BuildValue("(ss)", src[epindex_path_source(ix, i)],
-                      epindex_reason_name(epindex_path_reason(ix, i))));
+                      epindex_reason_name(epindex_path_reason(ix, i)));
+    if (!t)
+      goto fail;
+    PyList_SET_ITEM(sources, (Py_ssize_t)i, t);
+  }
   for (size_t i = 0; i < nd; i++) {
     const char *m = epindex_diag_message(ix, i);
-    PyList_SET_ITEM(*diags, (Py_ssize_t)i, text(m, strlen(m)));
+    PyObject *t = text(m, strlen(m));
+    if (!t)
+      goto fail;
+    PyList_SET_ITEM(*diags, (Py_ssize_t)i, t);
   }
   return sources;
+fail: /* items not set yet are NULL, which a list's deallocation allows */
+  Py_DECREF(sources);
+  Py_CLEAR(*diags);
+  return NULL;
 }
 
 static void free_paths(char **paths, Py_ssize_t n) {
@@ -171,10 +186,11 @@ static PyObject *mod_open(PyObject *self, PyObject *args) {
   Py_DECREF(fast);
   epindex *ix = NULL;
   int rc;
-  Py_BEGIN_ALLOW_THREADS rc =
-      epindex_open_v2(&ix, (const char *const *)paths, (size_t)n,
-                      (epindex_policy)policy, flags);
-  Py_END_ALLOW_THREADS free_paths(paths, n);
+  PyThreadState *ts = PyEval_SaveThread();
+  rc = epindex_open_v2(&ix, (const char *const *)paths, (size_t)n,
+                       (epindex_policy)policy, flags);
+  PyEval_RestoreThread(ts);
+  free_paths(paths, n);
   if (rc)
     return error_from(rc);
   Handle *h = PyObject_New(Handle, &HandleType);
@@ -203,10 +219,12 @@ static PyObject *mod_update(PyObject *self, PyObject *args, PyObject *kw) {
   char err[1024];
   epindex_update_stats st;
   int rc;
-  Py_BEGIN_ALLOW_THREADS rc =
+  PyThreadState *ts = PyEval_SaveThread();
+  rc =
       epindex_update_dir(PyBytes_AS_STRING(dir), full ? EPINDEX_UPDATE_FULL : 0,
                          &st, err, sizeof(err));
-  Py_END_ALLOW_THREADS Py_DECREF(dir);
+  PyEval_RestoreThread(ts);
+  Py_DECREF(dir);
   if (rc)
     return PyErr_Format(PyExc_OSError, "epindex: %s", err);
   return Py_BuildValue("{s:n,s:n,s:n,s:O,s:O}", "dists", (Py_ssize_t)st.dists,
