@@ -182,10 +182,12 @@ static void test_name_filter_respects_embedded_nul(void **state) {
     const char *paths[] = {f->b};
     epindex *ix;
     epindex_result *r;
-    assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT), EPINDEX_OK);
+    assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+                     EPINDEX_OK);
     assert_int_equal(epindex_lookup(ix, "g", "a", &r), EPINDEX_OK);
     assert_int_equal(epindex_result_count(r), 1);
-    assert_string_equal(epindex_result_get(r, 0, EPINDEX_FIELD_VALUE, NULL), "y");
+    assert_string_equal(epindex_result_get(r, 0, EPINDEX_FIELD_VALUE, NULL),
+                        "y");
     epindex_result_free(r);
     epindex_close(ix);
   }

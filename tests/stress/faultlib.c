@@ -45,7 +45,8 @@ __attribute__((destructor)) static void report(void) {
   static const char *const kinds[] = {"write", "fsync", "rename", "alloc"};
   if (kind >= 0) {
     char line[64];
-    int n = snprintf(line, sizeof(line), "epfault: %s calls=%ld\n", kinds[kind], calls);
+    int n = snprintf(line, sizeof(line), "epfault: %s calls=%ld\n", kinds[kind],
+                     calls);
     (void)!write(2, line, (size_t)n);
   }
 }
@@ -81,7 +82,8 @@ ssize_t pwrite64(int fd, const void *b, size_t n, off_t o) {
     return errno = fail_errno, -1;
   return real(fd, b, n, o);
 }
-ssize_t copy_file_range(int i, off_t *io, int o, off_t *oo, size_t n, unsigned f) {
+ssize_t copy_file_range(int i, off_t *io, int o, off_t *oo, size_t n,
+                        unsigned f) {
   REAL(ssize_t, "copy_file_range", int, off_t *, int, off_t *, size_t, unsigned)
   if (hit(0))
     return errno = fail_errno, -1;
