@@ -53,6 +53,9 @@ static const char usage_text[] =
     "user\n"
     "                     owns the directory), unless another process already\n"
     "                     is: then answer from a scan\n"
+    "      --user-cache   for directories this user may not index, keep their\n"
+    "                     indexes in $XDG_CACHE_HOME/epindex "
+    "(~/.cache/epindex)\n"
     "  verify DIR...      is each index fresh? exit 0 if all would be served,\n"
     "                     1 otherwise; prints the verdict and its reason\n"
     "  status DIR...      what each index holds, for whom it was built, "
@@ -66,7 +69,8 @@ static const char usage_text[] =
     "Exit status: 0 success, 1 an index would not be served (verify, status),\n"
     "2 usage error, 3 failure. Skipped broken metadata is reported on stderr\n"
     "as 'epindex: warning: ...' and does not change the exit status.\n"
-    "Environment: none is read. See epindex(1) and docs/ for details.\n";
+    "Environment: XDG_CACHE_HOME and HOME, with --user-cache only. See\n"
+    "epindex(1) and docs/ for details.\n";
 
 typedef struct options {
   const char *command;
@@ -75,7 +79,7 @@ typedef struct options {
   const char *python;
   const char *name;
   epindex_policy policy;
-  int json, explain, full, heal;
+  int json, explain, full, heal, user_cache;
   char **args;
   int nargs;
 } options;
@@ -271,9 +275,10 @@ static void explain(const epindex *ix) {
   for (size_t i = 0; i < epindex_path_count(ix); i++) {
     epindex_source s = epindex_path_source(ix, i);
     fprintf(stderr, "epindex: %s: %s (%s)\n", epindex_path_entry(ix, i),
-            s == EPINDEX_SOURCE_INDEX  ? "index"
-            : s == EPINDEX_SOURCE_SCAN ? "scan"
-                                       : "nothing",
+            s == EPINDEX_SOURCE_INDEX   ? "index"
+            : s == EPINDEX_SOURCE_SCAN  ? "scan"
+            : s == EPINDEX_SOURCE_CACHE ? "user cache"
+                                        : "nothing",
             epindex_reason_text(epindex_path_reason(ix, i)));
   }
 }
@@ -325,7 +330,8 @@ static int cmd_query(options *o) {
   epindex *ix = NULL;
   epindex_result *res = NULL;
   int rc = epindex_open_v2(&ix, o->paths, o->npaths, o->policy,
-                           o->heal ? EPINDEX_OPEN_HEAL : 0);
+                           (o->heal ? EPINDEX_OPEN_HEAL : 0) |
+                               (o->user_cache ? EPINDEX_OPEN_USER_CACHE : 0));
   if (!rc)
     rc = epindex_lookup(ix, o->nargs ? o->args[0] : NULL, o->name, &res);
   if (!rc) {
@@ -391,7 +397,8 @@ static void parse_options(int argc, char **argv, const char *optstring,
     OPT_EXPLAIN,
     OPT_FULL,
     OPT_VERSION,
-    OPT_HEAL
+    OPT_HEAL,
+    OPT_USER_CACHE
   };
   static const struct option longopts[] = {
       {"path", required_argument, NULL, OPT_PATH},
@@ -402,6 +409,7 @@ static void parse_options(int argc, char **argv, const char *optstring,
       {"explain", no_argument, NULL, OPT_EXPLAIN},
       {"full", no_argument, NULL, OPT_FULL},
       {"heal", no_argument, NULL, OPT_HEAL},
+      {"user-cache", no_argument, NULL, OPT_USER_CACHE},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
@@ -433,6 +441,9 @@ static void parse_options(int argc, char **argv, const char *optstring,
       break;
     case OPT_HEAL:
       o->heal = 1;
+      break;
+    case OPT_USER_CACHE:
+      o->user_cache = 1;
       break;
     case 'h':
       fputs(usage_text, stdout);

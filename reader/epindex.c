@@ -13,7 +13,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -181,6 +183,63 @@ static void heal(path_ent *pe, const char *p, epindex_policy policy) {
   pe->reason = stats.unchanged ? why : EPINDEX_REASON_REBUILT;
 }
 
+/* The per-user cache directory of a directory: $XDG_CACHE_HOME/epindex/KEY
+ * (default ~/.cache/epindex/KEY), KEY a hash of its real path (which the
+ * index also records and which is checked, so two directories never share
+ * one). */
+static bool user_cache_dir(const char *p, char *real, char *out, size_t n) {
+  char base[PATH_MAX];
+  const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  if (xdg && *xdg == '/')
+    snprintf(base, sizeof(base), "%s", xdg);
+  else if (home && *home == '/')
+    snprintf(base, sizeof(base), "%s/.cache", home);
+  else
+    return false;
+  if (!realpath(p, real))
+    return false;
+  uint64_t h = 1469598103934665603u; /* FNV-1a */
+  for (const char *c = real; *c; c++)
+    h = (h ^ (unsigned char)*c) * 1099511628211u;
+  int len = snprintf(out, n, "%s/epindex/%016llx", base, (unsigned long long)h);
+  return len > 0 && (size_t)len < n;
+}
+
+/* An index for a directory this process may not write: kept in the user's
+ * cache, trusted only when the user owns it, rebuilt (without waiting for
+ * another rebuilder) when it is not current. */
+static void use_user_cache(path_ent *pe, const char *p, const struct stat *st,
+                           epindex_policy policy) {
+  char real[PATH_MAX], idxdir[PATH_MAX];
+  if (!user_cache_dir(p, real, idxdir, sizeof(idxdir)))
+    return;
+  epindex_reason why;
+  uid_t me = geteuid();
+  if (ep_index_open_in(p, st, idxdir, me, policy, &pe->ix, &why, NULL) ||
+      (pe->ix && !ep_index_built_for(pe->ix, real))) {
+    ep_index_close(pe->ix); /* another directory's (a hash collision) */
+    pe->ix = NULL;
+    why = EPINDEX_REASON_MISSING;
+  }
+  bool rebuilt = false;
+  if (!pe->ix &&
+      (why == EPINDEX_REASON_MISSING || why == EPINDEX_REASON_STALE ||
+       why == EPINDEX_REASON_RELOCATED || why == EPINDEX_REASON_RACY ||
+       why == EPINDEX_REASON_DAMAGED)) {
+    epindex_update_stats stats;
+    struct stat now;
+    if (ep_update_into(p, idxdir, EPINDEX_UPDATE_NOWAIT, &stats, NULL, 0) ||
+        stat(p, &now) != 0 ||
+        ep_index_open_in(p, &now, idxdir, me, policy, &pe->ix, &why, NULL))
+      return;
+    rebuilt = !stats.unchanged;
+  }
+  if (pe->ix)
+    pe->source = EPINDEX_SOURCE_CACHE;
+  /* the cache was consulted: its verdict says why the answer is what it is */
+  pe->reason = rebuilt ? EPINDEX_REASON_REBUILT : why;
+}
+
 static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
                        ep_strvec *diags) {
   const char *p = *pe->path ? pe->path : ".";
@@ -193,11 +252,15 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
   }
   ep_buf detail = {0};
   int rc = ep_index_open(p, &st, policy, &pe->ix, &pe->reason, &detail);
-  if (!rc && !pe->ix && (flags & EPINDEX_OPEN_HEAL) &&
-      may_heal(pe->reason, p, &st))
+  bool healable = !rc && !pe->ix && may_heal(pe->reason, p, &st);
+  if (healable && (flags & EPINDEX_OPEN_HEAL))
     heal(pe, p, policy);
+  else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
+           pe->reason != EPINDEX_REASON_UNTRUSTED)
+    use_user_cache(pe, p, &st, policy);
   if (!rc && pe->ix) {
-    pe->source = EPINDEX_SOURCE_INDEX;
+    if (pe->source != EPINDEX_SOURCE_CACHE)
+      pe->source = EPINDEX_SOURCE_INDEX;
     pe->ndists = ep_index_ndists(pe->ix);
   } else if (!rc) {
     if (reason_worth_telling(pe->reason))
@@ -219,7 +282,7 @@ static int hidden_by_earlier(epindex *ix, size_t before, const char *key,
     path_ent *pe = &ix->ents[j];
     if (pe->ndists <= 0)
       continue;
-    if (pe->source == EPINDEX_SOURCE_INDEX) {
+    if (pe->ix) {
       int r = ep_index_has_key(pe->ix, key, klen);
       if (r)
         return r;
@@ -237,7 +300,7 @@ static int report_problems(epindex *ix) {
   for (size_t i = 0; i < ix->n && !rc; i++) {
     path_ent *pe = &ix->ents[i];
     const char *p = *pe->path ? pe->path : ".";
-    if (pe->source == EPINDEX_SOURCE_INDEX) {
+    if (pe->ix) {
       rc = ep_index_problems(pe->ix, pe->path, &ix->diags);
       continue;
     }
@@ -502,7 +565,7 @@ static int lookup_once(epindex *ix, const char *group, const char *name,
     lc.may_be_hidden =
         lc.may_be_hidden || (i > 0 && ix->ents[i - 1].ndists > 0);
     lc.path_copy = NULL;
-    if (ix->ents[i].source == EPINDEX_SOURCE_INDEX) {
+    if (ix->ents[i].ix) { /* the directory's index, or the user's cache */
       rc = ep_index_lookup(ix->ents[i].ix, group, name, add_index_row, &lc);
       if (rc == EPINDEX_EIO)
         *failed = i;
@@ -590,8 +653,14 @@ int epindex_inspect(const char *dir, epindex_policy policy,
     rc = ep_index_open(p, &st, policy, &ix, &d->reason, &d->detail);
     ep_index_close(ix);
     int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (!rc && fd >= 0)
-      rc = ep_index_open_raw(fd, &raw, &raw_reason);
+    int idxfd = fd < 0
+                    ? -1
+                    : openat(fd, EPINDEX_INDEX_DIR,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (!rc && idxfd >= 0)
+      rc = ep_index_open_raw(idxfd, st.st_uid, &raw, &raw_reason);
+    if (idxfd >= 0)
+      close(idxfd);
     if (!rc && raw)
       rc = ep_index_meta(raw, &d->keys, &d->values);
     ep_index_close(raw);

@@ -114,7 +114,8 @@ EPINDEX_API const char *epindex_policy_name(epindex_policy policy);
 typedef enum epindex_source {
   EPINDEX_SOURCE_NONE = 0,  /* nothing to read: not a directory or zip */
   EPINDEX_SOURCE_INDEX = 1, /* answered from the directory's index */
-  EPINDEX_SOURCE_SCAN = 2   /* answered by scanning the path entry */
+  EPINDEX_SOURCE_SCAN = 2,  /* answered by scanning the path entry */
+  EPINDEX_SOURCE_CACHE = 3  /* answered from this user's cached index of it */
 } epindex_source;
 
 /* Why a path entry got the source it got. */
@@ -166,6 +167,9 @@ EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
 
 /* Flags for epindex_open_v2(). */
 #define EPINDEX_OPEN_HEAL 0x1u /* rebuild indexes that are not current */
+#define EPINDEX_OPEN_USER_CACHE                                                \
+  0x2u /* keep indexes of unwritable dirs in the                               \
+          user's cache */
 
 /*
  * epindex_open() with flags. With EPINDEX_OPEN_HEAL, a directory whose index
@@ -177,6 +181,15 @@ EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
  * of processes starting on a stale index causes one rebuild, not a
  * thundering herd. Such an entry's reason is EPINDEX_REASON_REBUILT.
  * Indexes of another schema, foreign or untrusted files are never touched.
+ *
+ * With EPINDEX_OPEN_USER_CACHE, a directory with no usable index that this
+ * process may not re-index (another owner, read-only) is answered from an
+ * index kept in $XDG_CACHE_HOME/epindex/ (default ~/.cache/epindex/; these
+ * two environment variables are read), one per directory, keyed by a hash
+ * of its real path, which the index records and which is checked. It is
+ * built and refreshed like the directory's own (same atomic write and
+ * non-blocking lock), trusted only when this user owns it and nobody else
+ * may write it; the entry's source is EPINDEX_SOURCE_CACHE.
  */
 EPINDEX_API int epindex_open_v2(epindex **out, const char *const *paths,
                                 size_t npaths, epindex_policy policy,

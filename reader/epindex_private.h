@@ -353,10 +353,18 @@ int ep_index_lookup(ep_index *ix, const char *group, const char *name,
 /* Read every meta key/value pair (for status). */
 int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values);
 
-/* Open an index file for inspection even if it would not be served
- * (schema and application id must still match). Used by update to reuse
- * parsed distributions and by status. */
-int ep_index_open_raw(int dirfd, ep_index **ix, epindex_reason *reason);
+/* Open the index file in the index directory idxfd for inspection even if
+ * it would not be served (owner, schema and application id must still
+ * match). Used by update to reuse parsed distributions and by status. */
+int ep_index_open_raw(int idxfd, uid_t owner, ep_index **ix,
+                      epindex_reason *reason);
+/* ep_index_open() with the index in idxdir (instead of <dir>/.epindex),
+ * trusted when owned by owner (or root): the per-user cache. */
+int ep_index_open_in(const char *dir_path, const struct stat *dir,
+                     const char *idxdir, uid_t owner, epindex_policy policy,
+                     ep_index **out, epindex_reason *reason, ep_buf *detail);
+/* 1 if the index records realdir as the directory it was built for. */
+int ep_index_built_for(ep_index *ix, const char *realdir);
 /* Load the whole index back into a catalog (update's parse cache). */
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
 
@@ -395,6 +403,11 @@ void ep_writer_abort(ep_writer *w);
  * what), <0 error. */
 int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
                              int64_t stamp_ns, ep_buf *detail);
+
+/* epindex_update_dir() writing the index into idxdir (created 0700 with
+ * its parents) instead of <dir>/.epindex: the per-user cache. */
+int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
+                   epindex_update_stats *stats, char *errbuf, size_t errlen);
 
 /* The schema text, embedded at build time from schema/index.sql. */
 extern const char ep_schema_sql[];

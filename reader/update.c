@@ -36,6 +36,8 @@
 
 typedef struct update_ctx {
   const char *dir;
+  const char *idxdir; /* where the index goes: NULL for <dir>/.epindex */
+  uid_t owner;        /* who must own it for it to be trusted */
   int dirfd, idxfd, lockfd, tmpfd;
   char tmpname[64];
   ep_buf err;
@@ -62,11 +64,36 @@ static int sys_fail(update_ctx *u, const char *what, const char *name) {
 /* ---- locking and cleanup
  * ----------------------------------------------------- */
 
+/* mkdir -p for a cache directory: private to the user (0700). */
+static int make_private_dirs(update_ctx *u, const char *path) {
+  char buf[PATH_MAX];
+  if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
+    return fail(u, EPINDEX_ETOOLONG, "path too long:", NULL);
+  for (char *s = buf + 1;; s++) {
+    if (*s && *s != '/')
+      continue;
+    char c = *s;
+    *s = '\0';
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+      return sys_fail(u, "cannot create", buf);
+    if (!c)
+      return EPINDEX_OK;
+    *s = c;
+  }
+}
+
 static int open_index_dir(update_ctx *u, bool nowait) {
-  if (mkdirat(u->dirfd, EPINDEX_INDEX_DIR, 0755) != 0 && errno != EEXIST)
-    return sys_fail(u, "cannot create", EPINDEX_INDEX_DIR);
-  u->idxfd = openat(u->dirfd, EPINDEX_INDEX_DIR,
-                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (u->idxdir) {
+    int rc = make_private_dirs(u, u->idxdir);
+    if (rc)
+      return rc;
+    u->idxfd = open(u->idxdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  } else {
+    if (mkdirat(u->dirfd, EPINDEX_INDEX_DIR, 0755) != 0 && errno != EEXIST)
+      return sys_fail(u, "cannot create", EPINDEX_INDEX_DIR);
+    u->idxfd = openat(u->dirfd, EPINDEX_INDEX_DIR,
+                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
   if (u->idxfd < 0)
     return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR);
   u->lockfd =
@@ -194,7 +221,7 @@ static void load_old_index(update_ctx *u) {
   ep_index *ix = NULL;
   epindex_reason why;
   ep_dirstamp ds;
-  if (ep_index_open_raw(u->dirfd, &ix, &why) != EPINDEX_OK || !ix)
+  if (ep_index_open_raw(u->idxfd, u->owner, &ix, &why) != EPINDEX_OK || !ix)
     return;
   if (ep_index_load(ix, &u->old, &ds) == EPINDEX_OK &&
       index_old(u) == EPINDEX_OK)
@@ -304,6 +331,14 @@ static int create_tmp(update_ctx *u) {
   return sys_fail(u, "cannot create a file in", EPINDEX_INDEX_DIR);
 }
 
+/* The temporary file's path, for SQLite to open. */
+static bool tmp_path(const update_ctx *u, char *buf, size_t n) {
+  int len = u->idxdir ? snprintf(buf, n, "%s/%s", u->idxdir, u->tmpname)
+                      : snprintf(buf, n, "%s/%s/%s", *u->dir ? u->dir : ".",
+                                 EPINDEX_INDEX_DIR, u->tmpname);
+  return len >= 0 && (size_t)len < n;
+}
+
 static int fsync_retry(int fd) {
   int rc;
   do
@@ -313,13 +348,12 @@ static int fsync_retry(int fd) {
 }
 
 static int replace_with_tmp(update_ctx *u);
+static bool tmp_path(const update_ctx *u, char *buf, size_t n);
 
 static int write_and_replace(update_ctx *u, const ep_catalog *cat,
                              const ep_dirstamp *ds, bool is_egg) {
   char tmppath[PATH_MAX], real[PATH_MAX];
-  if ((size_t)snprintf(tmppath, sizeof(tmppath), "%s/%s/%s",
-                       *u->dir ? u->dir : ".", EPINDEX_INDEX_DIR,
-                       u->tmpname) >= sizeof(tmppath))
+  if (!tmp_path(u, tmppath, sizeof(tmppath)))
     return fail(u, EPINDEX_ETOOLONG, "path too long:", NULL);
   if (!realpath(*u->dir ? u->dir : ".", real))
     snprintf(real, sizeof(real), "%s", u->dir);
@@ -354,7 +388,8 @@ static index_state current_state(update_ctx *u) {
   epindex_reason r;
   ep_index *ix = NULL;
   struct stat dir;
-  if (fstat(u->dirfd, &dir) != 0 || ep_index_open_raw(u->dirfd, &ix, &r) || !ix)
+  if (fstat(u->dirfd, &dir) != 0 ||
+      ep_index_open_raw(u->idxfd, u->owner, &ix, &r) || !ix)
     return INDEX_DIR_CHANGED;
   index_state state = INDEX_DIR_CHANGED;
   if (ep_index_stat_fresh(ix, &dir))
@@ -571,8 +606,8 @@ static int write_patch(update_ctx *u, const patch_plan *p,
                        const ep_index_counts *old_totals, const ep_dirstamp *ds,
                        bool is_egg, size_t *entries) {
   char tmppath[PATH_MAX], real[PATH_MAX];
-  snprintf(tmppath, sizeof(tmppath), "%s/%s/%s", *u->dir ? u->dir : ".",
-           EPINDEX_INDEX_DIR, u->tmpname);
+  if (!tmp_path(u, tmppath, sizeof(tmppath)))
+    return fail(u, EPINDEX_ETOOLONG, "path too long:", NULL);
   if (!realpath(*u->dir ? u->dir : ".", real))
     snprintf(real, sizeof(real), "%s", u->dir);
   int rc = copy_index(u);
@@ -607,7 +642,7 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
   ep_index *ix = NULL;
   epindex_reason why;
   *done = false;
-  if (ep_index_open_raw(u->dirfd, &ix, &why) != EPINDEX_OK || !ix)
+  if (ep_index_open_raw(u->idxfd, u->owner, &ix, &why) != EPINDEX_OK || !ix)
     return EPINDEX_OK;
   ep_index_counts old_totals;
   ep_index_counts_of(ix, &old_totals);
@@ -714,6 +749,11 @@ static int update_locked(update_ctx *u, unsigned flags,
 int epindex_update_dir(const char *dir, unsigned flags,
                        epindex_update_stats *stats, char *errbuf,
                        size_t errlen) {
+  return ep_update_into(dir, NULL, flags, stats, errbuf, errlen);
+}
+
+int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
+                   epindex_update_stats *stats, char *errbuf, size_t errlen) {
   epindex_update_stats scratch;
   if (!stats)
     stats = &scratch;
@@ -722,10 +762,17 @@ int epindex_update_dir(const char *dir, unsigned flags,
     errbuf[0] = '\0';
   if (!dir)
     return EPINDEX_EINVAL;
-  update_ctx u = {
-      .dir = dir, .dirfd = -1, .idxfd = -1, .lockfd = -1, .tmpfd = -1};
+  update_ctx u = {.dir = dir,
+                  .idxdir = idxdir,
+                  .dirfd = -1,
+                  .idxfd = -1,
+                  .lockfd = -1,
+                  .tmpfd = -1};
   int rc;
+  struct stat st;
   u.dirfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (u.dirfd >= 0 && fstat(u.dirfd, &st) == 0)
+    u.owner = idxdir ? geteuid() : st.st_uid;
   if (u.dirfd < 0)
     rc = sys_fail(&u, "cannot open", NULL);
   else if ((rc = open_index_dir(&u, flags & EPINDEX_UPDATE_NOWAIT)) ==

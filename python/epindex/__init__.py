@@ -257,8 +257,12 @@ def _opened(paths, policy):
     stamps = _stamps(paths)
     # EPINDEX_HEAL=1: rebuild indexes that pip (no hook) left behind, one
     # process at a time (see epindex_open_v2 in epindex.h)
-    heal = _os.environ.get("EPINDEX_HEAL") == "1"
-    h = _epindex.open(paths, code, _epindex.HEAL if heal else 0)
+    flags = _epindex.HEAL if _os.environ.get("EPINDEX_HEAL") == "1" else 0
+    # EPINDEX_USER_CACHE=1: indexes of directories this user may not write
+    # are kept in $XDG_CACHE_HOME/epindex/
+    if _os.environ.get("EPINDEX_USER_CACHE") == "1":
+        flags |= _epindex.USER_CACHE
+    h = _epindex.open(paths, code, flags)
     if h.diagnostics:
         _warn(h.diagnostics)
     _cache = (key, h, stamps, {})

@@ -112,7 +112,7 @@ static PyTypeObject HandleType = {
 };
 
 static PyObject *describe(epindex *ix, PyObject **diags) {
-  static const char *const src[] = {"none", "index", "scan"};
+  static const char *const src[] = {"none", "index", "scan", "cache"};
   size_t n = epindex_path_count(ix), nd = epindex_diag_count(ix);
   PyObject *sources = PyList_New((Py_ssize_t)n);
   *diags = PyList_New((Py_ssize_t)nd);
@@ -262,7 +262,8 @@ PyMODINIT_FUNC PyInit__epindex(void) {
   if (PyModule_AddStringConstant(m, "__version__", epindex_libversion()) < 0 ||
       PyModule_AddIntConstant(m, "SCHEMA_VERSION", EPINDEX_SCHEMA_VERSION) <
           0 ||
-      PyModule_AddIntConstant(m, "HEAL", EPINDEX_OPEN_HEAL) < 0) {
+      PyModule_AddIntConstant(m, "HEAL", EPINDEX_OPEN_HEAL) < 0 ||
+      PyModule_AddIntConstant(m, "USER_CACHE", EPINDEX_OPEN_USER_CACHE) < 0) {
     Py_DECREF(m);
     return NULL;
   }

@@ -93,6 +93,18 @@ check heal-on 0 '' "$site: index \\(index was not current and this process rebui
   -- "$EPINDEX" query --heal --explain --path "$site" g
 check heal-result 0 "fresh" '^$' -- "$EPINDEX" verify "$site"
 
+# --user-cache: a user who may not write the directory keeps its own index
+chmod 755 "$T"
+home=$T/nobody-home
+mkdir "$home" && chown nobody "$home"
+mkdir -p "$site/cacheme-1.0.dist-info"
+check user-cache 0 '"name": "x"' "$site: user cache \\(index was not current and this process rebuilt it\\)" \
+  -- runuser -u nobody -- env HOME="$home" "$EPINDEX" query --user-cache --explain --json --path "$site" g
+check user-cache-fresh 0 '"name": "x"' "$site: user cache \\(index is fresh\\)" \
+  -- runuser -u nobody -- env HOME="$home" "$EPINDEX" query --user-cache --explain --json --path "$site" g
+check user-cache-site-untouched 1 "stale" '^$' -- "$EPINDEX" verify "$site"
+"$EPINDEX" update "$site" >/dev/null
+
 # JSON escaping: control characters, quotes, non-ASCII kept as UTF-8
 mkdir -p "$T/esc/e-1.0.dist-info"
 printf '[g]\nq"\\\\ = caf\xc3\xa9\x01\n' >"$T/esc/e-1.0.dist-info/entry_points.txt"
