@@ -31,7 +31,8 @@ static int setup(void **state) {
     put_dist(f->site, md, md, "1.0", ep);
     put_dist(f->site2, md, md, "1.0", ep);
   }
-  sh("mkdir '%s' && chown 65534 '%s' && chmod 0700 '%s'", f->home, f->home, f->home);
+  sh("mkdir '%s' && chown 65534 '%s' && chmod 0700 '%s'", f->home, f->home,
+     f->home);
   *state = f;
   return 0;
 }
