@@ -11,6 +11,36 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
+# Unpack the RPM's payload into $T/root and run its transfiletriggerin
+# scriptlet there, as rpm would after a transaction that added a
+# distribution: with the trigger's paths and /usr/bin moved under the root,
+# the packaged binary must leave a fresh index that answers the new plugin.
+run_trigger_scriptlet() {
+  local rpm=$1 triggers=$2 root=$T/root
+  mkdir -p "$root" && (cd "$root" && rpm2cpio "$rpm" | cpio -idm --quiet) ||
+    { bad "unpack payload"; return; }
+  local site script
+  site=$(sed -n 's/^transfiletriggerin .* -- \([^,]*\).*/\1/p' <<<"$triggers")
+  [[ -n $site ]] || { bad "trigger path"; return; }
+  mkdir -p "$root$site/demo-1.0.dist-info"
+  printf 'Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n' \
+    >"$root$site/demo-1.0.dist-info/METADATA"
+  printf '[demo.plugins]\nhello = demo:hello\n' \
+    >"$root$site/demo-1.0.dist-info/entry_points.txt"
+  script=$(awk '/^transfiletriggerin /{f=1; next} /^transfiletrigger/{f=0} f' <<<"$triggers")
+  script=${script//\/usr\/bin\/epindex/$root/usr/bin/epindex}
+  script=${script//\/usr\/lib/$root/usr/lib}
+  local bin=$root/usr/bin/epindex libdir
+  libdir=$(dirname "$(find "$root" -name 'libepindex.so.0' | head -1)")
+  LD_LIBRARY_PATH=$libdir sh -c "$script" && ok "scriptlet runs" || bad "scriptlet fails"
+  if LD_LIBRARY_PATH=$libdir "$bin" verify "$root$site" >/dev/null 2>&1
+  then ok "trigger leaves a fresh index"; else bad "no fresh index after the trigger"; fi
+  LD_LIBRARY_PATH=$libdir "$bin" query --explain --path "$root$site" demo.plugins \
+    >"$T/out" 2>"$T/explain"
+  grep -q "hello" "$T/out" && grep -q ": index (" "$T/explain" &&
+    ok "packaged epindex answers from that index" || bad "query after trigger: $(cat "$T/explain")"
+}
+
 version=$(sed -n 's/.*EPINDEX_VERSION_STRING "\(.*\)"/\1/p' "$src/reader/epindex.h")
 mkdir -p "$T"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$T/epindex-$version"
 (cd "$src" && git ls-files -z | xargs -0 cp --parents -t "$T/epindex-$version")
@@ -31,6 +61,7 @@ if [[ -n $rpm ]]; then
   grep -q "transfiletriggerpostun" <<<"$triggers" && ok "transfiletriggerpostun" || bad "no transfiletriggerpostun"
   grep -q "site-packages" <<<"$triggers" && ok "triggers watch site-packages" || bad "trigger paths"
   grep -q "epindex update" <<<"$triggers" && ok "triggers run epindex update" || bad "trigger action"
+  run_trigger_scriptlet "$rpm" "$triggers"
 fi
 hook=$src/packaging/arch/epindex.hook
 if grep -q '^\[Trigger\]' "$hook" && grep -q '^Type = Path' "$hook" &&
