@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the RPM from packaging/rpm/epindex.spec with rpmbuild (issue 4,
 # part 2) and check what it carries: the files, and the two file triggers
-# on the Python site directories. Also checks the pacman hook's structure.
+# on the Python site directories, whose install scriptlet is then run on the
+# unpacked payload. Also checks the pacman hook's structure.
 # Usage: tests/packaging/rpm.sh
 set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
