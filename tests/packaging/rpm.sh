@@ -2,7 +2,7 @@
 # Build the RPM from packaging/rpm/epindex.spec with rpmbuild (issue 4,
 # part 2) and check what it carries: the files, and the two file triggers
 # on the Python site directories, whose install scriptlet is then run on the
-# unpacked payload. Also checks the pacman hook's structure.
+# unpacked payload. Also checks the pacman hook and runs its command.
 # Usage: tests/packaging/rpm.sh
 set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -69,5 +69,23 @@ if grep -q '^\[Trigger\]' "$hook" && grep -q '^Type = Path' "$hook" &&
    grep -q '^When = PostTransaction' "$hook" && grep -q 'epindex update' "$hook"; then
   ok "pacman hook"
 else bad "pacman hook"; fi
+# Run the hook's Exec line as pacman would, moved under the unpacked root,
+# on an Arch-style versioned site directory.
+if [[ -x $T/root/usr/bin/epindex ]]; then
+  root=$T/root arch_site=$T/root/usr/lib/python3.12/site-packages
+  mkdir -p "$arch_site/arch_demo-1.0.dist-info"
+  printf 'Metadata-Version: 2.1\nName: arch-demo\nVersion: 1.0\n' \
+    >"$arch_site/arch_demo-1.0.dist-info/METADATA"
+  printf '[demo.plugins]\narch = arch_demo:hook\n' \
+    >"$arch_site/arch_demo-1.0.dist-info/entry_points.txt"
+  exec_line=$(sed -n 's/^Exec = //p' "$hook")
+  exec_line=${exec_line//\/usr\/bin\/epindex/$root/usr/bin/epindex}
+  exec_line=${exec_line//\/usr\/lib/$root/usr/lib}
+  libdir=$(dirname "$(find "$root" -name 'libepindex.so.0' | head -1)")
+  LD_LIBRARY_PATH=$libdir sh -c "$exec_line"
+  if LD_LIBRARY_PATH=$libdir "$root/usr/bin/epindex" verify "$arch_site" >/dev/null 2>&1
+  then ok "pacman hook's command leaves a fresh index"
+  else bad "pacman hook's command: no fresh index"; fi
+fi
 echo "rpm: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]
