@@ -12,33 +12,49 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok: $*"; }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
-# Unpack the RPM's payload into $T/root and run its transfiletriggerin
-# scriptlet there, as rpm would after a transaction that added a
-# distribution: with the trigger's paths and /usr/bin moved under the root,
-# the packaged binary must leave a fresh index that answers the new plugin.
+root=$T/root # the RPM's payload, unpacked
+
+# A distribution NAME with one entry point in group demo.plugins, in SITE.
+add_dist() {
+  mkdir -p "$1/$2-1.0.dist-info"
+  printf 'Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n' "$2" \
+    >"$1/$2-1.0.dist-info/METADATA"
+  printf '[demo.plugins]\n%s = %s:hook\n' "$2" "$2" \
+    >"$1/$2-1.0.dist-info/entry_points.txt"
+}
+
+# Run shell code written for / (a scriptlet, a hook's Exec line) against
+# $root instead, with the packaged binary and library.
+run_under_root() {
+  local code=$1 libdir
+  code=${code//\/usr\/bin\/epindex/$root/usr/bin/epindex}
+  code=${code//\/usr\/lib/$root/usr/lib}
+  libdir=$(dirname "$(find "$root" -name 'libepindex.so.0' | head -1)")
+  LD_LIBRARY_PATH=$libdir sh -c "$code"
+}
+
+# The packaged epindex, on $root.
+packaged_epindex() {
+  LD_LIBRARY_PATH=$(dirname "$(find "$root" -name 'libepindex.so.0' | head -1)") \
+    "$root/usr/bin/epindex" "$@"
+}
+
+# Unpack the payload and run its transfiletriggerin scriptlet there, as rpm
+# would after a transaction that added a distribution: the packaged binary
+# must leave a fresh index that answers the new plugin.
 run_trigger_scriptlet() {
-  local rpm=$1 triggers=$2 root=$T/root
+  local rpm=$1 triggers=$2 site
   mkdir -p "$root" && (cd "$root" && rpm2cpio "$rpm" | cpio -idm --quiet) ||
     { bad "unpack payload"; return; }
-  local site script
   site=$(sed -n 's/^transfiletriggerin .* -- \([^,]*\).*/\1/p' <<<"$triggers")
   [[ -n $site ]] || { bad "trigger path"; return; }
-  mkdir -p "$root$site/demo-1.0.dist-info"
-  printf 'Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n' \
-    >"$root$site/demo-1.0.dist-info/METADATA"
-  printf '[demo.plugins]\nhello = demo:hello\n' \
-    >"$root$site/demo-1.0.dist-info/entry_points.txt"
-  script=$(awk '/^transfiletriggerin /{f=1; next} /^transfiletrigger/{f=0} f' <<<"$triggers")
-  script=${script//\/usr\/bin\/epindex/$root/usr/bin/epindex}
-  script=${script//\/usr\/lib/$root/usr/lib}
-  local bin=$root/usr/bin/epindex libdir
-  libdir=$(dirname "$(find "$root" -name 'libepindex.so.0' | head -1)")
-  LD_LIBRARY_PATH=$libdir sh -c "$script" && ok "scriptlet runs" || bad "scriptlet fails"
-  if LD_LIBRARY_PATH=$libdir "$bin" verify "$root$site" >/dev/null 2>&1
-  then ok "trigger leaves a fresh index"; else bad "no fresh index after the trigger"; fi
-  LD_LIBRARY_PATH=$libdir "$bin" query --explain --path "$root$site" demo.plugins \
-    >"$T/out" 2>"$T/explain"
-  grep -q "hello" "$T/out" && grep -q ": index (" "$T/explain" &&
+  add_dist "$root$site" rpm_demo
+  run_under_root "$(awk '/^transfiletriggerin /{f=1; next} /^transfiletrigger/{f=0} f' \
+    <<<"$triggers")" && ok "scriptlet runs" || bad "scriptlet fails"
+  packaged_epindex verify "$root$site" >/dev/null 2>&1 &&
+    ok "trigger leaves a fresh index" || bad "no fresh index after the trigger"
+  packaged_epindex query --explain --path "$root$site" demo.plugins >"$T/out" 2>"$T/explain"
+  grep -q "rpm_demo" "$T/out" && grep -q ": index (" "$T/explain" &&
     ok "packaged epindex answers from that index" || bad "query after trigger: $(cat "$T/explain")"
 }
 
@@ -69,23 +85,14 @@ if grep -q '^\[Trigger\]' "$hook" && grep -q '^Type = Path' "$hook" &&
    grep -q '^When = PostTransaction' "$hook" && grep -q 'epindex update' "$hook"; then
   ok "pacman hook"
 else bad "pacman hook"; fi
-# Run the hook's Exec line as pacman would, moved under the unpacked root,
-# on an Arch-style versioned site directory.
-if [[ -x $T/root/usr/bin/epindex ]]; then
-  root=$T/root arch_site=$T/root/usr/lib/python3.12/site-packages
-  mkdir -p "$arch_site/arch_demo-1.0.dist-info"
-  printf 'Metadata-Version: 2.1\nName: arch-demo\nVersion: 1.0\n' \
-    >"$arch_site/arch_demo-1.0.dist-info/METADATA"
-  printf '[demo.plugins]\narch = arch_demo:hook\n' \
-    >"$arch_site/arch_demo-1.0.dist-info/entry_points.txt"
-  exec_line=$(sed -n 's/^Exec = //p' "$hook")
-  exec_line=${exec_line//\/usr\/bin\/epindex/$root/usr/bin/epindex}
-  exec_line=${exec_line//\/usr\/lib/$root/usr/lib}
-  libdir=$(dirname "$(find "$root" -name 'libepindex.so.0' | head -1)")
-  LD_LIBRARY_PATH=$libdir sh -c "$exec_line"
-  if LD_LIBRARY_PATH=$libdir "$root/usr/bin/epindex" verify "$arch_site" >/dev/null 2>&1
-  then ok "pacman hook's command leaves a fresh index"
-  else bad "pacman hook's command: no fresh index"; fi
+# Run the hook's Exec line as pacman would, under the unpacked root, on an
+# Arch-style versioned site directory.
+if [[ -x $root/usr/bin/epindex ]]; then
+  arch_site=$root/usr/lib/python3.12/site-packages
+  add_dist "$arch_site" arch_demo
+  run_under_root "$(sed -n 's/^Exec = //p' "$hook")"
+  packaged_epindex verify "$arch_site" >/dev/null 2>&1 &&
+    ok "pacman hook's command leaves a fresh index" || bad "pacman hook's command: no fresh index"
 fi
 echo "rpm: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]
