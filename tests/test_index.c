@@ -180,18 +180,16 @@ static void test_relocation(void **state) {
   free(moved);
 }
 
-static sqlite3 *open_rw(const char *site) {
+/* Run sql on site's index, as an attacker or a bug with write access would. */
+static void exec_on_index(const char *site, const char *sql) {
   char *p = path_join(site, ".epindex/index.db");
   sqlite3 *db;
   assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
   free(p);
-  return db;
-}
-
-static void exec_sql(sqlite3 *db, const char *sql) {
   char *err = NULL;
   if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
     fail_msg("%s: %s", sql, err);
+  sqlite3_close(db);
 }
 
 static void test_racy_stamp_forces_verification(void **state) {
@@ -199,11 +197,10 @@ static void test_racy_stamp_forces_verification(void **state) {
   update(f->site);
   /* a change in the same clock tick as the stamp keeps the directory mtime:
    * simulate it by adding a dist and restoring the recorded mtime */
-  sqlite3 *db = open_rw(f->site);
-  exec_sql(db, "UPDATE ep SET value = (SELECT value FROM ep WHERE grp = "
+  exec_on_index(
+      f->site, "UPDATE ep SET value = (SELECT value FROM ep WHERE grp = "
                "char(10) || 'meta' AND name = 'mtime_ns') WHERE grp = char(10) "
                "|| 'meta' AND name = 'stamp_ns'");
-  sqlite3_close(db);
   struct stat before;
   assert_int_equal(stat(f->site, &before), 0);
   put_dist(f->site, "delta-1.0.dist-info", "delta", "1.0",
@@ -283,14 +280,10 @@ static void test_damaged_indexes_fall_back(void **state) {
 static void test_foreign_and_future_schemas(void **state) {
   fx *f = *state;
   update(f->site);
-  sqlite3 *db = open_rw(f->site);
-  exec_sql(db, "PRAGMA application_id = 1234");
-  sqlite3_close(db);
+  exec_on_index(f->site, "PRAGMA application_id = 1234");
   expect_refused(f, EPINDEX_REASON_FOREIGN);
   update(f->site);
-  db = open_rw(f->site);
-  exec_sql(db, "PRAGMA user_version = 99");
-  sqlite3_close(db);
+  exec_on_index(f->site, "PRAGMA user_version = 99");
   expect_refused(f, EPINDEX_REASON_SCHEMA);
 }
 
@@ -310,14 +303,13 @@ static void test_untrusted_indexes(void **state) {
 static void test_hostile_schema_objects_never_run(void **state) {
   fx *f = *state;
   update(f->site);
-  sqlite3 *db = open_rw(f->site);
   /* a view shadowing nothing, a trigger, and a table renamed into a view */
-  exec_sql(db, "CREATE TABLE pwned(x); "
-               "CREATE TRIGGER t AFTER INSERT ON ep BEGIN INSERT INTO pwned "
-               "VALUES(1); END; "
-               "ALTER TABLE ep RENAME TO ep_real; "
-               "CREATE VIEW ep AS SELECT * FROM ep_real;");
-  sqlite3_close(db);
+  exec_on_index(f->site,
+                "CREATE TABLE pwned(x); "
+                "CREATE TRIGGER t AFTER INSERT ON ep BEGIN INSERT INTO pwned "
+                "VALUES(1); END; "
+                "ALTER TABLE ep RENAME TO ep_real; "
+                "CREATE VIEW ep AS SELECT * FROM ep_real;");
   /* views are disabled: reading the index fails, the entry is scanned */
   epindex *ix;
   const char *paths[] = {f->site};
@@ -335,23 +327,20 @@ static void test_hostile_schema_objects_never_run(void **state) {
 static void test_hostile_row_types(void **state) {
   fx *f = *state;
   update(f->site);
-  sqlite3 *db = open_rw(f->site);
-  exec_sql(db, "UPDATE ep SET value = x'00ff' WHERE grp = 'console_scripts' "
-               "AND name = 'be'");
-  sqlite3_close(db);
+  exec_on_index(f->site,
+                "UPDATE ep SET value = x'00ff' WHERE grp = 'console_scripts' "
+                "AND name = 'be'");
   expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN,
          EPINDEX_REASON_DAMAGED, BASE);
 }
 
 static void set_meta(const char *site, const char *key, const char *value) {
-  sqlite3 *db = open_rw(site);
   char sql[256];
   snprintf(sql, sizeof(sql),
            "UPDATE ep SET value = %s WHERE grp = char(10) || 'meta' AND "
            "name = '%s'",
            value, key);
-  exec_sql(db, sql);
-  sqlite3_close(db);
+  exec_on_index(site, sql);
 }
 
 static void test_absurd_counts(void **state) {
@@ -372,10 +361,9 @@ static void test_absurd_counts(void **state) {
 static void test_nul_in_index_text(void **state) {
   fx *f = *state;
   update(f->site);
-  sqlite3 *db = open_rw(f->site);
-  exec_sql(db, "UPDATE ep SET name = 'a' || char(0) || 'b' WHERE grp = "
-               "'console_scripts' AND name = 'be'");
-  sqlite3_close(db);
+  exec_on_index(f->site,
+                "UPDATE ep SET name = 'a' || char(0) || 'b' WHERE grp = "
+                "'console_scripts' AND name = 'be'");
   const char *paths[] = {f->site};
   epindex *ix;
   epindex_result *r;
