@@ -16,6 +16,7 @@ import tempfile
 
 import pytest
 
+import envgen
 from test_differential import EPINDEX, KEYS, WHEELS, assert_same
 
 PY = "/usr/bin/python3"
@@ -36,15 +37,6 @@ def tmp_path():
     os.chmod(d, 0o755)
     yield pathlib.Path(d)
     shutil.rmtree(d)
-
-
-def add_late(site):
-    d = os.path.join(site, "late-1.0.dist-info")
-    os.makedirs(d)
-    with open(os.path.join(d, "METADATA"), "w") as f:
-        f.write("Name: late\nVersion: 1.0\n")
-    with open(os.path.join(d, "entry_points.txt"), "w") as f:
-        f.write("[console_scripts]\nlate = late:main\n")
 
 
 def test_image_life_cycle(tmp_path):
@@ -79,7 +71,9 @@ def test_image_life_cycle(tmp_path):
         assert "index (index verified against the directory)" in err, err
         assert rows
         assert_same(PY, [new_site], ("console_scripts", "distutils.commands"))
-        add_late(new_site)  # the image changed at its new place
+        # the image changed at its new place
+        envgen.dist(new_site, "late-1.0.dist-info", "late",
+                    eps="[console_scripts]\nlate = late:main\n")
         rows, err = explain(new_site)
         assert "scan (index was built for another directory and no longer matches)" in err, err
         assert any(r["name"] == "late" for r in rows)

@@ -14,6 +14,7 @@ import shutil
 
 import pytest
 
+from envgen import write
 from test_differential import PYTHONS, index_dirs, oracle, ours
 
 SEEDS = int(os.environ.get("EPINDEX_RANDOM_SEEDS", "25"))
@@ -40,11 +41,6 @@ def entry_points_txt(r):
             lines.append(r.choice(["", "# comment", "  "] +
                                   (["junk", "; c"] if r.random() < 0.1 else [])))
     return "\n".join(lines) + r.choice(["\n", "", "\r\n"])
-
-
-def write(path, text):
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
 
 
 def build(root, seed):
