@@ -10,6 +10,7 @@
  * case-sensitive stem before ".dist-info"/".egg-info" up to its first '-',
  * normalised, or, when that is empty or absent, normalize(METADATA Name).
  */
+#define _GNU_SOURCE /* getdents64 */
 #include "epindex_private.h"
 
 #include <archive.h> /* constants and types only: calls go through ep_zip_api() */
@@ -345,19 +346,58 @@ static int pending_finish(pending_set *ps, int rc, ep_listing *out) {
   return rc;
 }
 
-int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
-  int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0)
+/* One entry of a directory listing: kept when it is a metadata entry. */
+typedef struct list_ctx {
+  int dirfd;
+  bool egg;
+  size_t pos;
+  pending_set ps;
+} list_ctx;
+
+static int list_one(list_ctx *lc, const char *name, unsigned char type) {
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    return EPINDEX_OK;
+  lc->pos++;
+  bool info = is_info_name(name);
+  if (!info && !(lc->egg && is_egg_info_child(name)))
+    return EPINDEX_OK;
+  return pending_add(&lc->ps, name, lc->pos, kind_at(lc->dirfd, name, type),
+                     info);
+}
+
+#ifdef __linux__
+/* getdents64() on the descriptor itself: fdopendir() on a duplicate costs
+ * five more system calls per directory, a tenth of listing a small one. */
+static int list_entries(list_ctx *lc) {
+  _Alignas(struct dirent64) char buf[32768];
+  if (lseek(lc->dirfd, 0, SEEK_SET) < 0)
     return ep_errno_code(errno);
-  DIR *d = fdopendir(fd);
+  for (;;) {
+    ssize_t n = getdents64(lc->dirfd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? ep_errno_code(errno) : EPINDEX_OK;
+    for (ssize_t off = 0; off < n;) {
+      const struct dirent64 *de = (const struct dirent64 *)(buf + off);
+      int rc = list_one(lc, de->d_name, de->d_type);
+      if (rc)
+        return rc;
+      off += de->d_reclen;
+    }
+  }
+}
+#else
+static int list_entries(list_ctx *lc) {
+  int fd = fcntl(lc->dirfd, F_DUPFD_CLOEXEC, 0);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
   if (!d) {
-    close(fd);
-    return ep_errno_code(errno);
+    int rc = ep_errno_code(errno);
+    if (fd >= 0)
+      close(fd);
+    return rc;
   }
   rewinddir(d);
-  bool egg = is_egg_base(base);
-  pending_set ps = {0};
-  size_t pos = 0;
   int rc = EPINDEX_OK;
   for (;;) {
     errno = 0;
@@ -367,19 +407,18 @@ int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
         rc = ep_errno_code(errno);
       break;
     }
-    const char *name = de->d_name;
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-      continue;
-    pos++;
-    bool info = is_info_name(name);
-    if (!info && !(egg && is_egg_info_child(name)))
-      continue;
-    rc = pending_add(&ps, name, pos, kind_at(dirfd, name, de->d_type), info);
-    if (rc)
+    if ((rc = list_one(lc, de->d_name, de->d_type)) != EPINDEX_OK)
       break;
   }
   closedir(d);
-  return pending_finish(&ps, rc, out);
+  return rc;
+}
+#endif
+
+int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
+  list_ctx lc = {dirfd, is_egg_base(base), 0, {0}};
+  int rc = list_entries(&lc);
+  return pending_finish(&lc.ps, rc, out);
 }
 
 /* ---- reading one distribution ----------------------------------------------
