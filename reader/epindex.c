@@ -252,7 +252,10 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
   }
   ep_buf detail = {0};
   int rc = ep_index_open(p, &st, policy, &pe->ix, &pe->reason, &detail);
-  bool healable = !rc && !pe->ix && may_heal(pe->reason, p, &st);
+  /* asked only of callers that would act on it: a scan needs no access() */
+  bool healable = !rc && !pe->ix &&
+                  (flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)) &&
+                  may_heal(pe->reason, p, &st);
   if (healable && (flags & EPINDEX_OPEN_HEAL))
     heal(pe, p, policy);
   else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
@@ -294,15 +297,24 @@ static int hidden_by_earlier(epindex *ix, size_t before, const char *key,
   return 0;
 }
 
-/* Problems of scanned entries' visible distributions, in path order. */
+static int demote_to_scan(epindex *ix, size_t i);
+
+/* Problems of scanned entries' visible distributions, in path order. An
+ * index whose problem rows cannot be read is scanned instead. */
 static int report_problems(epindex *ix) {
   int rc = EPINDEX_OK;
   for (size_t i = 0; i < ix->n && !rc; i++) {
     path_ent *pe = &ix->ents[i];
     const char *p = *pe->path ? pe->path : ".";
     if (pe->ix) {
+      size_t before = ix->diags.len;
       rc = ep_index_problems(pe->ix, pe->path, &ix->diags);
-      continue;
+      if (rc != EPINDEX_EIO)
+        continue;
+      while (ix->diags.len > before)
+        free(ix->diags.items[--ix->diags.len]);
+      if ((rc = demote_to_scan(ix, i)) != EPINDEX_OK)
+        break;
     }
     for (size_t d = 0; d < pe->cat.ndists && !rc; d++) {
       const ep_dist *dist = &pe->cat.dists[d];

@@ -54,6 +54,9 @@ extern "C" {
 /* Where the index lives, relative to the directory it describes. */
 #define EPINDEX_INDEX_DIR ".epindex"
 #define EPINDEX_INDEX_FILE "index.db"
+/* Beside it, the lookup table: a flat copy of the rows lookups read, which a
+ * reader maps instead of opening SQLite (docs/index-format.md). */
+#define EPINDEX_LOOKUP_FILE "lookup.tbl"
 
 /* The library's version, twin of EPINDEX_VERSION_NUMBER / _STRING. */
 EPINDEX_API int epindex_libversion_number(void);

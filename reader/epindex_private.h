@@ -303,6 +303,53 @@ typedef struct ep_fdsrc {
  * descriptor only. src must outlive the connection. SQLITE_* result. */
 int ep_sqlite_open_fd(const ep_fdsrc *src, sqlite3 **db);
 
+/* ---- lookup.c: the lookup table (docs/index-format.md) ------------------ */
+
+#define EP_LOOKUP_VERSION 1
+/* Columns of a lookup table row, those of the index's hot statement. */
+enum {
+  EP_LK_NAME,
+  EP_LK_VALUE,
+  EP_LK_METADIR,
+  EP_LK_DNAME,
+  EP_LK_DVERSION,
+  EP_LK_KEY,
+  EP_LK_FIELDS
+};
+
+/* A mapped table; its header has been checked, nothing else. */
+typedef struct ep_lookup {
+  const unsigned char *base;
+  size_t size, ngroups, dir; /* dir: offset of the groups' directory */
+} ep_lookup;
+/* The rows of one group, read one by one. */
+typedef struct ep_lookup_rows {
+  const ep_lookup *lk;
+  size_t off;
+  uint32_t left;
+} ep_lookup_rows;
+/* One row; f[i] is NULL for SQL NULL. Points into the mapping. */
+typedef struct ep_lookup_row {
+  int64_t ord, line;
+  const char *f[EP_LK_FIELDS];
+  size_t n[EP_LK_FIELDS];
+} ep_lookup_row;
+
+/* Map the size-byte table open on fd and check its header (EPINDEX_EIO if
+ * it is not one of this version). fd may be closed afterwards. */
+int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk);
+void ep_lookup_unmap(ep_lookup *lk);
+/* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds. */
+int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
+                    size_t *glen, ep_lookup_rows *it);
+/* Find a group by binary search; false if absent. */
+bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
+                    ep_lookup_rows *it);
+/* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
+int ep_lookup_next(ep_lookup_rows *it, ep_lookup_row *row);
+/* Write the table of the (committed) index db to fd. */
+int ep_lookup_write(sqlite3 *db, int fd);
+
 /* ---- index.c ------------------------------------------------------------- */
 
 /* The recorded identity of the directory an index describes. */
@@ -363,6 +410,8 @@ int ep_index_open_raw(int idxfd, uid_t owner, ep_index **ix,
 int ep_index_open_in(const char *dir_path, const struct stat *dir,
                      const char *idxdir, uid_t owner, epindex_policy policy,
                      ep_index **out, epindex_reason *reason, ep_buf *detail);
+/* Does the lookup table in idxfd carry the same stamps and totals as ix? */
+bool ep_index_lookup_matches(const ep_index *ix, int idxfd, uid_t owner);
 /* 1 if the index records realdir as the directory it was built for. */
 int ep_index_built_for(ep_index *ix, const char *realdir);
 /* Load the whole index back into a catalog (update's parse cache). */
@@ -371,7 +420,7 @@ int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
 /* Write cat as a complete index file at path (new or empty). */
 int ep_index_write(const char *path, const ep_catalog *cat,
                    const ep_dirstamp *ds, const char *dir_realpath, bool is_egg,
-                   ep_buf *err);
+                   int lookup_fd, ep_buf *err);
 
 /* Totals recorded in an index's meta rows. */
 typedef struct ep_index_counts {
@@ -386,7 +435,8 @@ int ep_index_load_dists(ep_index *ix, ep_catalog *cat);
  * Writing an index, all at once (ep_index_write) or as a patch of a copy of
  * an old one: open (create: a new file and its schema), delete the rows of
  * some distributions, add the rows of some (only[i] selects dists of cat;
- * NULL: all), commit with the new totals and stamps. After a failure, abort.
+ * NULL: all), commit with the new totals and stamps, and write the lookup
+ * table to lookup_fd (if >= 0). After a failure, abort.
  */
 typedef struct ep_writer ep_writer;
 int ep_writer_open(const char *path, bool create, ep_writer **w, ep_buf *err);
@@ -395,7 +445,7 @@ int ep_writer_add(ep_writer *w, const ep_catalog *cat, const bool *only,
                   ep_index_counts *added);
 int ep_writer_commit(ep_writer *w, const ep_index_counts *totals,
                      const ep_dirstamp *ds, const char *dir_realpath,
-                     bool is_egg, ep_buf *err);
+                     bool is_egg, int lookup_fd, ep_buf *err);
 void ep_writer_abort(ep_writer *w);
 
 /* Compare a listing + stamps against an open index (the VERIFY check).

@@ -27,6 +27,7 @@
 
 struct ep_index {
   ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
+  ep_lookup lk; /* or the lookup table (lookup.c): then db is NULL */
   sqlite3 *db;
   sqlite3_stmt *by_grp;      /* the rows of one grp: meta, keys, lookups */
   sqlite3_stmt *by_grp_full; /* the same with grp, ord and line (slow paths) */
@@ -64,6 +65,7 @@ void ep_index_close(ep_index *ix) {
   sqlite3_finalize(ix->by_grp_full);
   sqlite3_finalize(ix->all);
   sqlite3_close_v2(ix->db);
+  ep_lookup_unmap(&ix->lk);
   if (ix->src.fd >= 0)
     close(ix->src.fd);
   free(ix);
@@ -93,6 +95,8 @@ static int step_all(sqlite3_stmt *st, grp_cb cb, void *ctx) {
 
 static int each_in_grp(ep_index *ix, const char *grp, size_t len, grp_cb cb,
                        void *ctx) {
+  if (!ix->db)
+    return EPINDEX_EIO;
   sqlite3_bind_text(ix->by_grp, 1, grp, (int)len, SQLITE_STATIC);
   return step_all(ix->by_grp, cb, ctx);
 }
@@ -100,6 +104,8 @@ static int each_in_grp(ep_index *ix, const char *grp, size_t len, grp_cb cb,
 /* The same with the columns grp, ord and line, for dist rows. */
 static int each_in_grp_full(ep_index *ix, const char *grp, grp_cb cb,
                             void *ctx) {
+  if (!ix->db) /* a lookup table has no dist rows */
+    return EPINDEX_EIO;
   if (!ix->by_grp_full &&
       sqlite3_prepare_v2(ix->db,
                          "SELECT " COLS_FULL " FROM ep WHERE grp = ?1 "
@@ -191,18 +197,25 @@ typedef struct meta_ctx {
   unsigned seen;
 } meta_ctx;
 
+/* The meta facts a reader needs, all of which an index must have. */
+static const char *const meta_keys[] = {
+    "dev", "ino", "mtime_ns", "stamp_ns", "dists", "problems", "entries"};
+#define META_ALL 0x7Fu
+
+static int64_t *meta_field(ep_index *ix, unsigned i) {
+  int64_t *dst[] = {&ix->ds.dev,      &ix->ds.ino, &ix->ds.mtime_ns,
+                    &ix->ds.stamp_ns, &ix->ndists, &ix->nproblems,
+                    &ix->nentries};
+  return dst[i];
+}
+
 static int meta_row(void *ctx, sqlite3_stmt *st) {
   meta_ctx *m = ctx;
-  static const char *const keys[] = {
-      "dev", "ino", "mtime_ns", "stamp_ns", "dists", "problems", "entries"};
-  int64_t *dst[] = {&m->ix->ds.dev,      &m->ix->ds.ino, &m->ix->ds.mtime_ns,
-                    &m->ix->ds.stamp_ns, &m->ix->ndists, &m->ix->nproblems,
-                    &m->ix->nentries};
   const char *k = (const char *)sqlite3_column_text(st, C_NAME);
   for (unsigned i = 0; k && i < 7; i++) {
-    if (strcmp(k, keys[i]) == 0 &&
+    if (strcmp(k, meta_keys[i]) == 0 &&
         sqlite3_column_type(st, C_VALUE) == SQLITE_INTEGER) {
-      *dst[i] = sqlite3_column_int64(st, C_VALUE);
+      *meta_field(m->ix, i) = sqlite3_column_int64(st, C_VALUE);
       m->seen |= 1u << i;
     }
   }
@@ -218,7 +231,7 @@ static int read_meta(ep_index *ix) {
   meta_ctx m = {ix, 0};
   if (each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), meta_row, &m))
     return SQLITE_CORRUPT;
-  return m.seen == 0x7F && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
+  return m.seen == META_ALL && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
 }
 
 static epindex_reason open_error_reason(int err) {
@@ -227,23 +240,33 @@ static epindex_reason open_error_reason(int err) {
                         : EPINDEX_REASON_UNREADABLE;
 }
 
-/* Validate the index file open on fd (consumed) and open it with SQLite. */
-static int open_checked(int fd, uid_t owner, ep_index **out,
-                        epindex_reason *reason, ep_buf *detail) {
-  *out = NULL;
+/* An empty handle owning fd (closed on failure). */
+static ep_index *new_index(int fd) {
   /* malloc, not calloc: the two buffers (64 KiB) need no zeroing */
   ep_index *ix = malloc(sizeof(*ix));
   if (!ix) {
-    close(fd);
-    return EPINDEX_ENOMEM;
+    if (fd >= 0)
+      close(fd);
+    return NULL;
   }
   ix->src.fd = fd;
   ix->src.size = 0;
   ix->src.head_len = 0;
+  ix->lk = (ep_lookup){0};
   ix->db = NULL;
   ix->by_grp = ix->by_grp_full = ix->all = NULL;
   ix->ds = (ep_dirstamp){0, 0, 0, 0};
   ix->ndists = ix->nproblems = ix->nentries = 0;
+  return ix;
+}
+
+/* Validate the index file open on fd (consumed) and open it with SQLite. */
+static int open_checked(int fd, uid_t owner, ep_index **out,
+                        epindex_reason *reason, ep_buf *detail) {
+  *out = NULL;
+  ep_index *ix = new_index(fd);
+  if (!ix)
+    return EPINDEX_ENOMEM;
   *reason = check_file(&ix->src, owner, detail);
   int rc = SQLITE_ERROR;
   if (*reason == EPINDEX_REASON_FRESH &&
@@ -340,6 +363,75 @@ int ep_index_open(const char *dir_path, const struct stat *dir,
                           reason, detail);
 }
 
+/* ---- the lookup table ------------------------------------------------------
+ */
+
+/* A decimal integer, the whole of t[0..n). */
+static bool parse_int(const char *t, size_t n, int64_t *out) {
+  char buf[24];
+  if (!t || n == 0 || n >= sizeof(buf))
+    return false;
+  memcpy(buf, t, n);
+  buf[n] = '\0';
+  char *end;
+  errno = 0;
+  *out = strtoll(buf, &end, 10);
+  return errno == 0 && *end == '\0' &&
+         (buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9'));
+}
+
+static bool field_is(const ep_lookup_row *r, int f, const char *s) {
+  size_t n = strlen(s);
+  return r->f[f] && r->n[f] == n && memcmp(r->f[f], s, n) == 0;
+}
+
+/* The meta facts, from the table's meta rows (their values are text). */
+static int lookup_meta(ep_index *ix) {
+  ep_lookup_rows it;
+  ep_lookup_row r;
+  unsigned seen = 0;
+  int rc;
+  if (!ep_lookup_find(&ix->lk, EP_GRP_META, strlen(EP_GRP_META), &it))
+    return EPINDEX_EIO;
+  while ((rc = ep_lookup_next(&it, &r)) == 1)
+    for (unsigned i = 0; i < 7; i++)
+      if (field_is(&r, EP_LK_NAME, meta_keys[i]) &&
+          parse_int(r.f[EP_LK_VALUE], r.n[EP_LK_VALUE], meta_field(ix, i)))
+        seen |= 1u << i;
+  return rc == 0 && seen == META_ALL && ix->ndists >= 0 ? EPINDEX_OK
+                                                        : EPINDEX_EIO;
+}
+
+/* The lookup table at path (relative to atfd), if it is there, trusted, of
+ * this version and has its meta facts; NULL otherwise (index.db is asked
+ * instead). */
+static ep_index *open_lookup(int atfd, const char *path, uid_t owner) {
+  int fd = openat(atfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return NULL;
+  struct stat st;
+  ep_index *ix = NULL;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            trusted_mode(&st, owner) && (ix = new_index(-1)) != NULL &&
+            ep_lookup_map(fd, (uint64_t)st.st_size, &ix->lk) == EPINDEX_OK &&
+            lookup_meta(ix) == EPINDEX_OK;
+  close(fd);
+  if (!ok) {
+    ep_index_close(ix);
+    return NULL;
+  }
+  return ix;
+}
+
+bool ep_index_lookup_matches(const ep_index *ix, int idxfd, uid_t owner) {
+  ep_index *lk = open_lookup(idxfd, EPINDEX_LOOKUP_FILE, owner);
+  bool same = lk && memcmp(&lk->ds, &ix->ds, sizeof(ix->ds)) == 0 &&
+              lk->ndists == ix->ndists && lk->nentries == ix->nentries &&
+              lk->nproblems == ix->nproblems;
+  ep_index_close(lk);
+  return same;
+}
+
 int ep_index_open_in(const char *dir_path, const struct stat *dir,
                      const char *idxdir, uid_t owner, epindex_policy policy,
                      ep_index **out, epindex_reason *reason, ep_buf *detail) {
@@ -348,15 +440,31 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
   if (!detail)
     detail = &scratch;
   const char *p = *dir_path ? dir_path : ".";
-  char idxfile[PATH_MAX];
+  char idxfile[PATH_MAX], lkfile[PATH_MAX];
   if ((size_t)snprintf(idxfile, sizeof(idxfile), "%s/" EPINDEX_INDEX_FILE,
-                       idxdir) >= sizeof(idxfile)) {
+                       idxdir) >= sizeof(idxfile) ||
+      (size_t)snprintf(lkfile, sizeof(lkfile), "%s/" EPINDEX_LOOKUP_FILE,
+                       idxdir) >= sizeof(lkfile)) {
     *reason = EPINDEX_REASON_UNREADABLE;
     return EPINDEX_OK;
   }
   *reason = check_index_dir(idxdir, owner, detail);
   ep_index *ix = NULL;
   int rc = EPINDEX_OK;
+  /* The lookup table answers when it needs no listing; otherwise (VERIFY,
+   * a stale or relocated directory) index.db decides, and says why. */
+  if (*reason == EPINDEX_REASON_FRESH && policy != EPINDEX_POLICY_VERIFY &&
+      (ix = open_lookup(AT_FDCWD, lkfile, owner)) != NULL) {
+    if (policy == EPINDEX_POLICY_TRUST || ep_index_stat_fresh(ix, dir)) {
+      *reason = policy == EPINDEX_POLICY_TRUST ? EPINDEX_REASON_TRUSTED
+                                               : EPINDEX_REASON_FRESH;
+      *out = ix;
+      ep_buf_free(&scratch);
+      return EPINDEX_OK;
+    }
+    ep_index_close(ix);
+    ix = NULL;
+  }
   if (*reason == EPINDEX_REASON_FRESH) {
     int fd = open(idxfile, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
@@ -528,6 +636,8 @@ static int lookup_row(void *ctx, sqlite3_stmt *st) {
 /* Every entry point, in discovery order: all rows but the internal ones,
  * whose grp starts with a line feed. */
 static int each_entry(ep_index *ix, grp_cb cb, void *ctx) {
+  if (!ix->db)
+    return EPINDEX_EIO;
   if (!ix->all &&
       sqlite3_prepare_v2(ix->db,
                          "SELECT " COLS_FULL " FROM ep WHERE grp < char(10) OR "
@@ -537,9 +647,110 @@ static int each_entry(ep_index *ix, grp_cb cb, void *ctx) {
   return step_all(ix->all, cb, ctx);
 }
 
+/* An entry point row of the lookup table, as lookup_row makes them. */
+static int lookup_table_row(lookup_ctx *lc, const char *grp, size_t glen,
+                            const ep_lookup_row *r) {
+  if (!r->f[EP_LK_NAME] || !r->f[EP_LK_VALUE] || !r->f[EP_LK_METADIR] ||
+      !r->f[EP_LK_KEY])
+    return EPINDEX_EIO;
+  ep_index_row row = {
+      .group = grp,
+      .group_len = glen,
+      .name = r->f[EP_LK_NAME],
+      .name_len = r->n[EP_LK_NAME],
+      .value = r->f[EP_LK_VALUE],
+      .value_len = r->n[EP_LK_VALUE],
+      .metadir = r->f[EP_LK_METADIR],
+      .metadir_len = r->n[EP_LK_METADIR],
+      .dist = r->f[EP_LK_DNAME],
+      .dist_len = r->n[EP_LK_DNAME],
+      .version = r->f[EP_LK_DVERSION],
+      .version_len = r->n[EP_LK_DVERSION],
+      .key = r->f[EP_LK_KEY],
+      .key_len = r->n[EP_LK_KEY],
+  };
+  if (lc->name && (row.name_len != strlen(lc->name) ||
+                   memcmp(row.name, lc->name, row.name_len) != 0))
+    return EPINDEX_OK;
+  return lc->cb(lc->ctx, &row);
+}
+
+static int lookup_table_group(ep_index *ix, lookup_ctx *lc) {
+  ep_lookup_rows it;
+  ep_lookup_row r;
+  int rc;
+  if (!ep_lookup_find(&ix->lk, lc->group, lc->glen, &it))
+    return EPINDEX_OK;
+  while ((rc = ep_lookup_next(&it, &r)) == 1)
+    if ((rc = lookup_table_row(lc, lc->group, lc->glen, &r)) != EPINDEX_OK)
+      return rc;
+  return rc;
+}
+
+/* Where an entry point row is, and its place in discovery order. */
+typedef struct row_pos {
+  int64_t ord, line;
+  size_t grp, off;
+} row_pos;
+
+static int cmp_row_pos(const void *a, const void *b) {
+  const row_pos *x = a, *y = b;
+  if (x->ord != y->ord)
+    return (x->ord > y->ord) - (x->ord < y->ord);
+  return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Every entry point of the table in discovery order (ord, line), as
+ * index.db's ORDER BY gives them: collect the rows of every group, sort. */
+static int lookup_table_all(ep_index *ix, lookup_ctx *lc) {
+  row_pos *pos = NULL;
+  size_t n = 0, cap = 0;
+  int rc = EPINDEX_OK;
+  for (size_t g = 0; g < ix->lk.ngroups && rc == EPINDEX_OK; g++) {
+    const char *grp;
+    size_t glen, off;
+    ep_lookup_rows it;
+    ep_lookup_row r;
+    if ((rc = ep_lookup_group(&ix->lk, g, &grp, &glen, &it)) != EPINDEX_OK)
+      break;
+    if (glen > 0 && grp[0] == '\n') /* internal rows */
+      continue;
+    for (off = it.off; (rc = ep_lookup_next(&it, &r)) == 1; off = it.off) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 64;
+        row_pos *p = realloc(pos, cap * sizeof(*pos));
+        if (!p) {
+          free(pos);
+          return EPINDEX_ENOMEM;
+        }
+        pos = p;
+      }
+      pos[n++] = (row_pos){r.ord, r.line, g, off};
+    }
+  }
+  if (rc == EPINDEX_OK && n > 1)
+    qsort(pos, n, sizeof(*pos), cmp_row_pos);
+  for (size_t i = 0; i < n && rc == EPINDEX_OK; i++) {
+    const char *grp;
+    size_t glen;
+    ep_lookup_rows it;
+    ep_lookup_row r;
+    ep_lookup_group(&ix->lk, pos[i].grp, &grp, &glen, &it);
+    it.off = pos[i].off;
+    rc = ep_lookup_next(&it, &r) == 1 ? lookup_table_row(lc, grp, glen, &r)
+                                      : EPINDEX_EIO;
+  }
+  free(pos);
+  return rc;
+}
+
 int ep_index_lookup(ep_index *ix, const char *group, const char *name,
                     ep_row_cb cb, void *ctx) {
   lookup_ctx lc = {group, name, group ? strlen(group) : 0, cb, ctx};
+  if (ix->lk.base && !group)
+    return lookup_table_all(ix, &lc);
+  if (ix->lk.base)
+    return *group == '\n' ? EPINDEX_OK : lookup_table_group(ix, &lc);
   if (!group)
     return each_entry(ix, lookup_row, &lc);
   if (*group == '\n') /* no entry point group starts with a line feed */
@@ -561,6 +772,12 @@ int ep_index_has_key(ep_index *ix, const char *key, size_t klen) {
     ep_buf_free(&g);
     return EPINDEX_ENOMEM;
   }
+  if (ix->lk.base) {
+    ep_lookup_rows it;
+    found = ep_lookup_find(&ix->lk, g.data, g.len, &it);
+    ep_buf_free(&g);
+    return found;
+  }
   int rc = each_in_grp(ix, g.data, g.len, found_row, &found);
   ep_buf_free(&g);
   return rc == 1 || rc == EPINDEX_OK ? found : rc;
@@ -579,10 +796,35 @@ static int problem_row(void *ctx, sqlite3_stmt *st) {
                         *p->path ? p->path : ".", m ? m : "?", why ? why : "?");
 }
 
+/* Call fn on each row of grp in the lookup table. */
+typedef int (*table_cb)(void *ctx, const ep_lookup_row *r);
+
+static int each_in_table_grp(ep_index *ix, const char *grp, table_cb fn,
+                             void *ctx) {
+  ep_lookup_rows it;
+  ep_lookup_row r;
+  int rc = EPINDEX_OK;
+  if (!ep_lookup_find(&ix->lk, grp, strlen(grp), &it))
+    return EPINDEX_OK;
+  while (rc == EPINDEX_OK && (rc = ep_lookup_next(&it, &r)) == 1)
+    rc = fn(ctx, &r);
+  return rc;
+}
+
+static int problem_table_row(void *ctx, const ep_lookup_row *r) {
+  problem_ctx *p = ctx;
+  return ep_strvec_addf(
+      p->diags, "%s/%.*s: skipped: %.*s", *p->path ? p->path : ".",
+      (int)r->n[EP_LK_METADIR], r->f[EP_LK_METADIR] ? r->f[EP_LK_METADIR] : "?",
+      (int)r->n[EP_LK_NAME], r->f[EP_LK_NAME] ? r->f[EP_LK_NAME] : "?");
+}
+
 int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags) {
   if (ix->nproblems <= 0)
     return EPINDEX_OK;
   problem_ctx p = {path, diags};
+  if (ix->lk.base)
+    return each_in_table_grp(ix, EP_GRP_PROBLEM, problem_table_row, &p);
   return each_in_grp(ix, EP_GRP_PROBLEM, strlen(EP_GRP_PROBLEM), problem_row,
                      &p);
 }
@@ -613,8 +855,26 @@ static int dir_row(void *ctx, sqlite3_stmt *st) {
   return EPINDEX_OK;
 }
 
+static int dir_table_row(void *ctx, const ep_lookup_row *r) {
+  dir_ctx *d = ctx;
+  if (field_is(r, EP_LK_NAME, "dir"))
+    d->same = field_is(r, EP_LK_VALUE, d->want);
+  return EPINDEX_OK;
+}
+
+static int kv_table_row(void *ctx, const ep_lookup_row *r) {
+  kv_ctx *kv = ctx;
+  int rc = ep_strvec_addf(kv->keys, "%.*s", (int)r->n[EP_LK_NAME],
+                          r->f[EP_LK_NAME] ? r->f[EP_LK_NAME] : "");
+  return rc ? rc
+            : ep_strvec_addf(kv->values, "%.*s", (int)r->n[EP_LK_VALUE],
+                             r->f[EP_LK_VALUE] ? r->f[EP_LK_VALUE] : "");
+}
+
 int ep_index_built_for(ep_index *ix, const char *realdir) {
   dir_ctx d = {realdir, 0};
+  if (ix->lk.base)
+    return each_in_table_grp(ix, EP_GRP_META, dir_table_row, &d) ? 0 : d.same;
   if (each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), dir_row, &d))
     return 0;
   return d.same;
@@ -622,6 +882,8 @@ int ep_index_built_for(ep_index *ix, const char *realdir) {
 
 int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values) {
   kv_ctx kv = {keys, values};
+  if (ix->lk.base)
+    return each_in_table_grp(ix, EP_GRP_META, kv_table_row, &kv);
   return each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), kv_row, &kv);
 }
 
@@ -902,7 +1164,7 @@ int ep_writer_add(ep_writer *wr, const ep_catalog *cat, const bool *only,
 
 int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
                      const ep_dirstamp *ds, const char *realdir, bool is_egg,
-                     ep_buf *err) {
+                     int lookup_fd, ep_buf *err) {
   row_writer *w = &wr->w;
   if (w->rc == SQLITE_OK)
     w->rc = sqlite3_exec(w->db, "DELETE FROM ep WHERE grp = char(10) || 'meta'",
@@ -913,6 +1175,10 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
   if (w->rc == SQLITE_OK)
     w->rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
   int out = w->rc == SQLITE_OK ? EPINDEX_OK : writer_fail(wr, err);
+  if (out == EPINDEX_OK && lookup_fd >= 0 &&
+      (out = ep_lookup_write(w->db, lookup_fd)) != EPINDEX_OK)
+    ep_buf_appendf(err, "cannot write the lookup table beside %s: %s", wr->path,
+                   epindex_strerror(out));
   if (sqlite3_close(w->db) != SQLITE_OK && out == EPINDEX_OK) {
     out = EPINDEX_EIO;
     ep_buf_appendf(err, "cannot close %s", wr->path);
@@ -932,7 +1198,7 @@ void ep_writer_abort(ep_writer *wr) {
 
 int ep_index_write(const char *path, const ep_catalog *cat,
                    const ep_dirstamp *ds, const char *realdir, bool is_egg,
-                   ep_buf *err) {
+                   int lookup_fd, ep_buf *err) {
   ep_writer *wr;
   int rc = ep_writer_open(path, true, &wr, err);
   if (rc)
@@ -943,5 +1209,5 @@ int ep_index_write(const char *path, const ep_catalog *cat,
     ep_writer_abort(wr);
     return rc;
   }
-  return ep_writer_commit(wr, &totals, ds, realdir, is_egg, err);
+  return ep_writer_commit(wr, &totals, ds, realdir, is_egg, lookup_fd, err);
 }

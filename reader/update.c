@@ -13,8 +13,10 @@
  *   5. if the directory's or any stamped file's mtime is >= stamp_ns, a later
  *      change in the same clock tick would be invisible (git's "racy clean"
  *      problem): wait for the clock to pass it and take the snapshot again;
- *   6. write the SQLite file, fsync it, rename it over index.db, fsync the
- *      directory. Readers see the old or the new file, never a partial one.
+ *   6. write the SQLite file and the lookup table made from it (lookup.c),
+ *      fsync both, rename them over lookup.tbl and index.db, fsync the
+ *      directory. Readers see old or new files, never a partial one; each
+ *      file carries its own stamps, so a reader judges each on its own.
  */
 #define _GNU_SOURCE
 #include "epindex_private.h"
@@ -38,8 +40,8 @@ typedef struct update_ctx {
   const char *dir;
   const char *idxdir; /* where the index goes: NULL for <dir>/.epindex */
   uid_t owner;        /* who must own it for it to be trusted */
-  int dirfd, idxfd, lockfd, tmpfd;
-  char tmpname[64];
+  int dirfd, idxfd, lockfd, tmpfd, lktmpfd; /* lk: the lookup table */
+  char tmpname[64], lktmpname[72];
   ep_buf err;
   ep_catalog old;        /* parse cache: the previous index or snapshot */
   int64_t old_stamp_ns;  /* stamps of old at or after this are not reusable */
@@ -311,6 +313,18 @@ static int snapshot(update_ctx *u, const char *base, ep_catalog *cat,
  * ----------------------------------------------------------------------------
  */
 
+/* The lookup table's temporary file: the index's name plus ".lookup", so
+ * that remove_litter() finds it too. */
+static int create_lookup_tmp(update_ctx *u) {
+  snprintf(u->lktmpname, sizeof(u->lktmpname), "%s.lookup", u->tmpname);
+  u->lktmpfd = openat(u->idxfd, u->lktmpname,
+                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (u->lktmpfd >= 0)
+    return EPINDEX_OK;
+  u->lktmpname[0] = '\0';
+  return sys_fail(u, "cannot create a file in", EPINDEX_INDEX_DIR);
+}
+
 static int create_tmp(update_ctx *u) {
   static const char hex[] = "0123456789abcdef";
   for (int attempt = 0; attempt < 16; attempt++) {
@@ -323,7 +337,7 @@ static int create_tmp(update_ctx *u) {
     u->tmpfd = openat(u->idxfd, u->tmpname,
                       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (u->tmpfd >= 0)
-      return EPINDEX_OK;
+      return create_lookup_tmp(u);
     if (errno != EEXIST)
       break;
   }
@@ -357,14 +371,18 @@ static int write_and_replace(update_ctx *u, const ep_catalog *cat,
     return fail(u, EPINDEX_ETOOLONG, "path too long:", NULL);
   if (!realpath(*u->dir ? u->dir : ".", real))
     snprintf(real, sizeof(real), "%s", u->dir);
-  int rc = ep_index_write(tmppath, cat, ds, real, is_egg, &u->err);
+  int rc = ep_index_write(tmppath, cat, ds, real, is_egg, u->lktmpfd, &u->err);
   return rc ? rc : replace_with_tmp(u);
 }
 
-/* Make the temporary file durable and rename it over the index. */
+/* Make the temporary files durable and rename them over the index. */
 static int replace_with_tmp(update_ctx *u) {
-  if (fsync_retry(u->tmpfd) != 0)
+  if (fsync_retry(u->lktmpfd) != 0 || fsync_retry(u->tmpfd) != 0)
     return sys_fail(u, "cannot sync", EPINDEX_INDEX_DIR);
+  if (renameat(u->idxfd, u->lktmpname, u->idxfd, EPINDEX_LOOKUP_FILE) != 0)
+    return sys_fail(u, "cannot replace",
+                    EPINDEX_INDEX_DIR "/" EPINDEX_LOOKUP_FILE);
+  u->lktmpname[0] = '\0';
   if (renameat(u->idxfd, u->tmpname, u->idxfd, EPINDEX_INDEX_FILE) != 0)
     return sys_fail(u, "cannot replace",
                     EPINDEX_INDEX_DIR "/" EPINDEX_INDEX_FILE);
@@ -392,9 +410,12 @@ static index_state current_state(update_ctx *u) {
       ep_index_open_raw(u->idxfd, u->owner, &ix, &r) || !ix)
     return INDEX_DIR_CHANGED;
   index_state state = INDEX_DIR_CHANGED;
+  /* an index without its lookup table (written by an older epindex, or the
+   * table was lost) is rewritten whole, as after an in-place edit */
   if (ep_index_stat_fresh(ix, &dir))
     state = ep_index_matches_listing(ix, u->dirfd, false, ep_index_stamp_ns(ix),
-                                     NULL) == 1
+                                     NULL) == 1 &&
+                    ep_index_lookup_matches(ix, u->idxfd, u->owner)
                 ? INDEX_FRESH
                 : INDEX_FILES_EDITED;
   ep_index_close(ix);
@@ -627,7 +648,7 @@ static int write_patch(update_ctx *u, const patch_plan *p,
       p->listing.len, old_totals->entries - p->gone.entries + added.entries,
       old_totals->problems - p->gone.problems + added.problems};
   *entries = totals.entries;
-  rc = ep_writer_commit(w, &totals, ds, real, is_egg, &u->err);
+  rc = ep_writer_commit(w, &totals, ds, real, is_egg, u->lktmpfd, &u->err);
   return rc ? rc : replace_with_tmp(u);
 }
 
@@ -767,7 +788,8 @@ int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
                   .dirfd = -1,
                   .idxfd = -1,
                   .lockfd = -1,
-                  .tmpfd = -1};
+                  .tmpfd = -1,
+                  .lktmpfd = -1};
   int rc;
   struct stat st;
   u.dirfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -782,6 +804,10 @@ int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
     close(u.tmpfd);
   if (u.tmpname[0])
     unlinkat(u.idxfd, u.tmpname, 0); /* nothing half-written is left */
+  if (u.lktmpfd >= 0)
+    close(u.lktmpfd);
+  if (u.lktmpname[0])
+    unlinkat(u.idxfd, u.lktmpname, 0);
   if (u.lockfd >= 0)
     close(u.lockfd); /* releases the flock */
   if (u.idxfd >= 0)

@@ -132,7 +132,7 @@ static void test_cache_for_a_directory_nobody_may_write(void **state) {
     CHECK(7, s.n == 11);
   });
   /* a cache file another user could have written is not trusted */
-  sh("chmod 0666 '%s'/*/index.db", cache);
+  sh("chmod 0666 '%s'/*/index.db '%s'/*/" EPINDEX_LOOKUP_FILE, cache, cache);
   AS_NOBODY(f, {
     seen s = look(f->site, EPINDEX_OPEN_USER_CACHE);
     CHECK(8, s.src == EPINDEX_SOURCE_SCAN && s.why == EPINDEX_REASON_UNTRUSTED);

@@ -180,7 +180,14 @@ static void test_relocation(void **state) {
   free(moved);
 }
 
-/* Run sql on site's index, as an attacker or a bug with write access would. */
+/* Remove the lookup table, so that index.db itself is judged and read:
+ * these tests are about index.db (test_lookup.c is about the table). */
+static void drop_table(const char *site) {
+  sh("rm -f '%s/.epindex/" EPINDEX_LOOKUP_FILE "'", site);
+}
+
+/* Run sql on site's index, as an attacker or a bug with write access would
+ * (and drop the table, which would otherwise answer). */
 static void exec_on_index(const char *site, const char *sql) {
   char *p = path_join(site, ".epindex/index.db");
   sqlite3 *db;
@@ -190,6 +197,7 @@ static void exec_on_index(const char *site, const char *sql) {
   if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
     fail_msg("%s: %s", sql, err);
   sqlite3_close(db);
+  drop_table(site);
 }
 
 static void test_racy_stamp_forces_verification(void **state) {
@@ -234,6 +242,7 @@ static void test_update_never_stamps_racily(void **state) {
 
 static void damage(const fx *f, const char *cmd) {
   update(f->site);
+  drop_table(f->site);
   sh("cd '%s/.epindex' && %s", f->site, cmd);
 }
 

@@ -20,10 +20,16 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAME = "epindex"
-LIB_SOURCES = ["util.c", "text.c", "scan.c", "index.c", "update.c", "epindex.c",
-               "fdvfs.c", "zipapi.c"]
 PURE = ["__init__.py", "__main__.py"]
 PTH = "epindex-accelerate.pth"
+
+
+def lib_sources():
+    """reader/*.c of the library, as CMakeLists.txt's EPINDEX_SOURCES lists
+    them (one list for both builds)."""
+    with open(os.path.join(ROOT, "CMakeLists.txt"), encoding="utf-8") as f:
+        block = re.search(r"set\(EPINDEX_SOURCES([^)]*)\)", f.read()).group(1)
+    return re.findall(r"reader/[\w]+\.c", block)
 
 
 def version():
@@ -70,7 +76,7 @@ def compile_extension(build_dir):
              "-I" + os.path.join(ROOT, "reader"), "-I" + include]
     schema = os.path.join(build_dir, "schema_sql.c")
     schema_c(schema)
-    sources = [os.path.join(ROOT, "reader", s) for s in LIB_SOURCES]
+    sources = [os.path.join(ROOT, s) for s in lib_sources()]
     sources += [schema, os.path.join(ROOT, "python", "epindex", "_epindex.c")]
     objects = []
     for src in sources:

@@ -79,8 +79,11 @@ check update-partial-failure 3 "^$site: " 'No such file' -- "$EPINDEX" update "$
 check verify-not-dir 1 'not-a-dir' '^$' -- "$EPINDEX" verify "$site/foo-1.0.dist-info/METADATA"
 check query-nonexistent-path 0 '^\[\]$' '^$' -- "$EPINDEX" query --json --path "$T/nope" g
 
-# a damaged index: a warning, the right answer, exit 0
+# a damaged lookup table: index.db answers, silently
 "$EPINDEX" update "$site" >/dev/null
+head -c 3000 /dev/urandom >"$site/.epindex/lookup.tbl"
+check damaged-table 0 'x = foo:x' 'site: index \(index is fresh\)' -- "$EPINDEX" query --explain --path "$site" g
+# a damaged index (and table): a warning, the right answer, exit 0
 head -c 3000 /dev/urandom >"$site/.epindex/index.db"
 check damaged 0 '"name": "x"' 'index not used: index is damaged' -- "$EPINDEX" query --json --path "$site" g
 "$EPINDEX" update "$site" >/dev/null

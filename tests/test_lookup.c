@@ -1,0 +1,270 @@
+/* test_lookup.c -- the lookup table (.epindex/lookup.tbl): it answers as
+ * index.db does, is judged on its own, is passed over for index.db when it
+ * is missing, damaged, untrusted or of another version, is never read under
+ * VERIFY, and a hostile one cannot make a reader read outside it. */
+#include "support.h"
+
+#include "epindex.h"
+#include "epindex_private.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct fx {
+  char *tmp, *site, *table;
+} fx;
+
+static int setup(void **state) {
+  fx *f = calloc(1, sizeof(*f));
+  f->tmp = tmp_dir();
+  f->site = path_join(f->tmp, "site");
+  f->table = path_join(f->site, EPINDEX_INDEX_DIR "/" EPINDEX_LOOKUP_FILE);
+  put_dist(f->site, "alpha-1.0.dist-info", "alpha", "1.0",
+           "[console_scripts]\nal = alpha:main\n[g]\na1 = alpha.g:one\n"
+           "a2 = alpha.g:two [x]\n");
+  put_dist(f->site, "beta-2.0.dist-info", "Beta", "2.0",
+           "[console_scripts]\nbe = beta:main\n[g]\nb1 = beta:g\n");
+  put_dist(f->site, "gamma-0.1.dist-info", "gamma", "0.1", NULL);
+  put_dist(f->site, "Beta-3.0.dist-info", "Beta", "3.0",
+           "[console_scripts]\nbe = beta3:main\n"); /* hidden by beta-2.0 */
+  put_file(f->site, "broken-1.0.dist-info/entry_points.txt", "[g]\nno eq\n",
+           (size_t)-1);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  free(f->site);
+  free(f->table);
+  tmp_cleanup(f->tmp);
+  free(f);
+  return 0;
+}
+
+static void update(const char *dir) {
+  char err[512];
+  if (epindex_update_dir(dir, 0, NULL, err, sizeof(err)))
+    fail_msg("update %s: %s", dir, err);
+}
+
+/* Everything a lookup says, as one string: every field of every row, then
+ * the diagnostics. */
+static char *answer(const char *site, epindex_policy policy, const char *group,
+                    const char *name, epindex_reason *why) {
+  epindex *ix;
+  epindex_result *r;
+  const char *paths[] = {site};
+  assert_int_equal(epindex_open(&ix, paths, 1, policy), EPINDEX_OK);
+  assert_int_equal(epindex_lookup(ix, group, name, &r), EPINDEX_OK);
+  size_t cap = 16384;
+  char *out = calloc(1, cap);
+  for (size_t i = 0; i < epindex_result_count(r); i++)
+    for (int k = 0; k <= EPINDEX_FIELD_METADIR; k++) {
+      const char *v = epindex_result_get(r, i, (epindex_field)k, NULL);
+      snprintf(out + strlen(out), cap - strlen(out), "%s%c", v ? v : "-",
+               k == EPINDEX_FIELD_METADIR ? ';' : '|');
+    }
+  for (size_t i = 0; i < epindex_diag_count(ix); i++)
+    snprintf(out + strlen(out), cap - strlen(out), "\n%s",
+             epindex_diag_message(ix, i));
+  if (why)
+    *why = epindex_path_reason(ix, 0);
+  epindex_result_free(r);
+  epindex_close(ix);
+  return out;
+}
+
+static bool table_exists(const fx *f) { return access(f->table, F_OK) == 0; }
+
+static void test_table_answers_as_index_db_does(void **state) {
+  fx *f = *state;
+  update(f->site);
+  assert_true(table_exists(f));
+  const char *groups[] = {"console_scripts", "g", NULL, "nope", "\nmeta"};
+  const char *names[] = {NULL, "b1", NULL, NULL, NULL};
+  char *from_table[5], *from_db[5];
+  for (int i = 0; i < 5; i++) {
+    epindex_reason why;
+    from_table[i] =
+        answer(f->site, EPINDEX_POLICY_STAT, groups[i], names[i], &why);
+    assert_int_equal(why, EPINDEX_REASON_FRESH);
+  }
+  unlink(f->table);
+  for (int i = 0; i < 5; i++) {
+    epindex_reason why;
+    from_db[i] =
+        answer(f->site, EPINDEX_POLICY_STAT, groups[i], names[i], &why);
+    assert_int_equal(why, EPINDEX_REASON_FRESH);
+    assert_string_equal(from_table[i], from_db[i]);
+    free(from_table[i]);
+    free(from_db[i]);
+  }
+  char *all = answer(f->site, EPINDEX_POLICY_STAT, NULL, NULL, NULL);
+  /* discovery order across groups, the problem reported, Beta 3.0 hidden */
+  assert_non_null(strstr(all, "console_scripts|al|alpha:main|alpha|1.0|"));
+  assert_true(strstr(all, "|a2|") < strstr(all, "|be|"));
+  assert_null(strstr(all, "beta3"));
+  assert_non_null(strstr(all, "broken-1.0.dist-info: skipped"));
+  free(all);
+}
+
+/* Replace the table by one made from a copy of index.db changed by sql: a
+ * table that is well formed but disagrees with index.db. */
+static void forge_table(const fx *f, const char *sql) {
+  char *db_path = path_join(f->tmp, "forged.db");
+  sh("cp '%s/.epindex/index.db' '%s'", f->site, db_path);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  int fd = open(f->table, O_WRONLY | O_TRUNC);
+  assert_true(fd >= 0);
+  assert_int_equal(ep_lookup_write(db, fd), EPINDEX_OK);
+  close(fd);
+  sqlite3_close(db);
+  free(db_path);
+}
+
+static void test_verify_reads_index_db_and_stat_the_table(void **state) {
+  fx *f = *state;
+  update(f->site);
+  forge_table(f, "UPDATE ep SET value = 'forged:x' WHERE name = 'be'");
+  char *stat_answer =
+      answer(f->site, EPINDEX_POLICY_STAT, "console_scripts", NULL, NULL);
+  char *trust_answer =
+      answer(f->site, EPINDEX_POLICY_TRUST, "console_scripts", NULL, NULL);
+  epindex_reason why;
+  char *verify_answer =
+      answer(f->site, EPINDEX_POLICY_VERIFY, "console_scripts", NULL, &why);
+  assert_non_null(strstr(stat_answer, "forged:x"));
+  assert_non_null(strstr(trust_answer, "forged:x"));
+  assert_int_equal(why, EPINDEX_REASON_VERIFIED);
+  assert_null(strstr(verify_answer, "forged:x"));
+  assert_non_null(strstr(verify_answer, "beta:main"));
+  free(stat_answer);
+  free(trust_answer);
+  free(verify_answer);
+}
+
+static void test_a_stale_table_is_not_served(void **state) {
+  fx *f = *state;
+  update(f->site);
+  put_dist(f->site, "delta-1.0.dist-info", "delta", "1.0",
+           "[console_scripts]\nde = delta:main\n");
+  epindex_reason why;
+  char *got =
+      answer(f->site, EPINDEX_POLICY_STAT, "console_scripts", NULL, &why);
+  assert_int_equal(why, EPINDEX_REASON_STALE); /* index.db's verdict */
+  assert_non_null(strstr(got, "delta:main"));
+  free(got);
+  /* a table stamped for another directory state is not served either */
+  update(f->site);
+  forge_table(f, "UPDATE ep SET value = value + 1 WHERE grp = char(10) || "
+                 "'meta' AND name = 'mtime_ns'; UPDATE ep SET value = "
+                 "'forged:x' WHERE name = 'de'");
+  got = answer(f->site, EPINDEX_POLICY_STAT, "console_scripts", NULL, &why);
+  assert_int_equal(why, EPINDEX_REASON_FRESH); /* index.db's */
+  assert_non_null(strstr(got, "delta:main"));
+  assert_null(strstr(got, "forged"));
+  free(got);
+}
+
+/* Damage the table with a shell command run in .epindex; index.db answers,
+ * without a warning. */
+static void expect_index_db_answers(const fx *f, const char *cmd,
+                                    const char *want) {
+  update(f->site);
+  sh("cd '%s/.epindex' && %s", f->site, cmd);
+  epindex_reason why;
+  char *got = answer(f->site, EPINDEX_POLICY_STAT, "g", NULL, &why);
+  if (why != EPINDEX_REASON_FRESH || strcmp(got, want) != 0)
+    fail_msg("after `%s`: %s, %s", cmd, epindex_reason_name(why), got);
+  free(got);
+}
+
+static void test_damaged_tables_are_passed_over(void **state) {
+  fx *f = *state;
+  update(f->site);
+  char *want = answer(f->site, EPINDEX_POLICY_STAT, "g", NULL, NULL);
+  const char *cmds[] = {
+      ": > lookup.tbl",
+      "truncate -s 20 lookup.tbl",
+      "truncate -s -1 lookup.tbl",
+      "echo x >> lookup.tbl",
+      "head -c 5000 /dev/urandom > lookup.tbl",
+      "printf 'XPIX' | dd of=lookup.tbl conv=notrunc 2>/dev/null",
+      /* a future format version */
+      "printf '\\002' | dd of=lookup.tbl bs=1 seek=8 conv=notrunc 2>/dev/null",
+      /* the directory offset past the end */
+      "printf '\\377\\377' | dd of=lookup.tbl bs=1 seek=30 conv=notrunc "
+      "2>/dev/null",
+      /* no meta rows: the group count says there are none */
+      "printf '\\000\\000\\000\\000' | dd of=lookup.tbl bs=1 seek=12 "
+      "conv=notrunc 2>/dev/null",
+      "chmod 0666 lookup.tbl",
+      "chown 4242 lookup.tbl",
+      "mv lookup.tbl t && ln -s t lookup.tbl",
+      "rm lookup.tbl && mkdir lookup.tbl",
+  };
+  for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+    sh("rm -rf '%s/.epindex/lookup.tbl' '%s/.epindex/t'", f->site, f->site);
+    expect_index_db_answers(f, cmds[i], want);
+  }
+  free(want);
+}
+
+/* Flip bytes of a real table at random: whatever the reader then says, it
+ * never reads outside the file (ASan checks) and never fails the call. */
+static void test_fuzzed_tables_stay_in_bounds(void **state) {
+  fx *f = *state;
+  update(f->site);
+  char *good = path_join(f->tmp, "good.tbl");
+  sh("cp '%s' '%s'", f->table, good);
+  struct stat st;
+  assert_int_equal(stat(good, &st), 0);
+  srand(7);
+  for (int round = 0; round < 400; round++) {
+    sh("cp '%s' '%s'", good, f->table);
+    int fd = open(f->table, O_WRONLY);
+    assert_true(fd >= 0);
+    for (int k = 0; k < 1 + round % 4; k++) {
+      unsigned char b = (unsigned char)rand();
+      off_t at = (off_t)((size_t)rand() % (size_t)st.st_size);
+      assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    }
+    close(fd);
+    free(answer(f->site, EPINDEX_POLICY_STAT, round % 2 ? "g" : NULL, NULL,
+                NULL));
+  }
+  free(good);
+}
+
+static void test_update_adds_a_missing_table(void **state) {
+  fx *f = *state;
+  update(f->site);
+  unlink(f->table); /* as an index written before tables existed */
+  epindex_update_stats stats;
+  assert_int_equal(epindex_update_dir(f->site, 0, &stats, NULL, 0), 0);
+  assert_false(stats.unchanged);
+  assert_true(table_exists(f));
+  assert_int_equal(epindex_update_dir(f->site, 0, &stats, NULL, 0), 0);
+  assert_true(stats.unchanged); /* and then it is current */
+}
+
+int main(void) {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+  const struct CMUnitTest tests[] = {
+      T(test_table_answers_as_index_db_does),
+      T(test_verify_reads_index_db_and_stat_the_table),
+      T(test_a_stale_table_is_not_served),
+      T(test_damaged_tables_are_passed_over),
+      T(test_fuzzed_tables_stay_in_bounds),
+      T(test_update_adds_a_missing_table),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
