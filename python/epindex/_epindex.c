@@ -6,6 +6,7 @@
  *                                 path index, metadir) tuples
  *   Handle.diagnostics -> list of str; Handle.sources -> list of
  *                                 (source, reason) name pairs
+ *   stamps(paths) -> tuple of st_mtime_ns (None where stat fails)
  *   update(dir, full=False) -> dict  (raises OSError with the message)
  *
  * Strings from the index are UTF-8; bytes that are not (from file names)
@@ -16,6 +17,8 @@
 #include <Python.h>
 
 #include "epindex.h"
+
+#include <sys/stat.h>
 
 typedef struct {
   PyObject_HEAD epindex *ix;
@@ -208,6 +211,39 @@ static PyObject *mod_open(PyObject *self, PyObject *args) {
   return (PyObject *)h;
 }
 
+/* stamps(paths) -> tuple: each entry's st_mtime_ns, or None where stat()
+ * fails (importlib.metadata's FastPath cache key). One C loop: os.stat()
+ * per entry cost a tenth of a first lookup. */
+static PyObject *mod_stamps(PyObject *self, PyObject *seq) {
+  (void)self;
+  PyObject *fast = PySequence_Fast(seq, "paths must be a sequence");
+  if (!fast)
+    return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  PyObject *out = PyTuple_New(n);
+  for (Py_ssize_t i = 0; out && i < n; i++) {
+    PyObject *bytes = NULL;
+    if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(fast, i), &bytes)) {
+      Py_CLEAR(out);
+      break;
+    }
+    const char *p = PyBytes_AS_STRING(bytes);
+    struct stat st;
+    PyObject *v =
+        stat(*p ? p : ".", &st) != 0
+            ? Py_NewRef(Py_None)
+            : PyLong_FromLongLong((long long)st.st_mtim.tv_sec * 1000000000LL +
+                                  st.st_mtim.tv_nsec);
+    Py_DECREF(bytes);
+    if (!v)
+      Py_CLEAR(out);
+    else
+      PyTuple_SET_ITEM(out, i, v);
+  }
+  Py_DECREF(fast);
+  return out;
+}
+
 static PyObject *mod_update(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
   static char *kwlist[] = {"dir", "full", NULL};
@@ -238,6 +274,8 @@ static PyMethodDef mod_methods[] = {
     {"open", mod_open, METH_VARARGS,
      "open(paths, policy, flags=0) -> Handle: judge every path entry now "
      "(flags: HEAL)"},
+    {"stamps", mod_stamps, METH_O,
+     "stamps(paths) -> tuple: st_mtime_ns of each entry, None if absent"},
     {"update", (PyCFunction)(void (*)(void))mod_update,
      METH_VARARGS | METH_KEYWORDS,
      "update(dir, full=False) -> dict: (re)build the index of dir"},
