@@ -33,7 +33,10 @@ def make_one(root, name, version="1.0", group="console_scripts"):
     write(os.path.join(d, "entry_points.txt"), "[%s]\n%s = %s:main\n" % (group, name, mod))
 
 
-def make(root, n, seed=1):
+def make(root, n, seed=1, plugin_groups=PLUGIN_GROUPS):
+    """plugin_groups: the groups a third of the entry point files add one
+    entry to (pass fewer where real programs load them: their values name
+    modules that do not exist)."""
     rnd = random.Random(seed)
     os.makedirs(root, exist_ok=True)
     g40 = set(range(0, n, max(1, n // 40))[:40]) if n >= 40 else set()
@@ -56,7 +59,7 @@ def make(root, n, seed=1):
             lines += ["[console_scripts]",
                       "%s = %s.cli:main" % (name, name.replace("-", "_"))]
             if rnd.random() < 0.3:
-                lines += ["[%s]" % rnd.choice(PLUGIN_GROUPS),
+                lines += ["[%s]" % rnd.choice(plugin_groups),
                           "%s = %s.plugin" % (name, name.replace("-", "_"))]
         if lines:
             write(os.path.join(d, "entry_points.txt"), "\n".join(lines) + "\n")
