@@ -320,7 +320,9 @@ enum {
 /* A mapped table; its header has been checked, nothing else. */
 typedef struct ep_lookup {
   const unsigned char *base;
-  size_t size, ngroups, dir; /* dir: offset of the groups' directory */
+  size_t size;
+  size_t ngroups, dir; /* the groups' directory: entries, offset */
+  size_t nkeys, kdir;  /* the key groups' directory */
 } ep_lookup;
 /* The rows of one group, read one by one. */
 typedef struct ep_lookup_rows {
@@ -339,7 +341,9 @@ typedef struct ep_lookup_row {
  * it is not one of this version). fd may be closed afterwards. */
 int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk);
 void ep_lookup_unmap(ep_lookup *lk);
-/* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds. */
+/* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds.
+ * Key groups ("\nkey\n" + KEY) are in a directory of their own, which only
+ * ep_lookup_find() searches; they have no rows. */
 int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
                     size_t *glen, ep_lookup_rows *it);
 /* Find a group by binary search; false if absent. */
@@ -447,6 +451,11 @@ int ep_writer_commit(ep_writer *w, const ep_index_counts *totals,
                      const ep_dirstamp *ds, const char *dir_realpath,
                      bool is_egg, int lookup_fd, ep_buf *err);
 void ep_writer_abort(ep_writer *w);
+/* Start writing a file's dirty pages back without waiting (Linux; a no-op
+ * elsewhere): the fsync that follows later then waits less, because the
+ * disk worked while the caller went on. */
+void ep_start_writeback(int fd);
+void ep_start_writeback_path(const char *path);
 
 /* Compare a listing + stamps against an open index (the VERIFY check).
  * relocated: compare sizes only. Returns 1 match, 0 mismatch (detail says

@@ -8,6 +8,7 @@
  * opened read-only, in defensive mode, with triggers, views and untrusted
  * schema functions disabled, so a hostile file cannot run anything.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include "epindex_private.h"
 
 #include <errno.h>
@@ -1175,6 +1176,8 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
   if (w->rc == SQLITE_OK)
     w->rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
   int out = w->rc == SQLITE_OK ? EPINDEX_OK : writer_fail(wr, err);
+  if (out == EPINDEX_OK && lookup_fd >= 0)
+    ep_start_writeback_path(wr->path);
   if (out == EPINDEX_OK && lookup_fd >= 0 &&
       (out = ep_lookup_write(w->db, lookup_fd)) != EPINDEX_OK)
     ep_buf_appendf(err, "cannot write the lookup table beside %s: %s", wr->path,
@@ -1186,6 +1189,22 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
   w->db = NULL;
   free(wr);
   return out;
+}
+
+void ep_start_writeback(int fd) {
+#ifdef SYNC_FILE_RANGE_WRITE
+  (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+  (void)fd;
+#endif
+}
+
+void ep_start_writeback_path(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    ep_start_writeback(fd);
+    close(fd);
+  }
 }
 
 void ep_writer_abort(ep_writer *wr) {

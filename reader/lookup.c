@@ -22,14 +22,15 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #define LK_MAGIC "EPIXLKT\0"
-#define LK_HEADER 32
-#define LK_DIRENT 16
+#define LK_HEADER 48
+#define LK_DIRENT 24
 #define LK_NULL 0xFFFFFFFFu
 
 static uint32_t get32(const unsigned char *p) {
@@ -41,6 +42,11 @@ static uint64_t get64(const unsigned char *p) {
   return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
+/* Does a directory of n entries at off fit in a file of size bytes? */
+static bool dir_fits(uint64_t off, uint64_t n, uint64_t size) {
+  return off >= LK_HEADER && off <= size && n <= (size - off) / LK_DIRENT;
+}
+
 int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
   *lk = (ep_lookup){0};
   if (size < LK_HEADER || size > SIZE_MAX)
@@ -50,13 +56,15 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
     return EPINDEX_EIO;
   const unsigned char *h = p;
   uint64_t ngroups = get32(h + 12), dir = get64(h + 24);
+  uint64_t nkeys = get32(h + 32), kdir = get64(h + 40);
   if (memcmp(h, LK_MAGIC, 8) != 0 || get32(h + 8) != EP_LOOKUP_VERSION ||
-      get64(h + 16) != size || dir < LK_HEADER || dir > size ||
-      ngroups > (size - dir) / LK_DIRENT) {
+      get64(h + 16) != size || !dir_fits(dir, ngroups, size) ||
+      !dir_fits(kdir, nkeys, size)) {
     munmap(p, (size_t)size);
     return EPINDEX_EIO;
   }
-  *lk = (ep_lookup){h, (size_t)size, (size_t)ngroups, (size_t)dir};
+  *lk = (ep_lookup){h,           (size_t)size,  (size_t)ngroups,
+                    (size_t)dir, (size_t)nkeys, (size_t)kdir};
   return EPINDEX_OK;
 }
 
@@ -66,19 +74,30 @@ void ep_lookup_unmap(ep_lookup *lk) {
   *lk = (ep_lookup){0};
 }
 
-/* Group i's name and rows. EPINDEX_EIO if its entry points outside. */
-int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
-                    size_t *glen, ep_lookup_rows *it) {
-  if (i >= lk->ngroups)
+/* Entry i of the directory at dir: its name and rows. */
+static int dir_entry(const ep_lookup *lk, size_t dir, size_t n, size_t i,
+                     const char **grp, size_t *glen, ep_lookup_rows *it) {
+  if (i >= n)
     return EPINDEX_EIO;
-  const unsigned char *e = lk->base + lk->dir + i * LK_DIRENT;
-  uint64_t off = get64(e), len = get32(e + 8);
-  if (off > lk->dir || len >= lk->dir - off || lk->base[off + len] != '\0')
+  const unsigned char *e = lk->base + dir + i * LK_DIRENT;
+  uint64_t off = get64(e), rows = get64(e + 8), len = get32(e + 16);
+  if (off >= lk->size || len >= lk->size - off || lk->base[off + len] != '\0' ||
+      rows > lk->size)
     return EPINDEX_EIO;
   *grp = (const char *)lk->base + off;
   *glen = (size_t)len;
-  *it = (ep_lookup_rows){lk, (size_t)(off + len + 1), get32(e + 12)};
+  *it = (ep_lookup_rows){lk, (size_t)rows, get32(e + 20)};
   return EPINDEX_OK;
+}
+
+int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
+                    size_t *glen, ep_lookup_rows *it) {
+  return dir_entry(lk, lk->dir, lk->ngroups, i, grp, glen, it);
+}
+
+static bool is_key_grp(const char *grp, size_t len) {
+  size_t n = strlen(EP_GRP_KEY);
+  return len >= n && memcmp(grp, EP_GRP_KEY, n) == 0;
 }
 
 /* SQLite's BINARY order: bytes, then length. (Strings in the table are
@@ -90,11 +109,13 @@ static int cmp_grp(const char *a, size_t alen, const char *b, size_t blen) {
 
 bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
                     ep_lookup_rows *it) {
-  size_t lo = 0, hi = lk->ngroups;
+  bool key = is_key_grp(grp, glen);
+  size_t dir = key ? lk->kdir : lk->dir, n = key ? lk->nkeys : lk->ngroups;
+  size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2, len;
     const char *g;
-    if (ep_lookup_group(lk, mid, &g, &len, it) != EPINDEX_OK)
+    if (dir_entry(lk, dir, n, mid, &g, &len, it) != EPINDEX_OK)
       return false;
     int c = cmp_grp(g, len, grp, glen);
     if (c == 0)
@@ -111,7 +132,7 @@ int ep_lookup_next(ep_lookup_rows *it, ep_lookup_row *row) {
   if (it->left == 0)
     return 0;
   const ep_lookup *lk = it->lk;
-  size_t off = it->off, end = lk->dir;
+  size_t off = it->off, end = lk->size;
   if (off > end || end - off < 16)
     return EPINDEX_EIO;
   row->ord = (int64_t)get64(lk->base + off);
@@ -149,33 +170,110 @@ static void put64(unsigned char *p, uint64_t v) {
   put32(p + 4, (uint32_t)(v >> 32));
 }
 
-static int append32(ep_buf *b, uint32_t v) {
-  unsigned char p[4];
-  put32(p, v);
-  return ep_buf_append(b, p, 4);
+/* A length-prefixed, NUL-terminated field (len LK_NULL: NULL). */
+static int append_field(ep_buf *b, const void *p, size_t len) {
+  unsigned char n[4];
+  if (p && len >= LK_NULL)
+    return EPINDEX_EINVAL;
+  put32(n, p ? (uint32_t)len : LK_NULL);
+  int rc = ep_buf_append(b, n, 4);
+  return rc || !p ? rc : ep_buf_append(b, p, len + 1);
 }
 
-static int append64(ep_buf *b, uint64_t v) {
-  unsigned char p[8];
-  put64(p, v);
-  return ep_buf_append(b, p, 8);
-}
-
-/* One row: ord, line, then the six columns from col 3 of st. */
+/* One row: ord, line, then the six columns from col 3 of st. The text
+ * SQLite returns ends in a NUL, which goes into the table too. */
 static int append_row(ep_buf *b, sqlite3_stmt *st) {
-  int rc = append64(b, (uint64_t)sqlite3_column_int64(st, 1));
-  rc = rc ? rc : append64(b, (uint64_t)sqlite3_column_int64(st, 2));
+  unsigned char nums[16];
+  put64(nums, (uint64_t)sqlite3_column_int64(st, 1));
+  put64(nums + 8, (uint64_t)sqlite3_column_int64(st, 2));
+  int rc = ep_buf_append(b, nums, 16);
   for (int f = 0; f < EP_LK_FIELDS && !rc; f++) {
     const unsigned char *t = sqlite3_column_text(st, 3 + f);
-    size_t n = (size_t)sqlite3_column_bytes(st, 3 + f);
     if (!t && sqlite3_column_type(st, 3 + f) != SQLITE_NULL)
       return EPINDEX_ENOMEM;
-    rc = !t             ? append32(b, LK_NULL)
-         : n >= LK_NULL ? EPINDEX_EINVAL
-                        : append32(b, (uint32_t)n);
-    if (!rc && t)
-      rc = ep_buf_append(b, t, n + 1); /* with SQLite's terminating NUL */
+    rc = append_field(b, t, (size_t)sqlite3_column_bytes(st, 3 + f));
   }
+  return rc;
+}
+
+/* A directory being built: the names of its groups, then its entries. */
+typedef struct dir_build {
+  ep_buf names, entries;
+  size_t n;
+} dir_build;
+
+static int add_group(dir_build *d, const char *g, size_t len, size_t rows_off,
+                     uint32_t rows) {
+  unsigned char e[LK_DIRENT];
+  if (len >= LK_NULL || d->n >= LK_NULL)
+    return EPINDEX_EINVAL;
+  put64(e, d->names.len); /* relative to the names; fixed up when placed */
+  put64(e + 8, rows_off);
+  put32(e + 16, (uint32_t)len);
+  put32(e + 20, rows);
+  d->n++;
+  int rc = ep_buf_append(&d->names, g, len);
+  rc = rc ? rc : ep_buf_append(&d->names, "", 1);
+  return rc ? rc : ep_buf_append(&d->entries, e, sizeof(e));
+}
+
+/* Append the names, then the entries (their name offsets made absolute);
+ * *at receives the entries' offset. */
+static int place_dir(ep_buf *out, dir_build *d, size_t *at) {
+  size_t names_at = out->len;
+  int rc = d->names.len ? ep_buf_append(out, d->names.data, d->names.len) : 0;
+  *at = out->len;
+  if (!rc && d->entries.len)
+    rc = ep_buf_append(out, d->entries.data, d->entries.len);
+  for (size_t i = 0; !rc && i < d->n; i++) {
+    unsigned char *e = (unsigned char *)out->data + *at + i * LK_DIRENT;
+    put64(e, get64(e) + names_at);
+  }
+  return rc;
+}
+
+/* Rows of the groups in one range of grp (SQL bounds), group by group. Key
+ * groups get no rows: only their presence is ever asked. */
+static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
+                     bool keys) {
+  char sql[256];
+  snprintf(sql, sizeof(sql),
+           "SELECT grp, ord, line, name, value, metadir, dname, dversion, "
+           "key FROM ep WHERE %s ORDER BY grp, ord, line",
+           where);
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    return EPINDEX_ESQLITE;
+  int rc = EPINDEX_OK, step;
+  const char *last = NULL;
+  size_t last_len = 0, rows_off = 0;
+  uint32_t rows = 0;
+  ep_buf prev = {0};
+  while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *g = (const char *)sqlite3_column_text(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0);
+    if (!g) {
+      rc = EPINDEX_ENOMEM;
+      break;
+    }
+    if (!last || cmp_grp(last, last_len, g, n) != 0) {
+      if (last)
+        rc = add_group(d, last, last_len, rows_off, rows);
+      prev.len = 0;
+      rc = rc ? rc : ep_buf_append(&prev, g, n);
+      last = prev.data, last_len = n, rows_off = body->len, rows = 0;
+    }
+    if (!rc && !keys) {
+      rc = append_row(body, st);
+      rows++;
+    }
+  }
+  if (!rc && step != SQLITE_DONE)
+    rc = EPINDEX_EIO;
+  if (!rc && last)
+    rc = add_group(d, last, last_len, rows_off, rows);
+  sqlite3_finalize(st);
+  ep_buf_free(&prev);
   return rc;
 }
 
@@ -197,62 +295,47 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
   return EPINDEX_OK;
 }
 
-/* The groups' directory: (name offset, name length, rows) per group. */
-static int add_dirent(ep_buf *dir, size_t off, size_t len, uint32_t rows) {
-  if (len >= LK_NULL)
-    return EPINDEX_EINVAL;
-  int rc = append64(dir, off);
-  rc = rc ? rc : append32(dir, (uint32_t)len);
-  return rc ? rc : append32(dir, rows);
-}
+/* The ranges of grp to copy, in order, skipping the dist rows; keys last,
+ * into their own directory (a lookup's binary search then never meets
+ * them: there is one per distribution). */
+#define KEY_LO "char(10) || 'key' || char(10)"
+#define KEY_HI "char(10) || 'key' || char(11)"
+static const char *const ranges[] = {
+    "grp < char(10) || 'dist'",
+    "grp > char(10) || 'dist' AND grp < " KEY_LO,
+    "grp >= " KEY_HI,
+};
 
 int ep_lookup_write(sqlite3 *db, int fd) {
-  static const char sql[] =
-      "SELECT grp, ord, line, name, value, metadir, dname, dversion, key "
-      "FROM ep WHERE grp <> char(10) || 'dist' ORDER BY grp, ord, line";
-  sqlite3_stmt *st;
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-    return EPINDEX_ESQLITE;
-  ep_buf body = {0}, dir = {0};
   static const unsigned char zeros[LK_HEADER - 8];
-  int rc = ep_buf_append(&body, LK_MAGIC, 8); /* the rest is filled below */
-  rc = rc ? rc : ep_buf_append(&body, zeros, sizeof(zeros));
-  size_t ngroups = 0, grp_off = 0, grp_len = 0;
-  uint32_t rows = 0;
-  int step;
-  while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *g = (const char *)sqlite3_column_text(st, 0);
-    size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    if (!g)
-      rc = EPINDEX_ENOMEM;
-    else if (ngroups == 0 || cmp_grp(body.data + grp_off, grp_len, g, n) != 0) {
-      if (ngroups > 0)
-        rc = add_dirent(&dir, grp_off, grp_len, rows);
-      grp_off = body.len, grp_len = n, rows = 0, ngroups++;
-      rc = rc ? rc : ep_buf_append(&body, g, n + 1);
-    }
-    rc = rc ? rc : append_row(&body, st);
-    rows++;
-  }
-  if (!rc && step != SQLITE_DONE)
-    rc = EPINDEX_EIO;
-  if (!rc && ngroups > 0)
-    rc = add_dirent(&dir, grp_off, grp_len, rows);
-  sqlite3_finalize(st);
-  size_t dir_off = body.len;
-  if (!rc && dir.len)
-    rc = ep_buf_append(&body, dir.data, dir.len);
-  if (!rc && ngroups >= LK_NULL)
-    rc = EPINDEX_EINVAL;
+  ep_buf out = {0};
+  dir_build groups = {0}, keys = {0};
+  int rc = ep_buf_append(&out, LK_MAGIC, 8); /* the rest is filled below */
+  rc = rc ? rc : ep_buf_append(&out, zeros, sizeof(zeros));
+  for (size_t i = 0; !rc && i < sizeof(ranges) / sizeof(ranges[0]); i++)
+    rc = add_range(db, ranges[i], &out, &groups, false);
+  if (!rc)
+    rc =
+        add_range(db, "grp >= " KEY_LO " AND grp < " KEY_HI, &out, &keys, true);
+  size_t dir = 0, kdir = 0;
+  rc = rc ? rc : place_dir(&out, &groups, &dir);
+  rc = rc ? rc : place_dir(&out, &keys, &kdir);
   if (!rc) {
-    unsigned char *h = (unsigned char *)body.data;
+    unsigned char *h = (unsigned char *)out.data;
     put32(h + 8, EP_LOOKUP_VERSION);
-    put32(h + 12, (uint32_t)ngroups);
-    put64(h + 16, body.len);
-    put64(h + 24, dir_off);
-    rc = write_all(fd, h, body.len);
+    put32(h + 12, (uint32_t)groups.n);
+    put64(h + 16, out.len);
+    put64(h + 24, dir);
+    put32(h + 32, (uint32_t)keys.n);
+    put64(h + 40, kdir);
+    rc = write_all(fd, h, out.len);
   }
-  ep_buf_free(&body);
-  ep_buf_free(&dir);
+  if (!rc)
+    ep_start_writeback(fd);
+  ep_buf_free(&out);
+  ep_buf_free(&groups.names);
+  ep_buf_free(&groups.entries);
+  ep_buf_free(&keys.names);
+  ep_buf_free(&keys.entries);
   return rc;
 }

@@ -516,11 +516,9 @@ static void stamp_all(int dirfd, const ep_listing *l, ep_stamp *out) {
 /* Match the listing against the old dist rows (one stat per entry: the
  * metadata entry's own mtime and inode). false: a full snapshot is needed
  * (an entry moved in the order, no room between ords, a key collision). */
-static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p) {
+static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
+                       const ep_stamp *stamps) {
   size_t n = p->listing.len;
-  ep_stamp *stamps = malloc((n + 1) * sizeof(*stamps));
-  if (stamps)
-    stamp_all(u->dirfd, &p->listing, stamps);
   const ep_dist **match = calloc(n + 1, sizeof(*match));
   bool *used = calloc(u->old.ndists + 1, sizeof(*used));
   p->toread.items = calloc(n + 1, sizeof(*p->toread.items));
@@ -581,7 +579,6 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p) {
       ok = false;
   free(match);
   free(used);
-  free(stamps);
   return ok;
 }
 
@@ -658,6 +655,54 @@ static int write_patch(update_ctx *u, const patch_plan *p,
  * files, which changes the directory that holds them), and patch a copy of
  * the old index. *done is false when a full snapshot must be taken instead.
  */
+/* The stamp, and the directory's stat before it is read (waiting out the
+ * clock tick when the directory changed in this one). */
+static int stamp_before_reading(update_ctx *u, int64_t *stamp,
+                                struct stat *before) {
+  int rc;
+  if ((rc = fs_now(u, stamp)) != EPINDEX_OK)
+    return rc;
+  if (fstat(u->dirfd, before) != 0)
+    return sys_fail(u, "cannot stat", NULL);
+  if (ep_mtime_ns(before) >= *stamp) {
+    /* an installer that runs the hook right away changed the directory in
+     * this clock tick: let the tick pass rather than stamp racily */
+    if ((rc = wait_past(u, ep_mtime_ns(before))) != EPINDEX_OK ||
+        (rc = fs_now(u, stamp)) != EPINDEX_OK)
+      return rc;
+    if (fstat(u->dirfd, before) != 0)
+      return sys_fail(u, "cannot stat", NULL);
+  }
+  return EPINDEX_OK;
+}
+
+/* The directory's listing and each entry's stamp (one stat each), taken in
+ * threads while the old index loads: they wait on the kernel, the loading
+ * on SQLite. */
+typedef struct list_job {
+  int dirfd;
+  const char *base;
+  ep_listing *out;
+  ep_stamp *stamps; /* out->len of them, owned by the caller */
+  int rc;
+} list_job;
+
+static void *run_list_job(void *arg) {
+  list_job *j = arg;
+  j->rc = ep_list_dir(j->dirfd, j->base, j->out);
+  if (j->rc == EPINDEX_OK &&
+      !(j->stamps = malloc((j->out->len + 1) * sizeof(*j->stamps))))
+    j->rc = EPINDEX_ENOMEM;
+  if (j->rc == EPINDEX_OK)
+    stamp_all(j->dirfd, j->out, j->stamps);
+  return NULL;
+}
+
+static int load_old_dists(update_ctx *u, ep_index *ix) {
+  int rc = ep_index_load_dists(ix, &u->old);
+  return rc ? rc : index_old(u);
+}
+
 static int try_patch(update_ctx *u, const char *base, bool is_egg,
                      epindex_update_stats *stats, bool *done) {
   ep_index *ix = NULL;
@@ -667,31 +712,30 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
     return EPINDEX_OK;
   ep_index_counts old_totals;
   ep_index_counts_of(ix, &old_totals);
-  int64_t old_stamp = ep_index_stamp_ns(ix);
-  int rc = ep_index_load_dists(ix, &u->old);
-  ep_index_close(ix);
-  if (rc || (rc = index_old(u)) != EPINDEX_OK ||
-      (rc = create_tmp(u)) != EPINDEX_OK)
-    return rc == EPINDEX_ENOMEM ? rc : EPINDEX_OK;
-  int64_t stamp;
+  int64_t old_stamp = ep_index_stamp_ns(ix), stamp;
   struct stat before, after;
-  if ((rc = fs_now(u, &stamp)) != EPINDEX_OK)
+  int rc = create_tmp(u);
+  if (!rc)
+    rc = stamp_before_reading(u, &stamp, &before);
+  if (rc) {
+    ep_index_close(ix);
     return rc;
-  if (fstat(u->dirfd, &before) != 0)
-    return sys_fail(u, "cannot stat", NULL);
-  if (ep_mtime_ns(&before) >= stamp) {
-    /* an installer that runs the hook right away changed the directory in
-     * this clock tick: let the tick pass rather than stamp racily */
-    if ((rc = wait_past(u, ep_mtime_ns(&before))) != EPINDEX_OK ||
-        (rc = fs_now(u, &stamp)) != EPINDEX_OK)
-      return rc;
-    if (fstat(u->dirfd, &before) != 0)
-      return sys_fail(u, "cannot stat", NULL);
   }
   patch_plan p = {0};
   ep_catalog delta = {0};
-  rc = ep_list_dir(u->dirfd, base, &p.listing);
-  bool ok = rc == EPINDEX_OK && plan_patch(u, old_stamp, &p);
+  list_job job = {u->dirfd, base, &p.listing, NULL, EPINDEX_OK};
+  pthread_t t;
+  bool threaded = pthread_create(&t, NULL, run_list_job, &job) == 0;
+  int load = load_old_dists(u, ix);
+  ep_index_close(ix);
+  if (threaded)
+    pthread_join(t, NULL);
+  else
+    run_list_job(&job);
+  rc = job.rc;
+  bool ok = rc == EPINDEX_OK && load == EPINDEX_OK &&
+            plan_patch(u, old_stamp, &p, job.stamps);
+  free(job.stamps);
   if (ok)
     rc = read_delta(u, &p, &delta, &stamp, &stats->reread);
   ok = ok && !rc && delta_keys_unique(&p, &delta) &&
@@ -711,6 +755,8 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
   plan_free(&p);
   ep_catalog_free(&u->old);
   ep_strmap_free(&u->old_by_name);
+  if (load == EPINDEX_ENOMEM)
+    rc = load;
   return rc == EPINDEX_ENOMEM || ok ? rc : EPINDEX_OK;
 }
 
