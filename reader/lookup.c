@@ -238,8 +238,9 @@ static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
                      bool keys) {
   char sql[256];
   snprintf(sql, sizeof(sql),
-           "SELECT grp, ord, line, name, value, metadir, dname, dversion, "
-           "key FROM ep WHERE %s ORDER BY grp, ord, line",
+           "SELECT %s FROM ep WHERE %s ORDER BY grp, ord, line",
+           keys ? "grp"
+                : "grp, ord, line, name, value, metadir, dname, dversion, key",
            where);
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)

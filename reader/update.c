@@ -455,10 +455,6 @@ static int cmp_cstr(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static bool in_sorted(const char **keys, size_t n, const char *key) {
-  return key && n && bsearch(&key, keys, n, sizeof(*keys), cmp_cstr);
-}
-
 /* What the patch changes, worked out before anything is written. */
 typedef struct patch_plan {
   ep_listing listing;  /* the directory now, in discovery order */
@@ -466,10 +462,24 @@ typedef struct patch_plan {
   int64_t *toread_ord; /* the ord each of them gets */
   int64_t *removed;    /* ords of the old rows to delete */
   size_t nremoved;
-  const char **kept_keys; /* sorted keys of the distributions kept */
+  const char **kept_keys; /* keys of the distributions kept */
   size_t nkept;
+  bool kept_sorted;     /* sorted only when many keys will be looked up */
   ep_index_counts gone; /* rows the deletions take away */
 } patch_plan;
+
+/* Is key among the kept distributions' keys? */
+static bool kept(const patch_plan *p, const char *key) {
+  if (!key || !p->nkept)
+    return false;
+  if (p->kept_sorted)
+    return bsearch(&key, p->kept_keys, p->nkept, sizeof(*p->kept_keys),
+                   cmp_cstr) != NULL;
+  for (size_t i = 0; i < p->nkept; i++)
+    if (strcmp(p->kept_keys[i], key) == 0)
+      return true;
+  return false;
+}
 
 static void plan_free(patch_plan *p) {
   ep_listing_free(&p->listing);
@@ -571,11 +581,15 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
     p->gone.entries += o->stored;
     p->gone.problems += o->problem && !o->hidden;
   }
-  qsort(p->kept_keys, p->nkept, sizeof(*p->kept_keys), cmp_cstr);
+  /* the usual install or upgrade asks about one or two keys: scanning is
+   * cheaper than sorting tens of thousands */
+  p->kept_sorted = p->nremoved + p->toread.len > 4;
+  if (p->kept_sorted)
+    qsort(p->kept_keys, p->nkept, sizeof(*p->kept_keys), cmp_cstr);
   /* a removed distribution that shared its key with a kept one changes who
    * hides whom: only a full snapshot recomputes that */
   for (size_t i = 0; ok && i < u->old.ndists; i++)
-    if (!used[i] && in_sorted(p->kept_keys, p->nkept, u->old.dists[i].key))
+    if (!used[i] && kept(p, u->old.dists[i].key))
       ok = false;
   free(match);
   free(used);
@@ -586,7 +600,7 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
 static bool delta_keys_unique(const patch_plan *p, const ep_catalog *delta) {
   for (size_t i = 0; i < delta->ndists; i++) {
     const char *k = delta->dists[i].key;
-    if (in_sorted(p->kept_keys, p->nkept, k))
+    if (kept(p, k))
       return false;
     for (size_t j = 0; k && j < i; j++)
       if (delta->dists[j].key && strcmp(delta->dists[j].key, k) == 0)

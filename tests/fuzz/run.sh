@@ -7,7 +7,7 @@ build=${1:?usage: run.sh FUZZ_BUILD_DIR [SECONDS]}
 secs=${2:-20}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$here/crashes"
-for t in text metadata index zip; do
+for t in text metadata index lookup zip; do
   work=$(mktemp -d)
   cp -r "$here/corpus/$t/." "$work/"
   echo "fuzz_$t: ${secs}s"

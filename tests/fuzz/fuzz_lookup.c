@@ -1,0 +1,74 @@
+/* fuzz_lookup -- hostile lookup tables: the input becomes <dir>/.epindex/
+ * lookup.tbl of a directory with one real distribution and no index.db,
+ * opened under every policy and looked up (all groups, one group, and a
+ * precedence check against a second path entry). Under "stat" and
+ * "verify" the answer must be the scan's (one entry); under "trust" a
+ * table that parses may say anything, but must never be read out of
+ * bounds (ASan) or crash. */
+#include "epindex.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[64], other[80];
+
+static void put(const char *rel, const void *data, size_t n) {
+  char p[256];
+  snprintf(p, sizeof(p), "%s/%s", dir, rel);
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || write(fd, data, n) != (ssize_t)n)
+    abort();
+  close(fd);
+}
+
+static void setup(void) {
+  char p[256];
+  snprintf(dir, sizeof(dir), "/tmp/fuzz-lookup-XXXXXX");
+  if (!mkdtemp(dir))
+    abort();
+  snprintf(p, sizeof(p), "%s/one-1.0.dist-info", dir);
+  mkdir(p, 0755);
+  snprintf(p, sizeof(p), "%s/.epindex", dir);
+  mkdir(p, 0755);
+  put("one-1.0.dist-info/METADATA", "Name: one\nVersion: 1.0\n", 23);
+  put("one-1.0.dist-info/entry_points.txt", "[g]\none = one:main\n", 19);
+  /* a second path entry after it: its "one" is hidden only if the table's
+   * keys say so (a binary search in the key directory) */
+  snprintf(other, sizeof(other), "%s/other", dir);
+  mkdir(other, 0755);
+  snprintf(p, sizeof(p), "%s/other/one-2.0.dist-info", dir);
+  mkdir(p, 0755);
+  put("other/one-2.0.dist-info/METADATA", "Name: one\nVersion: 2.0\n", 23);
+}
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
+  if (!dir[0])
+    setup();
+  put(".epindex/lookup.tbl", data, size);
+  const char *paths[] = {dir, other};
+  const char *groups[] = {NULL, "g"};
+  for (int policy = 0; policy < 3; policy++)
+    for (int g = 0; g < 2; g++) {
+      epindex *ix;
+      epindex_result *r;
+      if (epindex_open(&ix, paths, 2, (epindex_policy)policy) != EPINDEX_OK)
+        abort();
+      if (epindex_lookup(ix, groups[g], NULL, &r) == EPINDEX_OK) {
+        if (policy != EPINDEX_POLICY_TRUST && epindex_result_count(r) != 1)
+          abort();
+        for (size_t i = 0; i < epindex_result_count(r); i++)
+          for (int f = 0; f < 7; f++)
+            epindex_result_get(r, i, (epindex_field)f, NULL);
+        epindex_result_free(r);
+      }
+      for (size_t i = 0; i < epindex_diag_count(ix); i++)
+        (void)strlen(epindex_diag_message(ix, i));
+      epindex_close(ix);
+    }
+  return 0;
+}
