@@ -3,42 +3,19 @@
  * policy and looked up. The answer must always be the scan's (one entry). */
 #include "epindex.h"
 
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "fuzz_site.h"
+
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static char dir[64];
 
-static void put(const char *rel, const void *data, size_t n) {
-  char p[256];
-  snprintf(p, sizeof(p), "%s/%s", dir, rel);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || write(fd, data, n) != (ssize_t)n)
-    abort();
-  close(fd);
-}
-
-static void setup(void) {
-  char p[256];
-  snprintf(dir, sizeof(dir), "/tmp/fuzz-index-XXXXXX");
-  if (!mkdtemp(dir))
-    abort();
-  snprintf(p, sizeof(p), "%s/one-1.0.dist-info", dir);
-  mkdir(p, 0755);
-  snprintf(p, sizeof(p), "%s/.epindex", dir);
-  mkdir(p, 0755);
-  put("one-1.0.dist-info/METADATA", "Name: one\nVersion: 1.0\n", 23);
-  put("one-1.0.dist-info/entry_points.txt", "[g]\none = one:main\n", 19);
-}
-
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
-  if (!dir[0])
-    setup();
-  put(".epindex/index.db", data, size);
+  if (!dir[0]) {
+    snprintf(dir, sizeof(dir), "/tmp/fuzz-index-XXXXXX");
+    site_make(dir);
+  }
+  site_put(dir, ".epindex/index.db", data, size);
   const char *paths[] = {dir};
   for (int policy = 0; policy < 3; policy++) {
     epindex *ix;

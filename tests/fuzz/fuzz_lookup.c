@@ -7,49 +7,29 @@
  * bounds (ASan) or crash. */
 #include "epindex.h"
 
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include "fuzz_site.h"
+
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static char dir[64], other[80];
 
-static void put(const char *rel, const void *data, size_t n) {
-  char p[256];
-  snprintf(p, sizeof(p), "%s/%s", dir, rel);
-  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || write(fd, data, n) != (ssize_t)n)
-    abort();
-  close(fd);
-}
-
+/* A second path entry after the site: its "one" is hidden only if the
+ * table's keys say so (a binary search in the key directory). */
 static void setup(void) {
-  char p[256];
   snprintf(dir, sizeof(dir), "/tmp/fuzz-lookup-XXXXXX");
-  if (!mkdtemp(dir))
-    abort();
-  snprintf(p, sizeof(p), "%s/one-1.0.dist-info", dir);
-  mkdir(p, 0755);
-  snprintf(p, sizeof(p), "%s/.epindex", dir);
-  mkdir(p, 0755);
-  put("one-1.0.dist-info/METADATA", "Name: one\nVersion: 1.0\n", 23);
-  put("one-1.0.dist-info/entry_points.txt", "[g]\none = one:main\n", 19);
-  /* a second path entry after it: its "one" is hidden only if the table's
-   * keys say so (a binary search in the key directory) */
+  site_make(dir);
   snprintf(other, sizeof(other), "%s/other", dir);
-  mkdir(other, 0755);
-  snprintf(p, sizeof(p), "%s/other/one-2.0.dist-info", dir);
-  mkdir(p, 0755);
-  put("other/one-2.0.dist-info/METADATA", "Name: one\nVersion: 2.0\n", 23);
+  site_mkdir(dir, "other");
+  site_mkdir(dir, "other/one-2.0.dist-info");
+  site_put(dir, "other/one-2.0.dist-info/METADATA", "Name: one\nVersion: 2.0\n",
+           23);
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   if (!dir[0])
     setup();
-  put(".epindex/lookup.tbl", data, size);
+  site_put(dir, ".epindex/lookup.tbl", data, size);
   const char *paths[] = {dir, other};
   const char *groups[] = {NULL, "g"};
   for (int policy = 0; policy < 3; policy++)
