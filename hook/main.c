@@ -35,7 +35,8 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  update [DIR...]    build or refresh DIR/" EPINDEX_INDEX_DIR
-    "/" EPINDEX_INDEX_FILE " (atomically)\n"
+    "/" EPINDEX_INDEX_FILE " and its\n"
+    "                     lookup table " EPINDEX_LOOKUP_FILE " (atomically)\n"
     "      --python PY    index every directory on PY's sys.path that can be\n"
     "                     written; others are reported and skipped\n"
     "      --full         re-read every distribution (default: only changed)\n"
