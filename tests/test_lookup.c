@@ -244,6 +244,84 @@ static void test_fuzzed_tables_stay_in_bounds(void **state) {
   free(good);
 }
 
+static void test_nul_in_table_text(void **state) {
+  fx *f = *state;
+  update(f->site);
+  forge_table(f, "UPDATE ep SET name = 'a' || char(0) || 'b' WHERE grp = "
+                 "'console_scripts' AND name = 'be'");
+  const char *paths[] = {f->site};
+  epindex *ix;
+  epindex_result *r;
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_path_reason(ix, 0), EPINDEX_REASON_FRESH);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
+  size_t len;
+  assert_memory_equal(epindex_result_get(r, 1, EPINDEX_FIELD_NAME, &len),
+                      "a\0b", 3);
+  assert_int_equal(len, 3); /* lengths from the table, not strlen */
+  epindex_result_free(r);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", "a", &r), EPINDEX_OK);
+  assert_int_equal(epindex_result_count(r), 0);
+  epindex_result_free(r);
+  epindex_close(ix);
+}
+
+static void test_empty_directory_table(void **state) {
+  fx *f = *state;
+  char *empty = path_join(f->tmp, "empty");
+  sh("mkdir '%s'", empty);
+  update(empty);
+  epindex_reason why;
+  char *got = answer(empty, EPINDEX_POLICY_STAT, NULL, NULL, &why);
+  assert_int_equal(why, EPINDEX_REASON_FRESH);
+  assert_string_equal(got, "");
+  free(got);
+  /* it hides nothing in a later path entry */
+  const char *paths[] = {empty, f->site};
+  epindex *ix;
+  epindex_result *r;
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
+  assert_int_equal(epindex_result_count(r), 2);
+  epindex_result_free(r);
+  epindex_close(ix);
+  free(empty);
+}
+
+/* Precedence between two indexed entries goes through the key directory. */
+static void test_keys_decide_precedence(void **state) {
+  fx *f = *state;
+  char *later = path_join(f->tmp, "later");
+  put_dist(later, "beta-9.0.dist-info", "Beta", "9.0",
+           "[console_scripts]\nbe = beta9:main\nonly9 = beta9:x\n");
+  put_dist(later, "zeta-1.0.dist-info", "zeta", "1.0",
+           "[console_scripts]\nze = zeta:main\n");
+  update(f->site);
+  update(later);
+  const char *paths[] = {f->site, later};
+  epindex *ix;
+  epindex_result *r;
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_path_reason(ix, 1), EPINDEX_REASON_FRESH);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
+  char got[512] = "";
+  for (size_t i = 0; i < epindex_result_count(r); i++)
+    snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s=%s;",
+             epindex_result_get(r, i, EPINDEX_FIELD_NAME, NULL),
+             epindex_result_get(r, i, EPINDEX_FIELD_VALUE, NULL));
+  /* Beta 9.0 is hidden by Beta 2.0 of the earlier entry; zeta is not */
+  assert_int_equal(epindex_result_count(r), 3);
+  assert_non_null(strstr(got, "be=beta:main;"));
+  assert_non_null(strstr(got, "ze=zeta:main;"));
+  assert_null(strstr(got, "beta9"));
+  epindex_result_free(r);
+  epindex_close(ix);
+  free(later);
+}
+
 static void test_update_adds_a_missing_table(void **state) {
   fx *f = *state;
   update(f->site);
@@ -264,6 +342,9 @@ int main(void) {
       T(test_a_stale_table_is_not_served),
       T(test_damaged_tables_are_passed_over),
       T(test_fuzzed_tables_stay_in_bounds),
+      T(test_nul_in_table_text),
+      T(test_empty_directory_table),
+      T(test_keys_decide_precedence),
       T(test_update_adds_a_missing_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
