@@ -367,18 +367,30 @@ int ep_index_open(const char *dir_path, const struct stat *dir,
 /* ---- the lookup table ------------------------------------------------------
  */
 
-/* A decimal integer, the whole of t[0..n). */
-static bool parse_int(const char *t, size_t n, int64_t *out) {
-  char buf[24];
-  if (!t || n == 0 || n >= sizeof(buf))
+/* One decimal int64 at *t, strictly (no '+', no other whitespace). */
+static bool take_int(const char **t, int64_t *out) {
+  const char *p = *t;
+  bool neg = *p == '-';
+  p += neg;
+  if (*p < '0' || *p > '9')
     return false;
-  memcpy(buf, t, n);
-  buf[n] = '\0';
-  char *end;
-  errno = 0;
-  *out = strtoll(buf, &end, 10);
-  return errno == 0 && *end == '\0' &&
-         (buf[0] == '-' || (buf[0] >= '0' && buf[0] <= '9'));
+  uint64_t v = 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (UINT64_MAX - 9) / 10)
+      return false;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (v > (uint64_t)INT64_MAX + neg)
+    return false;
+  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+  *t = p;
+  return true;
+}
+
+/* A decimal integer, the whole of t[0..n) (table text ends in a NUL). */
+static bool parse_int(const char *t, size_t n, int64_t *out) {
+  const char *end = t;
+  return t && take_int(&end, out) && end == t + n;
 }
 
 static bool field_is(const ep_lookup_row *r, int f, const char *s) {
@@ -493,26 +505,6 @@ static bool stamp_racy(const ep_stamp *s, int64_t stamp_ns) {
 
 /* dist rows keep their stamps as text: "dir_mtime dir_ino ep_size ep_mtime
  * md_size md_mtime". */
-/* One decimal int64 at *t, strictly (no '+', no other whitespace). */
-static bool take_int(const char **t, int64_t *out) {
-  const char *p = *t;
-  bool neg = *p == '-';
-  p += neg;
-  if (*p < '0' || *p > '9')
-    return false;
-  uint64_t v = 0;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    if (v > (UINT64_MAX - 9) / 10)
-      return false;
-    v = v * 10 + (uint64_t)(*p - '0');
-  }
-  if (v > (uint64_t)INT64_MAX + neg)
-    return false;
-  *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-  *t = p;
-  return true;
-}
-
 /* Not strtoll: update loads one stamp per distribution (tens of thousands),
  * and the locale-aware parse was a fifth of loading them. */
 static bool parse_stamp(const char *t, ep_stamp *s) {

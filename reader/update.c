@@ -663,12 +663,6 @@ static int write_patch(update_ctx *u, const patch_plan *p,
   return rc ? rc : replace_with_tmp(u);
 }
 
-/*
- * The incremental update: re-read only the metadata entries that are new or
- * whose own mtime or inode changed (installers create, rename and delete
- * files, which changes the directory that holds them), and patch a copy of
- * the old index. *done is false when a full snapshot must be taken instead.
- */
 /* The stamp, and the directory's stat before it is read (waiting out the
  * clock tick when the directory changed in this one). */
 static int stamp_before_reading(update_ctx *u, int64_t *stamp,
@@ -717,6 +711,12 @@ static int load_old_dists(update_ctx *u, ep_index *ix) {
   return rc ? rc : index_old(u);
 }
 
+/*
+ * The incremental update: re-read only the metadata entries that are new or
+ * whose own mtime or inode changed (installers create, rename and delete
+ * files, which changes the directory that holds them), and patch a copy of
+ * the old index. *done is false when a full snapshot must be taken instead.
+ */
 static int try_patch(update_ctx *u, const char *base, bool is_egg,
                      epindex_update_stats *stats, bool *done) {
   ep_index *ix = NULL;
