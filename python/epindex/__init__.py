@@ -325,7 +325,7 @@ def update(directory, full=False):
 
 # ---- accelerate() -------------------------------------------------------------
 
-_originals = {}  # module name -> its original entry_points
+_originals = {}  # module name -> its original (entry_points, distributions)
 _KNOWN_FINDERS = ("PathFinder", "MetadataPathFinder")
 
 
@@ -389,10 +389,80 @@ def _accelerated(module):
     return entry_points
 
 
+def _eps_by_dist(module, paths):
+    """{metadata directory's path: [(name, value, group)]} for every
+    distribution whose entry points the indexes (or scans) hold: those
+    importlib.metadata.entry_points() would return. A distribution that is
+    not there -- hidden by one before it, broken, or without entry points --
+    reads its own file."""
+    h, results = _opened(paths, None)
+    key = (module.__name__, "by-dist")
+    found = results.get(key)
+    if found is None:
+        found = {}
+        norm = _os.path.normpath
+        for g, n, v, dname, dversion, index, metadir in _lookup(h, None, None):
+            where = norm(_os.path.join(paths[index], metadir))
+            found.setdefault(where, []).append((n, v, g))
+        results[key] = found
+    return found
+
+
+def _indexed_distribution_class(module):
+    class IndexedPathDistribution(module.PathDistribution):
+        """A PathDistribution whose entry_points come from the index;
+        everything else is importlib.metadata's own."""
+
+        _epindex_rows = None
+
+        @property
+        def entry_points(self):
+            if self._epindex_rows is None:
+                return super().entry_points
+            return module.EntryPoints(
+                module.EntryPoint(name=n, value=v, group=g)._for(self)
+                for n, v, g in self._epindex_rows)
+
+    return IndexedPathDistribution
+
+
+def _accelerated_distributions(module):
+    """distributions() whose PathDistributions answer entry_points from the
+    indexes: discovery stays importlib.metadata's (same distributions, same
+    order, same objects but for their class); plugin hosts that iterate
+    distributions and read each one's entry points (pluggy, flake8) then
+    read no entry_points.txt the index holds."""
+    original = module.distributions
+    cls = _indexed_distribution_class(module)
+
+    def distributions(**kwargs):
+        dists = original(**kwargs)
+        if kwargs or not _can_answer(_sys.path):
+            return dists
+        found = _eps_by_dist(module, _paths_of(None))
+        return (_rebind(cls, found, d, module) for d in dists)
+
+    distributions.__doc__ = original.__doc__
+    distributions.__wrapped__ = original
+    return distributions
+
+
+def _rebind(cls, found, dist, module):
+    if type(dist) is not module.PathDistribution:
+        return dist
+    rows = found.get(_os.path.normpath(str(dist._path)))
+    if rows is None:
+        return dist
+    indexed = cls(dist._path)
+    indexed._epindex_rows = rows
+    return indexed
+
+
 def _patch(module):
     if module.__name__ not in _originals:
-        _originals[module.__name__] = module.entry_points
+        _originals[module.__name__] = (module.entry_points, module.distributions)
         module.entry_points = _accelerated(module)
+        module.distributions = _accelerated_distributions(module)
 
 
 class _PatchOnImport:
@@ -431,7 +501,8 @@ class _PatchingLoader:
 def accelerate():
     """Make importlib.metadata.entry_points() (and importlib_metadata's, if
     used) answer from the indexes, with identical results for every call
-    shape of this interpreter. Falls back to the original whenever a custom
+    shape of this interpreter, and the distributions that distributions()
+    returns read their entry_points from the indexes too. Falls back to the original whenever a custom
     distribution finder is installed. Undo with restore(). Set
     EPINDEX_ACCELERATE=1 to do this at start-up (epindex-accelerate.pth)."""
     for name in _PatchOnImport.TARGETS:
@@ -445,8 +516,9 @@ def restore():
     """Undo accelerate()."""
     while _PatchOnImport in _sys.meta_path:
         _sys.meta_path.remove(_PatchOnImport)
-    for name, original in list(_originals.items()):
+    for name, (entry_points, distributions) in list(_originals.items()):
         module = _sys.modules.get(name)
         if module is not None:
-            module.entry_points = original
+            module.entry_points = entry_points
+            module.distributions = distributions
         del _originals[name]

@@ -61,8 +61,24 @@ def discovery_order():
                           for ep in d.entry_points)
 
 
+def dist_rows(dists):
+    """Each distribution as pluggy and flake8 use it: where, name, version,
+    its entry points (or the exception reading them raises)."""
+    def attempt(f):
+        try:
+            return f()
+        except Exception as e:
+            return ["raises", type(e).__name__]
+    return [(str(getattr(d, "_path", "")), attempt(lambda: d.metadata["Name"]),
+             attempt(lambda: d.version),
+             attempt(lambda: [(ep.group, ep.name, ep.value, ep.dist.name)
+                              for ep in d.entry_points]))
+            for d in dists]
+
+
 failures = []
 warnings.simplefilter("ignore")
+dists_before = dist_rows(md.distributions())
 baseline = [(s, md.entry_points(**s)) for s in list(shapes())]
 for s, _ in baseline:
     if rows(epindex.entry_points(path=paths, **s)) != rows(discovery_order().select(**s)):
@@ -73,9 +89,16 @@ for s, want in baseline:
     got = md.entry_points(**s)
     if not same(got, want):
         failures.append(("accelerated", s))
+accelerated_dists = list(md.distributions())
+if dist_rows(accelerated_dists) != dists_before:
+    failures.append(("distributions", None))
+from_index = sum(type(d).__name__ == "IndexedPathDistribution"
+                 for d in accelerated_dists)
 accelerated = md.entry_points is not original
 epindex.restore()
-restored = md.entry_points is original
+restored = md.entry_points is original and not any(
+    type(d).__name__ == "IndexedPathDistribution" for d in md.distributions())
 print(json.dumps({"checked": len(baseline), "failures": failures,
-                  "accelerated": accelerated, "restored": restored}))
+                  "accelerated": accelerated, "restored": restored,
+                  "dists_from_index": from_index}))
 sys.exit(1 if failures or not accelerated or not restored else 0)
