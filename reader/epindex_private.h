@@ -341,14 +341,15 @@ typedef struct ep_lookup_row {
  * it is not one of this version). fd may be closed afterwards. */
 int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk);
 void ep_lookup_unmap(ep_lookup *lk);
-/* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds.
- * Key groups ("\nkey\n" + KEY) are in a directory of their own, which only
- * ep_lookup_find() searches; they have no rows. */
+/* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds. */
 int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
                     size_t *glen, ep_lookup_rows *it);
 /* Find a group by binary search; false if absent. */
 bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
                     ep_lookup_rows *it);
+/* Is there a key group "\nkey\n" + key? Key groups are in a directory of
+ * their own, without rows (only their presence is asked). */
+bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen);
 /* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
 int ep_lookup_next(ep_lookup_rows *it, ep_lookup_row *row);
 /* Write the table of the (committed) index db to fd. */

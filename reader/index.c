@@ -626,21 +626,25 @@ static int entry_row(sqlite3_stmt *st, ep_index_row *row, const char *group,
 
 typedef struct lookup_ctx {
   const char *group, *name;
-  size_t glen;
+  size_t glen, nlen;
   ep_row_cb cb;
   void *ctx;
 } lookup_ctx;
+
+/* Hand a row to the caller's callback if it has the name asked for (by
+ * length: a name may hold a NUL). */
+static int emit(lookup_ctx *lc, const ep_index_row *row) {
+  if (lc->name &&
+      (row->name_len != lc->nlen || memcmp(row->name, lc->name, lc->nlen) != 0))
+    return EPINDEX_OK;
+  return lc->cb(lc->ctx, row);
+}
 
 static int lookup_row(void *ctx, sqlite3_stmt *st) {
   lookup_ctx *lc = ctx;
   ep_index_row row;
   int rc = entry_row(st, &row, lc->group, lc->glen);
-  if (rc)
-    return rc;
-  if (lc->name && (row.name_len != strlen(lc->name) ||
-                   memcmp(row.name, lc->name, row.name_len) != 0))
-    return EPINDEX_OK;
-  return lc->cb(lc->ctx, &row);
+  return rc ? rc : emit(lc, &row);
 }
 
 /* Every entry point, in discovery order: all rows but the internal ones,
@@ -679,10 +683,7 @@ static int lookup_table_row(lookup_ctx *lc, const char *grp, size_t glen,
       .key = r->f[EP_LK_KEY],
       .key_len = r->n[EP_LK_KEY],
   };
-  if (lc->name && (row.name_len != strlen(lc->name) ||
-                   memcmp(row.name, lc->name, row.name_len) != 0))
-    return EPINDEX_OK;
-  return lc->cb(lc->ctx, &row);
+  return emit(lc, &row);
 }
 
 static int lookup_table_group(ep_index *ix, lookup_ctx *lc) {
@@ -756,7 +757,8 @@ static int lookup_table_all(ep_index *ix, lookup_ctx *lc) {
 
 int ep_index_lookup(ep_index *ix, const char *group, const char *name,
                     ep_row_cb cb, void *ctx) {
-  lookup_ctx lc = {group, name, group ? strlen(group) : 0, cb, ctx};
+  lookup_ctx lc = {
+      group, name, group ? strlen(group) : 0, name ? strlen(name) : 0, cb, ctx};
   if (ix->lk.base && !group)
     return lookup_table_all(ix, &lc);
   if (ix->lk.base)
@@ -775,18 +777,14 @@ static int found_row(void *ctx, sqlite3_stmt *st) {
 }
 
 int ep_index_has_key(ep_index *ix, const char *key, size_t klen) {
+  if (ix->lk.base)
+    return ep_lookup_has_key(&ix->lk, key, klen);
   ep_buf g = {0};
   int found = 0;
   if (ep_buf_append(&g, EP_GRP_KEY, strlen(EP_GRP_KEY)) ||
       ep_buf_append(&g, key, klen)) {
     ep_buf_free(&g);
     return EPINDEX_ENOMEM;
-  }
-  if (ix->lk.base) {
-    ep_lookup_rows it;
-    found = ep_lookup_find(&ix->lk, g.data, g.len, &it);
-    ep_buf_free(&g);
-    return found;
   }
   int rc = each_in_grp(ix, g.data, g.len, found_row, &found);
   ep_buf_free(&g);

@@ -95,11 +95,6 @@ int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
   return dir_entry(lk, lk->dir, lk->ngroups, i, grp, glen, it);
 }
 
-static bool is_key_grp(const char *grp, size_t len) {
-  size_t n = strlen(EP_GRP_KEY);
-  return len >= n && memcmp(grp, EP_GRP_KEY, n) == 0;
-}
-
 /* SQLite's BINARY order: bytes, then length. (Strings in the table are
  * also NUL-terminated, as SQLite's are: callers may use them as C strings.) */
 static int cmp_grp(const char *a, size_t alen, const char *b, size_t blen) {
@@ -107,17 +102,20 @@ static int cmp_grp(const char *a, size_t alen, const char *b, size_t blen) {
   return c ? c : (alen > blen) - (alen < blen);
 }
 
-bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
-                    ep_lookup_rows *it) {
-  bool key = is_key_grp(grp, glen);
-  size_t dir = key ? lk->kdir : lk->dir, n = key ? lk->nkeys : lk->ngroups;
-  size_t lo = 0, hi = n;
+/* Binary search of the directory at dir (n entries) for the name prefix +
+ * s, without building that name. */
+static bool search(const ep_lookup *lk, size_t dir, size_t n,
+                   const char *prefix, const char *s, size_t slen,
+                   ep_lookup_rows *it) {
+  size_t plen = strlen(prefix), lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2, len;
     const char *g;
     if (dir_entry(lk, dir, n, mid, &g, &len, it) != EPINDEX_OK)
       return false;
-    int c = cmp_grp(g, len, grp, glen);
+    int c = cmp_grp(g, len < plen ? len : plen, prefix, plen);
+    if (c == 0)
+      c = cmp_grp(g + plen, len - plen, s, slen);
     if (c == 0)
       return true;
     if (c < 0)
@@ -126,6 +124,16 @@ bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
       hi = mid;
   }
   return false;
+}
+
+bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
+                    ep_lookup_rows *it) {
+  return search(lk, lk->dir, lk->ngroups, "", grp, glen, it);
+}
+
+bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen) {
+  ep_lookup_rows it;
+  return search(lk, lk->kdir, lk->nkeys, EP_GRP_KEY, key, klen, &it);
 }
 
 int ep_lookup_next(ep_lookup_rows *it, ep_lookup_row *row) {

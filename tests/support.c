@@ -1,6 +1,8 @@
 /* support.c -- test helpers (see support.h). */
 #include "support.h"
 
+#include "epindex.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +91,23 @@ void sh(const char *fmt, ...) {
   int rc = system(cmd);
   if (rc != 0)
     fail_msg("command failed (%d): %s", rc, cmd);
+}
+
+void expect_nul_name_kept(const char *site) {
+  const char *paths[] = {site};
+  epindex *ix;
+  epindex_result *r;
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_path_reason(ix, 0), EPINDEX_REASON_FRESH);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
+  size_t len;
+  assert_memory_equal(epindex_result_get(r, 1, EPINDEX_FIELD_NAME, &len),
+                      "a\0b", 3);
+  assert_int_equal(len, 3); /* lengths, not strlen */
+  epindex_result_free(r);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", "a", &r), EPINDEX_OK);
+  assert_int_equal(epindex_result_count(r), 0); /* "a\0b" is not "a" */
+  epindex_result_free(r);
+  epindex_close(ix);
 }

@@ -22,6 +22,13 @@ void put_dist(const char *dir, const char *metadir, const char *name,
               const char *version, const char *entry_points);
 /* Run a shell command; fail the test when it exits non-zero. */
 void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* SQL that renames entry point "be" of group console_scripts to "a\0b",
+ * and the check that an index so changed answers with "a\0b" whole (its
+ * length, not strlen) and that it is not found under the name "a". */
+#define NUL_NAME_SQL                                                           \
+  "UPDATE ep SET name = 'a' || char(0) || 'b' WHERE grp = "                    \
+  "'console_scripts' AND name = 'be'"
+void expect_nul_name_kept(const char *site);
 /* Join a path into a static-lifetime buffer owned by the caller. */
 char *path_join(const char *a, const char *b);
 
