@@ -294,6 +294,7 @@ typedef struct sqlite3 sqlite3;
  * bytes already read (served again to SQLite without a system call). */
 typedef struct ep_fdsrc {
   int fd;
+  bool writable; /* the writer's own temporary file (ep_sqlite_open_fd_rw) */
   int64_t size;
   size_t head_len;
   unsigned char head[16384]; /* pages 1-4 at the writer's 4 KiB page size */
@@ -302,6 +303,10 @@ typedef struct ep_fdsrc {
 /* Open the SQLite database in src read-only, without locks, reading that
  * descriptor only. src must outlive the connection. SQLITE_* result. */
 int ep_sqlite_open_fd(const ep_fdsrc *src, sqlite3 **db);
+/* Open the SQLite database in src (writable set, head_len 0) read-write
+ * through that descriptor only: no file is ever opened, created or deleted
+ * by name. SQLITE_* result. */
+int ep_sqlite_open_fd_rw(const ep_fdsrc *src, sqlite3 **db);
 
 /* ---- lookup.c: the lookup table (docs/index-format.md) ------------------ */
 
@@ -422,10 +427,10 @@ int ep_index_built_for(ep_index *ix, const char *realdir);
 /* Load the whole index back into a catalog (update's parse cache). */
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
 
-/* Write cat as a complete index file at path (new or empty). */
-int ep_index_write(const char *path, const ep_catalog *cat,
-                   const ep_dirstamp *ds, const char *dir_realpath, bool is_egg,
-                   int lookup_fd, ep_buf *err);
+/* Write cat as a complete index file into fd (new and empty). */
+int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
+                   const char *dir_realpath, bool is_egg, int lookup_fd,
+                   ep_buf *err);
 
 /* Totals recorded in an index's meta rows. */
 typedef struct ep_index_counts {
@@ -444,7 +449,7 @@ int ep_index_load_dists(ep_index *ix, ep_catalog *cat);
  * table to lookup_fd (if >= 0). After a failure, abort.
  */
 typedef struct ep_writer ep_writer;
-int ep_writer_open(const char *path, bool create, ep_writer **w, ep_buf *err);
+int ep_writer_open(int fd, bool create, ep_writer **w, ep_buf *err);
 int ep_writer_delete_ords(ep_writer *w, const int64_t *ords, size_t n);
 int ep_writer_add(ep_writer *w, const ep_catalog *cat, const bool *only,
                   ep_index_counts *added);
@@ -456,7 +461,6 @@ void ep_writer_abort(ep_writer *w);
  * elsewhere): the fsync that follows later then waits less, because the
  * disk worked while the caller went on. */
 void ep_start_writeback(int fd);
-void ep_start_writeback_path(const char *path);
 
 /* Compare a listing + stamps against an open index (the VERIFY check).
  * relocated: compare sizes only. Returns 1 match, 0 mismatch (detail says

@@ -1,5 +1,5 @@
 /*
- * fdvfs.c -- a read-only SQLite VFS over a file descriptor we already hold.
+ * fdvfs.c -- an SQLite VFS over a file descriptor we already hold.
  *
  * Why: the reader validates the index through its own descriptor (opened
  * with O_NOFOLLOW, owner and mode checked, header checked). Opening the file
@@ -9,15 +9,27 @@
  * checked, with pread(), takes no locks (index files are never modified in
  * place, only replaced by rename) and never writes.
  *
- * The database "name" is "fd:<address of an ep_fdsrc>". The VFS is registered
- * once per process under the name "epindex-fd" (SQLite's VFS list is
- * process-wide; the object registered is constant).
+ * The writer uses it too, over the temporary file it created with O_EXCL in
+ * the .epindex directory it validated (ep_sqlite_open_fd_rw): SQLite then
+ * never opens, creates or deletes a file by name. A writer that runs as root
+ * over a directory other users may write must not: between two opens by
+ * name, a user could swap a path component for a symlink and make root write
+ * a database elsewhere. Journals and temporary files are refused (xOpen of
+ * anything but the main database fails): the writer runs with
+ * journal_mode=OFF and temp_store=MEMORY, so SQLite asks for none.
+ *
+ * The database "name" is "fd:<address of an ep_fdsrc>" (read-only) or
+ * "fdw:<address>" (read-write). The VFS is registered once per process
+ * under the name "epindex-fd" (SQLite's VFS list is process-wide; the object
+ * registered is constant, so the registration is not mutable state that
+ * callers can observe).
  */
 #include "epindex_private.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,13 +74,28 @@ static int fd_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off) {
 }
 
 static int fd_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o) {
-  (void)f, (void)b, (void)n, (void)o;
-  return SQLITE_READONLY;
+  const ep_fdsrc *src = ((fd_file *)f)->src;
+  if (!src->writable)
+    return SQLITE_READONLY;
+  size_t done = 0;
+  while (done < (size_t)n) {
+    ssize_t put = pwrite(src->fd, (const char *)b + done, (size_t)n - done,
+                         (off_t)o + (off_t)done);
+    if (put < 0 && errno == EINTR)
+      continue;
+    if (put < 0)
+      return errno == ENOSPC ? SQLITE_FULL : SQLITE_IOERR_WRITE;
+    done += (size_t)put;
+  }
+  return SQLITE_OK;
 }
 
 static int fd_truncate(sqlite3_file *f, sqlite3_int64 size) {
-  (void)f, (void)size;
-  return SQLITE_READONLY;
+  const ep_fdsrc *src = ((fd_file *)f)->src;
+  if (!src->writable)
+    return SQLITE_READONLY;
+  return ftruncate(src->fd, (off_t)size) == 0 ? SQLITE_OK
+                                              : SQLITE_IOERR_TRUNCATE;
 }
 
 static int fd_sync(sqlite3_file *f, int flags) {
@@ -77,7 +104,15 @@ static int fd_sync(sqlite3_file *f, int flags) {
 }
 
 static int fd_size(sqlite3_file *f, sqlite3_int64 *size) {
-  *size = ((fd_file *)f)->src->size; /* immutable: measured at validation */
+  const ep_fdsrc *src = ((fd_file *)f)->src;
+  struct stat st;
+  if (!src->writable) {
+    *size = src->size; /* immutable: measured at validation */
+    return SQLITE_OK;
+  }
+  if (fstat(src->fd, &st) != 0)
+    return SQLITE_IOERR_FSTAT;
+  *size = (sqlite3_int64)st.st_size;
   return SQLITE_OK;
 }
 
@@ -103,8 +138,7 @@ static int fd_sector_size(sqlite3_file *f) {
 }
 
 static int fd_device(sqlite3_file *f) {
-  (void)f;
-  return SQLITE_IOCAP_IMMUTABLE;
+  return ((fd_file *)f)->src->writable ? 0 : SQLITE_IOCAP_IMMUTABLE;
 }
 
 static const sqlite3_io_methods fd_methods = {
@@ -127,17 +161,23 @@ static int fd_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f,
                    int flags, int *out_flags) {
   (void)vfs;
   f->pMethods = NULL;
-  if (!name || strncmp(name, "fd:", 3) != 0 || !(flags & SQLITE_OPEN_MAIN_DB) ||
-      (flags & SQLITE_OPEN_READWRITE))
+  /* only the main database, never a journal or temporary file by name */
+  if (!name || !(flags & SQLITE_OPEN_MAIN_DB))
+    return SQLITE_CANTOPEN;
+  bool rw = strncmp(name, "fdw:", 4) == 0;
+  if (!rw && strncmp(name, "fd:", 3) != 0)
     return SQLITE_CANTOPEN;
   char *end;
-  unsigned long long p = strtoull(name + 3, &end, 16);
+  unsigned long long p = strtoull(name + (rw ? 4 : 3), &end, 16);
   if (*end || p == 0)
     return SQLITE_CANTOPEN;
-  ((fd_file *)f)->src = (const ep_fdsrc *)(uintptr_t)p;
+  const ep_fdsrc *src = (const ep_fdsrc *)(uintptr_t)p;
+  if (rw != src->writable || (!rw && (flags & SQLITE_OPEN_READWRITE)))
+    return SQLITE_CANTOPEN;
+  ((fd_file *)f)->src = src;
   f->pMethods = &fd_methods;
   if (out_flags)
-    *out_flags = SQLITE_OPEN_READONLY;
+    *out_flags = rw ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
   return SQLITE_OK;
 }
 
@@ -197,15 +237,25 @@ static void register_fd_vfs(void) {
   fd_vfs_rc = fd_vfs.pAppData ? sqlite3_vfs_register(&fd_vfs, 0) : SQLITE_ERROR;
 }
 
-int ep_sqlite_open_fd(const ep_fdsrc *src, sqlite3 **db) {
+static int open_fd(const ep_fdsrc *src, sqlite3 **db) {
   pthread_once(&fd_vfs_once, register_fd_vfs);
   *db = NULL;
   if (fd_vfs_rc != SQLITE_OK)
     return fd_vfs_rc;
   char name[32]; /* the source's address: only this process can name it */
-  snprintf(name, sizeof(name), "fd:%llx", (unsigned long long)(uintptr_t)src);
-  return sqlite3_open_v2(name, db,
-                         SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX |
-                             SQLITE_OPEN_PRIVATECACHE,
-                         "epindex-fd");
+  snprintf(name, sizeof(name), "%s:%llx", src->writable ? "fdw" : "fd",
+           (unsigned long long)(uintptr_t)src);
+  return sqlite3_open_v2(
+      name, db,
+      (src->writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY) |
+          SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE,
+      "epindex-fd");
+}
+
+int ep_sqlite_open_fd(const ep_fdsrc *src, sqlite3 **db) {
+  return src->writable ? SQLITE_MISUSE : open_fd(src, db);
+}
+
+int ep_sqlite_open_fd_rw(const ep_fdsrc *src, sqlite3 **db) {
+  return src->writable ? open_fd(src, db) : SQLITE_MISUSE;
 }

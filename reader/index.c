@@ -251,6 +251,7 @@ static ep_index *new_index(int fd) {
     return NULL;
   }
   ix->src.fd = fd;
+  ix->src.writable = false;
   ix->src.size = 0;
   ix->src.head_len = 0;
   ix->lk = (ep_lookup){0};
@@ -1084,34 +1085,39 @@ static void write_dist_rows(row_writer *w, const ep_dist *d,
 
 struct ep_writer {
   row_writer w;
-  const char *path;
+  ep_fdsrc *src; /* the temporary file, written through fdvfs.c only */
 };
 
 static int writer_fail(ep_writer *wr, ep_buf *err) {
   int rc = wr->w.rc;
-  ep_buf_appendf(err, "cannot write %s: %s", wr->path,
+  ep_buf_appendf(err, "cannot write the index: %s",
                  wr->w.db ? sqlite3_errmsg(wr->w.db) : sqlite3_errstr(rc));
   return sqlite_code(rc);
 }
 
-int ep_writer_open(const char *path, bool create, ep_writer **out,
-                   ep_buf *err) {
+int ep_writer_open(int fd, bool create, ep_writer **out, ep_buf *err) {
   ep_writer *wr = calloc(1, sizeof(*wr));
+  ep_fdsrc *src = malloc(sizeof(*src));
   *out = NULL;
-  if (!wr)
+  if (!wr || !src) {
+    free(wr);
+    free(src);
     return EPINDEX_ENOMEM;
-  wr->path = path;
+  }
+  src->fd = fd;
+  src->writable = true;
+  src->size = 0;
+  src->head_len = 0;
+  wr->src = src;
   row_writer *w = &wr->w;
-  w->rc = sqlite3_open_v2(path, &w->db,
-                          SQLITE_OPEN_READWRITE |
-                              (create ? SQLITE_OPEN_CREATE : 0) |
-                              SQLITE_OPEN_NOMUTEX,
-                          NULL);
-  char pragmas[320];
+  w->rc = ep_sqlite_open_fd_rw(src, &w->db);
+  char pragmas[360];
   /* No journal: the file is private until renamed; a crash leaves only a
-   * temporary file that the next update deletes. */
+   * temporary file that the next update deletes. Temporary tables in
+   * memory: the VFS opens no file but this one. */
   snprintf(pragmas, sizeof(pragmas),
            "PRAGMA page_size=4096; PRAGMA journal_mode=OFF; "
+           "PRAGMA temp_store=MEMORY; "
            "PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE; "
            "PRAGMA cache_size=-65536; PRAGMA application_id=%d; "
            "PRAGMA user_version=%d; BEGIN;",
@@ -1184,16 +1190,17 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
     w->rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
   int out = w->rc == SQLITE_OK ? EPINDEX_OK : writer_fail(wr, err);
   if (out == EPINDEX_OK && lookup_fd >= 0)
-    ep_start_writeback_path(wr->path);
+    ep_start_writeback(wr->src->fd);
   if (out == EPINDEX_OK && lookup_fd >= 0 &&
       (out = ep_lookup_write(w->db, lookup_fd)) != EPINDEX_OK)
-    ep_buf_appendf(err, "cannot write the lookup table beside %s: %s", wr->path,
+    ep_buf_appendf(err, "cannot write the lookup table: %s",
                    epindex_strerror(out));
   if (sqlite3_close(w->db) != SQLITE_OK && out == EPINDEX_OK) {
     out = EPINDEX_EIO;
-    ep_buf_appendf(err, "cannot close %s", wr->path);
+    ep_buf_appendf(err, "cannot close the index");
   }
   w->db = NULL;
+  free(wr->src);
   free(wr);
   return out;
 }
@@ -1206,27 +1213,20 @@ void ep_start_writeback(int fd) {
 #endif
 }
 
-void ep_start_writeback_path(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd >= 0) {
-    ep_start_writeback(fd);
-    close(fd);
-  }
-}
-
 void ep_writer_abort(ep_writer *wr) {
   if (!wr)
     return;
   sqlite3_finalize(wr->w.st);
   sqlite3_close(wr->w.db);
+  free(wr->src);
   free(wr);
 }
 
-int ep_index_write(const char *path, const ep_catalog *cat,
-                   const ep_dirstamp *ds, const char *realdir, bool is_egg,
-                   int lookup_fd, ep_buf *err) {
+int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
+                   const char *realdir, bool is_egg, int lookup_fd,
+                   ep_buf *err) {
   ep_writer *wr;
-  int rc = ep_writer_open(path, true, &wr, err);
+  int rc = ep_writer_open(fd, true, &wr, err);
   if (rc)
     return rc;
   ep_index_counts totals = {cat->ndists, 0, 0};

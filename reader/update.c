@@ -345,14 +345,6 @@ static int create_tmp(update_ctx *u) {
   return sys_fail(u, "cannot create a file in", EPINDEX_INDEX_DIR);
 }
 
-/* The temporary file's path, for SQLite to open. */
-static bool tmp_path(const update_ctx *u, char *buf, size_t n) {
-  int len = u->idxdir ? snprintf(buf, n, "%s/%s", u->idxdir, u->tmpname)
-                      : snprintf(buf, n, "%s/%s/%s", *u->dir ? u->dir : ".",
-                                 EPINDEX_INDEX_DIR, u->tmpname);
-  return len >= 0 && (size_t)len < n;
-}
-
 static int fsync_retry(int fd) {
   int rc;
   do
@@ -362,16 +354,13 @@ static int fsync_retry(int fd) {
 }
 
 static int replace_with_tmp(update_ctx *u);
-static bool tmp_path(const update_ctx *u, char *buf, size_t n);
 
 static int write_and_replace(update_ctx *u, const ep_catalog *cat,
                              const ep_dirstamp *ds, bool is_egg) {
-  char tmppath[PATH_MAX], real[PATH_MAX];
-  if (!tmp_path(u, tmppath, sizeof(tmppath)))
-    return fail(u, EPINDEX_ETOOLONG, "path too long:", NULL);
+  char real[PATH_MAX];
   if (!realpath(*u->dir ? u->dir : ".", real))
     snprintf(real, sizeof(real), "%s", u->dir);
-  int rc = ep_index_write(tmppath, cat, ds, real, is_egg, u->lktmpfd, &u->err);
+  int rc = ep_index_write(u->tmpfd, cat, ds, real, is_egg, u->lktmpfd, &u->err);
   return rc ? rc : replace_with_tmp(u);
 }
 
@@ -637,15 +626,13 @@ static int write_patch(update_ctx *u, const patch_plan *p,
                        const ep_catalog *delta,
                        const ep_index_counts *old_totals, const ep_dirstamp *ds,
                        bool is_egg, size_t *entries) {
-  char tmppath[PATH_MAX], real[PATH_MAX];
-  if (!tmp_path(u, tmppath, sizeof(tmppath)))
-    return fail(u, EPINDEX_ETOOLONG, "path too long:", NULL);
+  char real[PATH_MAX];
   if (!realpath(*u->dir ? u->dir : ".", real))
     snprintf(real, sizeof(real), "%s", u->dir);
   int rc = copy_index(u);
   ep_writer *w = NULL;
   if (!rc)
-    rc = ep_writer_open(tmppath, false, &w, &u->err);
+    rc = ep_writer_open(u->tmpfd, false, &w, &u->err);
   ep_index_counts added = {0, 0, 0};
   if (!rc)
     rc = ep_writer_delete_ords(w, p->removed, p->nremoved);
