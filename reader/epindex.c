@@ -157,22 +157,25 @@ static int stat_dir(const char *p, struct stat *st) {
 }
 
 /* May this process rebuild the index of a directory? Only verdicts an
- * update repairs, and only as the directory's owner (or root), so that the
- * new index is one readers trust. */
+ * update repairs, and only as the directory's owner -- root included: a
+ * healing root process never writes into another user's directory. The
+ * update itself then checks that it is a site directory
+ * (EPINDEX_UPDATE_SITE_ONLY: distributions, not the current directory, not
+ * the standard library). */
 static bool may_heal(epindex_reason r, const char *p, const struct stat *st) {
   bool repairable = r == EPINDEX_REASON_MISSING || r == EPINDEX_REASON_STALE ||
                     r == EPINDEX_REASON_RELOCATED || r == EPINDEX_REASON_RACY ||
                     r == EPINDEX_REASON_DAMAGED;
   uid_t me = geteuid();
-  return repairable && (me == 0 || me == st->st_uid) && access(p, W_OK) == 0;
+  return repairable && me == st->st_uid && access(p, W_OK) == 0;
 }
 
 /* Rebuild without waiting for another rebuilder, then serve the new index.
  * Any failure (EBUSY: someone else is at it) leaves the entry to its scan. */
 static void heal(path_ent *pe, const char *p, epindex_policy policy) {
   epindex_update_stats stats;
-  if (epindex_update_dir(p, EPINDEX_UPDATE_NOWAIT, &stats, NULL, 0) !=
-      EPINDEX_OK)
+  if (epindex_update_dir(p, EPINDEX_UPDATE_NOWAIT | EPINDEX_UPDATE_SITE_ONLY,
+                         &stats, NULL, 0) != EPINDEX_OK)
     return;
   epindex_reason why;
   struct stat now;

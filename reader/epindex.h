@@ -77,7 +77,11 @@ EPINDEX_API const char *epindex_libversion(void);
   X(EBUSY, -9, "directory busy: it kept changing, or another update runs")     \
   X(ESQLITE, -10, "SQLite error")                                              \
   X(ETOOLONG, -11, "path too long")                                            \
-  X(ERANGE, -12, "index out of range")
+  X(ERANGE, -12, "index out of range")                                         \
+  X(EUNTRUSTED, -13,                                                           \
+    "refused: owned by another user, writable by others or a symlink")         \
+  X(ETIMEDOUT, -14, "timed out waiting for another update's lock")             \
+  X(ENOTSITE, -15, "not a site directory this process may index unasked")
 
 enum {
 #define EPINDEX_ENUM_(name, code, text) EPINDEX_##name = (code),
@@ -263,6 +267,24 @@ EPINDEX_API void epindex_result_free(epindex_result *r);
 #define EPINDEX_UPDATE_NOWAIT                                                  \
   0x2u /* if another update holds the lock, fail                               \
           at once with EPINDEX_EBUSY */
+/* Index dir only if it is a site directory worth indexing without being
+ * named: it holds at least one distribution, belongs to this process's
+ * effective user, is not the current directory, and is not the standard
+ * library (holds os.py) or lib-dynload. Otherwise EPINDEX_ENOTSITE and
+ * nothing is written; errbuf says why. Used by healing readers and by
+ * `epindex update --python`. */
+#define EPINDEX_UPDATE_SITE_ONLY 0x4u
+/* With EPINDEX_UPDATE_SITE_ONLY: also accept the standard library and
+ * lib-dynload (which hold no distributions), still only when this user owns
+ * them (`epindex update --python PY --include-stdlib`). */
+#define EPINDEX_UPDATE_STDLIB 0x8u
+/* How long to wait for another update's lock before failing with
+ * EPINDEX_ETIMEDOUT: EPINDEX_UPDATE_LOCK_WAIT(seconds), 1 to 65535, or'ed
+ * into the flags. Without it: EPINDEX_UPDATE_LOCK_WAIT_DEFAULT seconds.
+ * Ignored with EPINDEX_UPDATE_NOWAIT. Only processes of the index's owner
+ * can open the lock file (mode 0600), so only they can make a writer wait. */
+#define EPINDEX_UPDATE_LOCK_WAIT(seconds) (((unsigned)(seconds)&0xFFFFu) << 16)
+#define EPINDEX_UPDATE_LOCK_WAIT_DEFAULT 60
 
 typedef struct epindex_update_stats {
   size_t dists;   /* metadata entries indexed */
@@ -281,10 +303,21 @@ typedef struct epindex_update_stats {
  * given, distributions whose files did not change are copied from the old
  * index instead of being read again.
  *
+ * Security (docs/security.md): every file it creates, opens, renames or
+ * removes is reached from descriptors of dir and of its EPINDEX_INDEX_DIR,
+ * never by a path that another user could redirect. An existing
+ * EPINDEX_INDEX_DIR (or lock file) that is a symlink, is not owned by this
+ * process's effective user, or is writable by group or others is refused
+ * with EPINDEX_EUNTRUSTED. The index files get the read permissions of dir
+ * itself (0644, 0640 with dir's group, or 0600), and only 0600 when a
+ * distribution holds something that not every reader of dir may read: the
+ * index never shows a reader what it could not have read itself.
+ *
  * Returns EPINDEX_OK, or ENOENT / ENOTDIR / EACCES / EROFS / ENOSPC / EIO /
- * EBUSY / ESQLITE / ENOMEM; then nothing was changed and, when errbuf is not
- * NULL, a message naming the failing file is written to it (NUL-terminated,
- * truncated to errlen). stats may be NULL.
+ * EBUSY / ESQLITE / ENOMEM / ETOOLONG / EINVAL / EUNTRUSTED / ETIMEDOUT /
+ * ENOTSITE; then nothing was changed and, when errbuf is not NULL, a message
+ * naming the failing file is written to it (NUL-terminated, truncated to
+ * errlen). stats may be NULL.
  */
 EPINDEX_API int epindex_update_dir(const char *dir, unsigned flags,
                                    epindex_update_stats *stats, char *errbuf,

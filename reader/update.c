@@ -84,7 +84,71 @@ static int make_private_dirs(update_ctx *u, const char *path) {
   }
 }
 
-static int open_index_dir(update_ctx *u, bool nowait) {
+static int untrusted(update_ctx *u, const char *name, const char *why) {
+  u->err.len = 0;
+  ep_buf_appendf(&u->err, "refusing %s/%s: %s (remove it, or run as its owner)",
+                 u->dir, name, why);
+  return EPINDEX_EUNTRUSTED;
+}
+
+/* The index directory and the lock file must be this process's own and
+ * writable by nobody else: whoever else could write them could swap the
+ * files a root writer is about to rename, or hold the lock forever. */
+static int check_ours(update_ctx *u, int fd, const char *name, bool is_dir) {
+  struct stat st;
+  char why[96];
+  if (fstat(fd, &st) != 0)
+    return sys_fail(u, "cannot stat", name);
+  if (st.st_uid != geteuid()) {
+    snprintf(why, sizeof(why), "owned by uid %lu, not by this process's %lu",
+             (unsigned long)st.st_uid, (unsigned long)geteuid());
+    return untrusted(u, name, why);
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    return untrusted(u, name, "writable by group or others");
+  if (!is_dir && (!S_ISREG(st.st_mode) || st.st_nlink != 1))
+    return untrusted(u, name, "not a regular file with a single link");
+  /* a lock readable by others (written by epindex 0.1.0) could be opened,
+   * and so flocked, by any user: take that away */
+  if (!is_dir && (st.st_mode & 077) && fchmod(fd, 0600) != 0)
+    return sys_fail(u, "cannot chmod", name);
+  return EPINDEX_OK;
+}
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* flock, waiting at most wait_s seconds (0: not at all). A package manager
+ * must never hang on a lock, whoever holds it. */
+static int lock_bounded(update_ctx *u, unsigned wait_s) {
+  int64_t deadline = monotonic_ms() + (int64_t)wait_s * 1000;
+  for (unsigned i = 0;; i++) {
+    if (flock(u->lockfd, LOCK_EX | LOCK_NB) == 0)
+      return EPINDEX_OK;
+    if (errno == EINTR)
+      continue;
+    if (errno != EWOULDBLOCK)
+      return sys_fail(u, "cannot lock", EPINDEX_INDEX_DIR "/lock");
+    if (wait_s == 0)
+      return fail(u, EPINDEX_EBUSY, "another update holds",
+                  EPINDEX_INDEX_DIR "/lock");
+    if (monotonic_ms() >= deadline) {
+      u->err.len = 0;
+      ep_buf_appendf(&u->err,
+                     "another update has held %s/" EPINDEX_INDEX_DIR
+                     "/lock for %u s: giving up",
+                     u->dir, wait_s);
+      return EPINDEX_ETIMEDOUT;
+    }
+    struct timespec ts = {0, (i < 20 ? 5 : 50) * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static int open_index_dir(update_ctx *u, unsigned flags) {
   if (u->idxdir) {
     int rc = make_private_dirs(u, u->idxdir);
     if (rc)
@@ -96,22 +160,26 @@ static int open_index_dir(update_ctx *u, bool nowait) {
     u->idxfd = openat(u->dirfd, EPINDEX_INDEX_DIR,
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
+  if (u->idxfd < 0 && (errno == ELOOP || errno == ENOTDIR))
+    return untrusted(u, EPINDEX_INDEX_DIR, "a symlink or not a directory");
   if (u->idxfd < 0)
     return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR);
+  int rc = check_ours(u, u->idxfd, EPINDEX_INDEX_DIR, true);
+  if (rc)
+    return rc;
   u->lockfd =
-      openat(u->idxfd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+      openat(u->idxfd, "lock",
+             O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (u->lockfd < 0 && errno == ELOOP)
+    return untrusted(u, EPINDEX_INDEX_DIR "/lock", "a symlink");
   if (u->lockfd < 0)
     return sys_fail(u, "cannot open", EPINDEX_INDEX_DIR "/lock");
-  int rc;
-  do
-    rc = flock(u->lockfd, LOCK_EX | (nowait ? LOCK_NB : 0));
-  while (rc != 0 && errno == EINTR);
-  if (rc != 0 && errno == EWOULDBLOCK)
-    return fail(u, EPINDEX_EBUSY, "another update holds",
-                EPINDEX_INDEX_DIR "/lock");
-  if (rc != 0)
-    return sys_fail(u, "cannot lock", EPINDEX_INDEX_DIR "/lock");
-  return EPINDEX_OK;
+  if ((rc = check_ours(u, u->lockfd, EPINDEX_INDEX_DIR "/lock", false)))
+    return rc;
+  unsigned wait_s = flags >> 16;
+  if (!wait_s)
+    wait_s = EPINDEX_UPDATE_LOCK_WAIT_DEFAULT;
+  return lock_bounded(u, flags & EPINDEX_UPDATE_NOWAIT ? 0 : wait_s);
 }
 
 /* Under the lock no other update is running: any temporary file is litter. */
@@ -814,6 +882,51 @@ static int update_locked(update_ctx *u, unsigned flags,
   return rc;
 }
 
+static int not_site(update_ctx *u, const char *why) {
+  u->err.len = 0;
+  ep_buf_appendf(&u->err, "%s: skipped: %s", *u->dir ? u->dir : "''", why);
+  return EPINDEX_ENOTSITE;
+}
+
+/* The last component of a path ("x" of "a/x/" too), into out. */
+static void last_component(const char *path, char *out, size_t n) {
+  size_t end = strlen(path);
+  while (end > 1 && path[end - 1] == '/')
+    end--;
+  size_t start = end;
+  while (start > 0 && path[start - 1] != '/')
+    start--;
+  snprintf(out, n, "%.*s", (int)(end - start), path + start);
+}
+
+/* EPINDEX_UPDATE_SITE_ONLY: is this a directory a process may index
+ * without being told its name? Cheapest checks first: a healing reader asks
+ * this of every unindexed entry of sys.path. */
+static int check_site_dir(update_ctx *u, const struct stat *st,
+                          unsigned flags) {
+  struct stat cwd, os_py;
+  char base[NAME_MAX + 1];
+  if (st->st_uid != geteuid())
+    return not_site(u, "owned by another user");
+  if (!*u->dir || (stat(".", &cwd) == 0 && cwd.st_dev == st->st_dev &&
+                   cwd.st_ino == st->st_ino))
+    return not_site(u, "the current directory");
+  last_component(u->dir, base, sizeof(base));
+  bool stdlib = strcmp(base, "lib-dynload") == 0 ||
+                fstatat(u->dirfd, "os.py", &os_py, 0) == 0;
+  if (stdlib)
+    return flags & EPINDEX_UPDATE_STDLIB
+               ? EPINDEX_OK
+               : not_site(u, "the standard library (--include-stdlib)");
+  ep_listing l = {0};
+  int rc = ep_list_dir(u->dirfd, base, &l);
+  size_t n = l.len;
+  ep_listing_free(&l);
+  if (rc)
+    return fail(u, rc, "cannot list", NULL);
+  return n ? EPINDEX_OK : not_site(u, "holds no distributions");
+}
+
 int epindex_update_dir(const char *dir, unsigned flags,
                        epindex_update_stats *stats, char *errbuf,
                        size_t errlen) {
@@ -844,8 +957,10 @@ int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
     u.owner = idxdir ? geteuid() : st.st_uid;
   if (u.dirfd < 0)
     rc = sys_fail(&u, "cannot open", NULL);
-  else if ((rc = open_index_dir(&u, flags & EPINDEX_UPDATE_NOWAIT)) ==
-           EPINDEX_OK)
+  else if ((flags & EPINDEX_UPDATE_SITE_ONLY) &&
+           (rc = check_site_dir(&u, &st, flags)) != EPINDEX_OK)
+    ; /* not ours to index unasked: nothing is created */
+  else if ((rc = open_index_dir(&u, flags)) == EPINDEX_OK)
     rc = update_locked(&u, flags, stats);
   if (u.tmpfd >= 0)
     close(u.tmpfd);

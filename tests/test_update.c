@@ -4,11 +4,15 @@
 
 #include "epindex.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int setup(void **state) {
@@ -254,6 +258,139 @@ static void test_concurrent_updates_serialise(void **state) {
   assert_int_equal(count_litter(*state), 0);
 }
 
+static int update_err(const char *d, unsigned flags, char *err, size_t n) {
+  return epindex_update_dir(d, flags, NULL, err, n);
+}
+
+static bool exists(const char *dir, const char *rel) {
+  struct stat st;
+  char *p = path_join(dir, rel);
+  bool ok = lstat(p, &st) == 0;
+  free(p);
+  return ok;
+}
+
+/* The writer never writes through an index directory or lock it does not
+ * own exclusively (docs/security.md, "no confused deputy on write"). */
+static void test_refuses_index_dir_others_control(void **state) {
+  const char *d = *state;
+  char err[512];
+  sh("mkdir -m 0777 '%s/.epindex' && chmod 0777 '%s/.epindex'", d, d);
+  assert_int_equal(update_err(d, 0, err, sizeof(err)), EPINDEX_EUNTRUSTED);
+  assert_non_null(strstr(err, "writable by group or others"));
+  assert_false(exists(d, ".epindex/index.db"));
+  assert_false(exists(d, ".epindex/lock"));
+  /* a symlink to another directory: nothing appears there */
+  sh("rmdir '%s/.epindex' && mkdir '%s/elsewhere' && "
+     "ln -s elsewhere '%s/.epindex'",
+     d, d, d);
+  assert_int_equal(update_err(d, 0, err, sizeof(err)), EPINDEX_EUNTRUSTED);
+  sh("test -z \"$(ls -A '%s/elsewhere')\"", d);
+  sh("rm '%s/.epindex'", d);
+  /* a lock that is a symlink, or a hard link to some other file */
+  sh("mkdir '%s/.epindex' && ln -s ../elsewhere/x '%s/.epindex/lock'", d, d);
+  assert_int_equal(update_err(d, 0, err, sizeof(err)), EPINDEX_EUNTRUSTED);
+  sh("test ! -e '%s/elsewhere/x'", d);
+  sh("rm '%s/.epindex/lock' && touch '%s/elsewhere/x' && "
+     "ln '%s/elsewhere/x' '%s/.epindex/lock'",
+     d, d, d, d);
+  assert_int_equal(update_err(d, 0, err, sizeof(err)), EPINDEX_EUNTRUSTED);
+  assert_false(exists(d, ".epindex/index.db"));
+  sh("rm '%s/.epindex/lock'", d);
+  assert_int_equal(update_err(d, 0, err, sizeof(err)), EPINDEX_OK);
+  if (geteuid() != 0)
+    return; /* chown needs root */
+  sh("rm -r '%s/.epindex' && mkdir '%s/.epindex' && chown 4242 "
+     "'%s/.epindex'",
+     d, d, d);
+  assert_int_equal(update_err(d, 0, err, sizeof(err)), EPINDEX_EUNTRUSTED);
+  assert_non_null(strstr(err, "owned by uid 4242"));
+  assert_false(exists(d, ".epindex/index.db"));
+}
+
+static double seconds_since(const struct timespec *t0) {
+  struct timespec t1;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  return (double)(t1.tv_sec - t0->tv_sec) +
+         (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Nobody else can open the lock, and a writer never waits unboundedly. */
+static void test_lock_is_private_and_waits_are_bounded(void **state) {
+  const char *d = *state;
+  char err[512];
+  sh("mkdir '%s/.epindex' && touch '%s/.epindex/lock' && "
+     "chmod 0644 '%s/.epindex/lock'",
+     d, d, d); /* as epindex 0.1.0 left it */
+  assert_int_equal(update_err(d, 0, err, sizeof(err)), EPINDEX_OK);
+  char *lock = path_join(d, ".epindex/lock");
+  struct stat st;
+  assert_int_equal(stat(lock, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  int fd = open(lock, O_RDWR);
+  assert_true(fd >= 0);
+  assert_int_equal(flock(fd, LOCK_EX), 0);
+  put_dist(d, "new-1.0.dist-info", "new", "1.0", NULL);
+  assert_int_equal(update_err(d, EPINDEX_UPDATE_NOWAIT, err, sizeof(err)),
+                   EPINDEX_EBUSY);
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  assert_int_equal(update_err(d, EPINDEX_UPDATE_LOCK_WAIT(1), err, sizeof(err)),
+                   EPINDEX_ETIMEDOUT);
+  double waited = seconds_since(&t0);
+  assert_true(waited >= 0.9 && waited < 10);
+  assert_non_null(strstr(err, "giving up"));
+  close(fd);
+  assert_int_equal(update_err(d, EPINDEX_UPDATE_LOCK_WAIT(1), err, sizeof(err)),
+                   EPINDEX_OK);
+  free(lock);
+}
+
+/* EPINDEX_UPDATE_SITE_ONLY: what healing readers and `update --python`
+ * may write without being given the directory's name. */
+static void test_site_only_writes_only_site_dirs(void **state) {
+  const char *d = *state;
+  char err[512], sub[4096];
+  const unsigned site = EPINDEX_UPDATE_SITE_ONLY;
+  assert_int_equal(update_err(d, site, err, sizeof(err)), EPINDEX_OK);
+  snprintf(sub, sizeof(sub), "%s/empty", d);
+  sh("mkdir '%s'", sub);
+  assert_int_equal(update_err(sub, site, err, sizeof(err)), EPINDEX_ENOTSITE);
+  assert_non_null(strstr(err, "holds no distributions"));
+  snprintf(sub, sizeof(sub), "%s/lib", d);
+  put_file(sub, "os.py", "", 0);
+  assert_int_equal(update_err(sub, site, err, sizeof(err)), EPINDEX_ENOTSITE);
+  assert_non_null(strstr(err, "standard library"));
+  assert_false(exists(sub, ".epindex"));
+  assert_int_equal(
+      update_err(sub, site | EPINDEX_UPDATE_STDLIB, err, sizeof(err)),
+      EPINDEX_OK);
+  snprintf(sub, sizeof(sub), "%s/lib-dynload/", d);
+  put_file(sub, "x.so", "", 0);
+  assert_int_equal(update_err(sub, site, err, sizeof(err)), EPINDEX_ENOTSITE);
+  /* the current directory, by "" and by its name, even with distributions */
+  char cwd[4096];
+  assert_non_null(getcwd(cwd, sizeof(cwd)));
+  assert_int_equal(chdir(d), 0);
+  int rc_empty = update_err("", site, err, sizeof(err));
+  int rc_named = update_err(d, site, err, sizeof(err));
+  int rc_dot = update_err(".", site, err, sizeof(err));
+  assert_int_equal(chdir(cwd), 0);
+  assert_int_equal(rc_empty, EPINDEX_ENOTSITE);
+  assert_int_equal(rc_named, EPINDEX_ENOTSITE);
+  assert_int_equal(rc_dot, EPINDEX_ENOTSITE);
+  assert_non_null(strstr(err, "current directory"));
+  if (geteuid() != 0)
+    return;
+  snprintf(sub, sizeof(sub), "%s/theirs", d);
+  put_dist(sub, "t-1.dist-info", "t", "1", NULL);
+  sh("chown -R 4242 '%s'", sub);
+  assert_int_equal(update_err(sub, site, err, sizeof(err)), EPINDEX_ENOTSITE);
+  assert_non_null(strstr(err, "owned by another user"));
+  assert_false(exists(sub, ".epindex"));
+  assert_int_equal(update_err(sub, 0, err, sizeof(err)), EPINDEX_OK);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -265,6 +402,9 @@ int main(void) {
       T(test_read_only_file_system),
       T(test_full_disk_keeps_old_index),
       T(test_concurrent_updates_serialise),
+      T(test_refuses_index_dir_others_control),
+      T(test_lock_is_private_and_waits_are_bounded),
+      T(test_site_only_writes_only_site_dirs),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
