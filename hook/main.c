@@ -1,7 +1,8 @@
 /*
  * epindex -- command-line front end of libepindex (public API only).
  *
- *   epindex update  [--full] [--python PY] [DIR...]
+ *   epindex update  [--full] [--lock-timeout S] [--python PY
+ *                   [--include-stdlib]] [DIR...]
  *   epindex query   [--path DIR]... [--python PY] [--policy P] [--json]
  *                   [--name NAME] [--explain] [GROUP]
  *   epindex verify  [--policy P] DIR...
@@ -37,9 +38,22 @@ static const char usage_text[] =
     "  update [DIR...]    build or refresh DIR/" EPINDEX_INDEX_DIR
     "/" EPINDEX_INDEX_FILE " and its\n"
     "                     lookup table " EPINDEX_LOOKUP_FILE " (atomically)\n"
-    "      --python PY    index every directory on PY's sys.path that can be\n"
-    "                     written; others are reported and skipped\n"
+    "                     (DIR is written even when another user owns it; its\n"
+    "                     " EPINDEX_INDEX_DIR " must be this user's, not a "
+    "symlink and not\n"
+    "                     writable by others, or nothing is written, exit 3).\n"
+    "                     The index is readable by whoever may list DIR, or\n"
+    "                     by this user alone when a distribution holds files\n"
+    "                     that not all of them may read\n"
+    "      --python PY    index the site directories on PY's sys.path: those\n"
+    "                     that hold distributions and belong to this user;\n"
+    "                     never '' or the current directory, the standard\n"
+    "                     library or lib-dynload; others are reported skipped\n"
+    "      --include-stdlib  with --python, index the standard library and\n"
+    "                     lib-dynload too (image builds: saves their listing)\n"
     "      --full         re-read every distribution (default: only changed)\n"
+    "      --lock-timeout S  wait at most S seconds (default 60) for another\n"
+    "                     update of the same directory, then fail (exit 3)\n"
     "  query [GROUP]      print entry points of GROUP (all groups if omitted)\n"
     "                     in importlib.metadata's order and precedence\n"
     "      --path DIR     a search-path entry; repeat in sys.path order\n"
@@ -50,10 +64,11 @@ static const char usage_text[] =
     "                     value, dist, version, path, metadir\n"
     "      --explain      tell on stderr where each path entry's answer came\n"
     "                     from (index or scan) and why\n"
-    "      --heal         rebuild indexes that are not current (when this "
-    "user\n"
-    "                     owns the directory), unless another process already\n"
-    "                     is: then answer from a scan\n"
+    "      --heal         rebuild indexes that are not current, of site\n"
+    "                     directories only (as update --python chooses them:\n"
+    "                     this user's, holding distributions, not '', the\n"
+    "                     current directory or the standard library), unless\n"
+    "                     another process already is: then answer from a scan\n"
     "      --user-cache   for directories this user may not index, keep their\n"
     "                     indexes in $XDG_CACHE_HOME/epindex "
     "(~/.cache/epindex)\n"
@@ -80,7 +95,8 @@ typedef struct options {
   const char *python;
   const char *name;
   epindex_policy policy;
-  int json, explain, full, heal, user_cache;
+  int json, explain, full, heal, user_cache, include_stdlib;
+  unsigned lock_timeout;
   char **args;
   int nargs;
 } options;
@@ -217,6 +233,10 @@ static int update_one(const char *dir, unsigned flags) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = epindex_update_dir(dir, flags, &st, err, sizeof(err));
+  if (rc == EPINDEX_ENOTSITE) {
+    printf("%s\n", err); /* "DIR: skipped: why" */
+    return 0;
+  }
   if (rc) {
     fprintf(stderr, "epindex: %s\n", err);
     return EXIT_FAIL;
@@ -226,11 +246,16 @@ static int update_one(const char *dir, unsigned flags) {
   else
     printf("%s: %zu dists, %zu entry points, %zu read, %.1f ms\n", dir,
            st.dists, st.entries, st.reread, ms_since(&t0));
+  if (!st.unchanged && st.restricted)
+    printf("%s: readable by this user only: %zu distribution%s hold%s files "
+           "not every user who may list the directory may read\n",
+           dir, st.restricted, st.restricted == 1 ? "" : "s",
+           st.restricted == 1 ? "s" : "");
   return 0;
 }
 
-/* A sys.path directory worth indexing from --python: exists, is a directory
- * (not a zip) and we may write to it. */
+/* A sys.path entry --python passes over before asking the library (which
+ * applies the site-directory rules: EPINDEX_UPDATE_SITE_ONLY). */
 static const char *skip_reason(const char *dir) {
   struct stat st;
   if (!*dir)
@@ -245,7 +270,10 @@ static const char *skip_reason(const char *dir) {
 }
 
 static int cmd_update(const options *o) {
-  unsigned flags = o->full ? EPINDEX_UPDATE_FULL : 0;
+  unsigned flags = (o->full ? EPINDEX_UPDATE_FULL : 0) |
+                   EPINDEX_UPDATE_LOCK_WAIT(o->lock_timeout);
+  if (o->include_stdlib && !o->python)
+    die_usage("--include-stdlib goes with --python");
   int status = 0;
   if (o->python) {
     char **dirs;
@@ -258,7 +286,9 @@ static int cmd_update(const options *o) {
       const char *why = skip_reason(dirs[i]);
       if (why)
         printf("%s: skipped: %s\n", dirs[i], why);
-      else if (update_one(dirs[i], flags))
+      else if (update_one(dirs[i],
+                          flags | EPINDEX_UPDATE_SITE_ONLY |
+                              (o->include_stdlib ? EPINDEX_UPDATE_STDLIB : 0)))
         status = EXIT_FAIL;
       free(dirs[i]);
     }
@@ -399,7 +429,9 @@ static void parse_options(int argc, char **argv, const char *optstring,
     OPT_FULL,
     OPT_VERSION,
     OPT_HEAL,
-    OPT_USER_CACHE
+    OPT_USER_CACHE,
+    OPT_INCLUDE_STDLIB,
+    OPT_LOCK_TIMEOUT
   };
   static const struct option longopts[] = {
       {"path", required_argument, NULL, OPT_PATH},
@@ -411,6 +443,8 @@ static void parse_options(int argc, char **argv, const char *optstring,
       {"full", no_argument, NULL, OPT_FULL},
       {"heal", no_argument, NULL, OPT_HEAL},
       {"user-cache", no_argument, NULL, OPT_USER_CACHE},
+      {"include-stdlib", no_argument, NULL, OPT_INCLUDE_STDLIB},
+      {"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
@@ -446,6 +480,17 @@ static void parse_options(int argc, char **argv, const char *optstring,
     case OPT_USER_CACHE:
       o->user_cache = 1;
       break;
+    case OPT_INCLUDE_STDLIB:
+      o->include_stdlib = 1;
+      break;
+    case OPT_LOCK_TIMEOUT: {
+      char *end;
+      unsigned long v = strtoul(optarg, &end, 10);
+      if (!*optarg || *end || v < 1 || v > 65535)
+        die_usage("--lock-timeout takes whole seconds from 1 to 65535");
+      o->lock_timeout = (unsigned)v;
+      break;
+    }
     case 'h':
       fputs(usage_text, stdout);
       exit(0);

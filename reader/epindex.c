@@ -59,9 +59,9 @@ static const char *const reason_texts[] = {
 
 /* The lowercase names, in EPINDEX_REASON_MAP order (checked below). */
 static const char *const reason_lower[] = {
-    "fresh",     "verified", "trusted",   "missing", "stale",
-    "relocated", "schema",   "foreign",   "damaged", "unreadable",
-    "untrusted", "racy",     "not-a-dir", "rebuilt", "absent"};
+    "fresh",     "verified", "trusted", "missing",    "stale",     "relocated",
+    "schema",    "foreign",  "damaged", "unreadable", "untrusted", "racy",
+    "not-a-dir", "rebuilt",  "absent",  "private"};
 
 _Static_assert(sizeof(reason_lower) / sizeof(reason_lower[0]) ==
                    EPINDEX_REASON_COUNT_,

@@ -48,7 +48,7 @@ extern "C" {
    EPINDEX_VERSION_PATCH)
 
 /* The index schema this library reads and writes (PRAGMA user_version). */
-#define EPINDEX_SCHEMA_VERSION 1
+#define EPINDEX_SCHEMA_VERSION 2
 /* PRAGMA application_id of every index file: "EPIX". */
 #define EPINDEX_APPLICATION_ID 0x45504958
 /* Where the index lives, relative to the directory it describes. */
@@ -141,7 +141,8 @@ typedef enum epindex_source {
   X(RACY, "index was stamped in the same clock tick as a change")              \
   X(NOT_DIR, "path entry is not a directory")                                  \
   X(REBUILT, "index was not current and this process rebuilt it")              \
-  X(ABSENT, "path entry does not exist or cannot be listed")
+  X(ABSENT, "path entry does not exist or cannot be listed")                   \
+  X(PRIVATE, "index is readable only by the user who wrote it")
 
 typedef enum epindex_reason {
 #define EPINDEX_REASON_ENUM_(name, text) EPINDEX_REASON_##name,
@@ -293,6 +294,9 @@ typedef struct epindex_update_stats {
   int unchanged;  /* 1 if the existing index was already fresh: not rewritten */
   int patched;    /* 1 if a copy of the old index was patched (only entries
                      that came or changed were read and written) */
+  size_t restricted; /* distributions with files that not every user who
+                        may list dir may read: then the index is readable
+                        by its writer alone (docs/security.md) */
 } epindex_update_stats;
 
 /*

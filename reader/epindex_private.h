@@ -91,11 +91,56 @@ typedef enum ep_read_status {
   EP_READ_ERROR   /* anything else: importlib.metadata would raise */
 } ep_read_status;
 
+/* ---- access.c: who may read what an index publishes ------------------- */
+
+typedef enum ep_audience_kind {
+  EP_AUD_OWNER, /* only the index's writer (mode 0600) */
+  EP_AUD_GROUP, /* the members of gid (0640) */
+  EP_AUD_ALL    /* every user (0644) */
+} ep_audience_kind;
+
+typedef struct ep_audience {
+  ep_audience_kind kind;
+  gid_t gid;
+} ep_audience;
+
+/* Who may list the directory (open on dirfd, stat dir): its index's
+ * audience. A directory with an ACL has only its owner. */
+ep_audience ep_audience_of_dir(int dirfd, const struct stat *dir);
+/* The same from the mode bits alone (a reader's check: no system call). */
+ep_audience ep_audience_of_mode(const struct stat *dir);
+/* Who an index file with this stat is readable by. */
+ep_audience ep_audience_of_file(const struct stat *st);
+/* Is everyone in inner also in outer? */
+bool ep_audience_within(ep_audience inner, ep_audience outer);
+/* The mode of index files for the audience. */
+mode_t ep_audience_mode(ep_audience a);
+bool ep_audience_same(ep_audience a, ep_audience b);
+/* May every member read (want 4) or search (want 1) what st describes? */
+bool ep_audience_may(const ep_audience *a, const struct stat *st,
+                     unsigned want);
+/* May every member read the open file fd (stat st)? No ACL on it, and when
+ * it was reached through a symlink, every directory to its real place
+ * searchable. */
+bool ep_audience_may_file(const ep_audience *a, int fd, const struct stat *st,
+                          bool via_link);
+/* No ACL on the directory rel (relative to dirfd) that could deny a
+ * member what its mode bits grant. */
+bool ep_audience_may_dir_at(const ep_audience *a, int dirfd, const char *rel);
+
+/* What the writer checks of each file it reads (NULL: nothing). */
+typedef struct ep_read_check {
+  const ep_audience *aud;
+  bool through_link; /* the metadata directory is a symlink */
+  bool denied; /* set when a file read is one some member could not read */
+} ep_read_check;
+
 /* Read dirfd-relative `path` entirely into buf (replacing its contents).
  * Refuses FIFOs, devices and files over EP_MAX_FILE_SIZE with EP_READ_ERROR
- * and *err set to an errno-like value. EINTR is retried. */
+ * and *err set to an errno-like value. EINTR is retried. With chk, also
+ * judges whether chk->aud could have read the file. */
 ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
-                               int *err);
+                               int *err, ep_read_check *chk);
 
 /* Nanosecond timestamps out of a struct stat. */
 int64_t ep_mtime_ns(const struct stat *st);
@@ -159,9 +204,11 @@ typedef struct ep_stamp {
   int64_t dir_mtime, dir_ino; /* the metadata entry itself (update) */
   int64_t ep_size, ep_mtime;  /* entry_points.txt (verify) */
   int64_t md_size, md_mtime;  /* METADATA, PKG-INFO or the entry (verify) */
+  bool denied; /* not stored: some member of the audience asked of
+                  ep_stamp_item() may not search or read what was stat'ed */
 } ep_stamp;
 
-#define EP_STAMP_NONE ((ep_stamp){-1, -1, -1, -1, -1, -1})
+#define EP_STAMP_NONE ((ep_stamp){-1, -1, -1, -1, -1, -1, false})
 
 typedef struct ep_dist {
   const char *metadir; /* name as listed, e.g. "foo-1.0.dist-info" */
@@ -171,6 +218,8 @@ typedef struct ep_dist {
   const char *version; /* METADATA Version, NULL if none or unreadable */
   const char *problem; /* why its entry points were skipped, or NULL */
   bool hidden;         /* an earlier distribution here has the same key */
+  bool restricted;     /* the writer read files of it that some reader of
+                          the index may not (access.c): index is 0600 */
   int64_t ord;         /* position key in the index (gapped, increasing) */
   uint32_t stored;     /* entry rows it has in the index it was loaded from */
   ep_stamp stamp;
@@ -191,8 +240,9 @@ typedef struct ep_catalog {
   size_t ndists, cap_dists;
   ep_entry *entries;
   size_t nentries, cap_entries;
-  uint32_t *by_group; /* entry indexes sorted by (group, dist, line) */
-  int64_t stamp_ns;   /* filesystem time taken before listing; 0 if none */
+  uint32_t *by_group;     /* entry indexes sorted by (group, dist, line) */
+  int64_t stamp_ns;       /* filesystem time taken before listing; 0 if none */
+  const ep_audience *aud; /* the writer's: mark dists it may not publish */
 } ep_catalog;
 
 void ep_catalog_free(ep_catalog *c);
@@ -210,6 +260,7 @@ int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
 typedef struct ep_listed {
   char *metadir;
   ep_kind kind;
+  bool link; /* the entry is a symlink (followed, as pathlib does) */
 } ep_listed;
 
 typedef struct ep_listing {
@@ -238,7 +289,10 @@ typedef bool (*ep_reuse_fn)(void *ctx, ep_catalog *cat, size_t dist_index,
 
 /* Stamp a listed item of a directory: the entry itself (one fstatat) and,
  * with files, its entry_points.txt and metadata file too. */
-void ep_stamp_item(int dirfd, const ep_listed *item, bool files, ep_stamp *out);
+/* With aud, also sets out->denied when a member of aud may not search the
+ * metadata directory or read a file that was stat'ed. */
+void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
+                   const ep_audience *aud, ep_stamp *out);
 /* Spacing of ord values in a full build, leaving room for insertions. */
 #define EP_ORD_GAP ((int64_t)1 << 20)
 
@@ -310,7 +364,7 @@ int ep_sqlite_open_fd_rw(const ep_fdsrc *src, sqlite3 **db);
 
 /* ---- lookup.c: the lookup table (docs/index-format.md) ------------------ */
 
-#define EP_LOOKUP_VERSION 1
+#define EP_LOOKUP_VERSION 2
 /* Columns of a lookup table row, those of the index's hot statement. */
 enum {
   EP_LK_NAME,
@@ -386,6 +440,8 @@ int64_t ep_index_ndists(const ep_index *ix);
 bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir);
 /* The filesystem time the index's snapshot was taken at. */
 int64_t ep_index_stamp_ns(const ep_index *ix);
+/* Who the index file is readable by (its mode when it was opened). */
+ep_audience ep_index_audience(const ep_index *ix);
 /* Problems recorded for visible distributions, as diagnostics. */
 int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags);
 /* Reserved group names of internal rows (see schema/index.sql). */

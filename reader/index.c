@@ -34,6 +34,7 @@ struct ep_index {
   sqlite3_stmt *by_grp_full; /* the same with grp, ord and line (slow paths) */
   sqlite3_stmt *all;         /* all entry points, discovery order (lazily) */
   ep_dirstamp ds;
+  ep_audience aud; /* who the file is readable by (docs/security.md) */
   int64_t ndists, nproblems, nentries;
   _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
 };
@@ -74,6 +75,7 @@ void ep_index_close(ep_index *ix) {
 
 int64_t ep_index_ndists(const ep_index *ix) { return ix->ndists; }
 int64_t ep_index_stamp_ns(const ep_index *ix) { return ix->ds.stamp_ns; }
+ep_audience ep_index_audience(const ep_index *ix) { return ix->aud; }
 
 void ep_index_counts_of(const ep_index *ix, ep_index_counts *n) {
   n->dists = (size_t)ix->ndists;
@@ -130,7 +132,8 @@ static bool trusted_mode(const struct stat *st, uid_t owner) {
 /* Check the file behind fd before SQLite sees it: type, owner, mode and the
  * 100-byte SQLite header (magic, our application id and schema version, and
  * that the file is as long as the header says). */
-static epindex_reason check_file(ep_fdsrc *src, uid_t owner, ep_buf *detail) {
+static epindex_reason check_file(ep_fdsrc *src, uid_t owner, ep_audience *aud,
+                                 ep_buf *detail) {
   struct stat st;
   int fd = src->fd;
   const unsigned char *h = src->head;
@@ -153,6 +156,7 @@ static epindex_reason check_file(ep_fdsrc *src, uid_t owner, ep_buf *detail) {
     return EPINDEX_REASON_UNREADABLE;
   src->head_len = (size_t)got;
   src->size = (int64_t)st.st_size;
+  *aud = ep_audience_of_file(&st);
   if (got < 100 || memcmp(h, "SQLite format 3", 16) != 0) {
     ep_buf_appendf(detail, "not an SQLite database (%lld bytes)",
                    (long long)st.st_size);
@@ -236,9 +240,10 @@ static int read_meta(ep_index *ix) {
 }
 
 static epindex_reason open_error_reason(int err) {
-  return err == ENOENT  ? EPINDEX_REASON_MISSING
-         : err == ELOOP ? EPINDEX_REASON_UNTRUSTED
-                        : EPINDEX_REASON_UNREADABLE;
+  return err == ENOENT   ? EPINDEX_REASON_MISSING
+         : err == ELOOP  ? EPINDEX_REASON_UNTRUSTED
+         : err == EACCES ? EPINDEX_REASON_PRIVATE
+                         : EPINDEX_REASON_UNREADABLE;
 }
 
 /* An empty handle owning fd (closed on failure). */
@@ -258,6 +263,7 @@ static ep_index *new_index(int fd) {
   ix->db = NULL;
   ix->by_grp = ix->by_grp_full = ix->all = NULL;
   ix->ds = (ep_dirstamp){0, 0, 0, 0};
+  ix->aud = (ep_audience){EP_AUD_OWNER, 0};
   ix->ndists = ix->nproblems = ix->nentries = 0;
   return ix;
 }
@@ -269,7 +275,7 @@ static int open_checked(int fd, uid_t owner, ep_index **out,
   ep_index *ix = new_index(fd);
   if (!ix)
     return EPINDEX_ENOMEM;
-  *reason = check_file(&ix->src, owner, detail);
+  *reason = check_file(&ix->src, owner, &ix->aud, detail);
   int rc = SQLITE_ERROR;
   if (*reason == EPINDEX_REASON_FRESH &&
       (rc = ep_sqlite_open_fd(&ix->src, &ix->db)) == SQLITE_OK)
@@ -326,9 +332,22 @@ bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir) {
          ix->ds.mtime_ns == ep_mtime_ns(dir);
 }
 
+/* An index's read permissions were those of its directory when it was
+ * written. If the directory has been closed to some users since (chmod
+ * changes no mtime), they must not be served what they can no longer list:
+ * the index is stale until an update writes it for the new audience. */
+static bool readers_may_list(const ep_index *ix, const struct stat *dir) {
+  return ep_audience_within(ix->aud, ep_audience_of_mode(dir));
+}
+
 static epindex_reason judge(ep_index *ix, const char *path,
                             const struct stat *dir, epindex_policy policy,
                             ep_buf *detail) {
+  if (!readers_may_list(ix, dir)) {
+    ep_buf_appendf(detail, "the directory's permissions were narrowed since "
+                           "it was indexed");
+    return EPINDEX_REASON_STALE;
+  }
   if (policy == EPINDEX_POLICY_TRUST)
     return EPINDEX_REASON_TRUSTED;
   if (policy == EPINDEX_POLICY_STAT && ep_index_stat_fresh(ix, dir))
@@ -429,6 +448,8 @@ static ep_index *open_lookup(int atfd, const char *path, uid_t owner) {
             trusted_mode(&st, owner) && (ix = new_index(-1)) != NULL &&
             ep_lookup_map(fd, (uint64_t)st.st_size, &ix->lk) == EPINDEX_OK &&
             lookup_meta(ix) == EPINDEX_OK;
+  if (ix)
+    ix->aud = ep_audience_of_file(&st);
   close(fd);
   if (!ok) {
     ep_index_close(ix);
@@ -469,7 +490,8 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
    * a stale or relocated directory) index.db decides, and says why. */
   if (*reason == EPINDEX_REASON_FRESH && policy != EPINDEX_POLICY_VERIFY &&
       (ix = open_lookup(AT_FDCWD, lkfile, owner)) != NULL) {
-    if (policy == EPINDEX_POLICY_TRUST || ep_index_stat_fresh(ix, dir)) {
+    if (readers_may_list(ix, dir) &&
+        (policy == EPINDEX_POLICY_TRUST || ep_index_stat_fresh(ix, dir))) {
       *reason = policy == EPINDEX_POLICY_TRUST ? EPINDEX_REASON_TRUSTED
                                                : EPINDEX_REASON_FRESH;
       *out = ix;
@@ -521,6 +543,7 @@ static bool parse_stamp(const char *t, ep_stamp *s) {
 
 typedef struct verify_ctx {
   const ep_listing *l;
+  const ep_audience *aud; /* checked: readers of the index, NULL for one */
   int dirfd;
   bool relocated;
   int64_t stamp_ns;
@@ -543,7 +566,15 @@ static int verify_row(void *ctx, sqlite3_stmt *st) {
   }
   if (!parse_stamp((const char *)sqlite3_column_text(st, C_VALUE), &was))
     return EPINDEX_EIO;
-  ep_stamp_item(v->dirfd, item, true, &now);
+  ep_stamp_item(v->dirfd, item, true, v->aud, &now);
+  if (now.denied) {
+    ep_buf_appendf(v->detail,
+                   "%s is no longer readable by every reader of "
+                   "the index",
+                   name);
+    v->result = 0;
+    return 1;
+  }
   bool same = now.ep_size == was.ep_size && now.md_size == was.md_size;
   if (same && !v->relocated)
     same = now.ep_mtime == was.ep_mtime && now.md_mtime == was.md_mtime;
@@ -569,7 +600,10 @@ int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
     detail = &scratch;
   ep_listing l = {0};
   int rc = ep_list_dir(dirfd, "", &l);
-  verify_ctx v = {&l, dirfd, relocated, stamp_ns, detail, 0, 1};
+  verify_ctx v = {&l,       ix->aud.kind != EP_AUD_OWNER ? &ix->aud : NULL,
+                  dirfd,    relocated,
+                  stamp_ns, detail,
+                  0,        1};
   if (!rc)
     rc = each_in_grp_full(ix, EP_GRP_DIST, verify_row, &v);
   if (rc == 1)

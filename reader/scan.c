@@ -203,6 +203,7 @@ typedef struct pending {
   char *lkey; /* Lookup's grouping key */
   size_t pos, first;
   ep_kind kind;
+  bool link;
 } pending;
 
 static int cmp_pending_order(const void *pa, const void *pb) {
@@ -241,11 +242,20 @@ static char *lookup_key(const char *name) {
   return out;
 }
 
-static int listing_push(ep_listing *l, char *name, ep_kind kind) {
+static int listing_push(ep_listing *l, char *name, ep_kind kind, bool link) {
   if (ep_grow(&l->items, &l->cap, l->len, sizeof(*l->items), 64))
     return EPINDEX_ENOMEM;
-  l->items[l->len++] = (ep_listed){name, kind};
+  l->items[l->len++] = (ep_listed){name, kind, link};
   return EPINDEX_OK;
+}
+
+/* Is the entry a symlink? d_type says so on most file systems. */
+static bool link_at(int dirfd, const char *name, unsigned char d_type) {
+  struct stat st;
+  if (d_type != DT_UNKNOWN)
+    return d_type == DT_LNK;
+  return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISLNK(st.st_mode);
 }
 
 static ep_kind kind_at(int dirfd, const char *name, unsigned char d_type) {
@@ -277,12 +287,13 @@ static int order_into(ep_listing *out, pending *p, size_t n, pending *eggs,
     qsort(p, n, sizeof(*p), cmp_pending_order);
   for (size_t i = 0; i < n; i++) {
     free(p[i].lkey);
-    if (!rc && (rc = listing_push(out, p[i].name, p[i].kind)) == 0)
+    if (!rc && (rc = listing_push(out, p[i].name, p[i].kind, p[i].link)) == 0)
       continue;
     free(p[i].name);
   }
   for (size_t i = 0; i < neggs; i++) {
-    if (!rc && (rc = listing_push(out, eggs[i].name, eggs[i].kind)) == 0)
+    if (!rc &&
+        (rc = listing_push(out, eggs[i].name, eggs[i].kind, eggs[i].link)) == 0)
       continue;
     free(eggs[i].name);
   }
@@ -314,10 +325,10 @@ typedef struct pending_set {
  * EGG-INFO, which reads as EP_KIND_EGG when it is a directory and as an
  * egg-info file otherwise. pos is its position in the listing. */
 static int pending_add(pending_set *ps, const char *name, size_t pos,
-                       ep_kind kind, bool info) {
+                       ep_kind kind, bool link, bool info) {
   if (!info && kind == EP_KIND_DIR)
     kind = EP_KIND_EGG;
-  pending item = {strdup(name), NULL, pos, 0, kind};
+  pending item = {strdup(name), NULL, pos, 0, kind, link};
   int rc = EPINDEX_OK;
   if (!item.name || (info && !(item.lkey = lookup_key(name))))
     rc = EPINDEX_ENOMEM;
@@ -362,7 +373,7 @@ static int list_one(list_ctx *lc, const char *name, unsigned char type) {
   if (!info && !(lc->egg && is_egg_info_child(name)))
     return EPINDEX_OK;
   return pending_add(&lc->ps, name, lc->pos, kind_at(lc->dirfd, name, type),
-                     info);
+                     link_at(lc->dirfd, name, type), info);
 }
 
 #ifdef __linux__
@@ -556,7 +567,7 @@ static int64_t size_or(const struct stat *st, bool ok) {
  * entry itself (read_text('') of an egg-info file). Empty files fall through,
  * as `read_text(...) or ...` does. */
 void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
-                   ep_stamp *out) {
+                   const ep_audience *aud, ep_stamp *out) {
   char path[PATH_MAX];
   struct stat st;
   *out = EP_STAMP_NONE;
@@ -565,6 +576,8 @@ void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
     out->dir_ino = (int64_t)st.st_ino;
     if (item->kind == EP_KIND_FILE)
       out->md_size = st.st_size, out->md_mtime = ep_mtime_ns(&st);
+    if (aud && !ep_audience_may(aud, &st, item->kind == EP_KIND_FILE ? 4 : 1))
+      out->denied = true;
   }
   if (!files || item->kind == EP_KIND_FILE)
     return;
@@ -572,12 +585,16 @@ void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
   bool ok = fstatat(dirfd, path, &st, 0) == 0;
   out->ep_size = size_or(&st, ok);
   out->ep_mtime = ok ? ep_mtime_ns(&st) : -1;
+  if (ok && aud && !ep_audience_may(aud, &st, 4))
+    out->denied = true;
   static const char *const md_names[] = {"METADATA", "PKG-INFO"};
   for (size_t i = 0; i < 2; i++) {
     snprintf(path, sizeof(path), "%s/%s", item->metadir, md_names[i]);
     if (fstatat(dirfd, path, &st, 0) == 0 && S_ISREG(st.st_mode) &&
         st.st_size > 0) {
       out->md_size = st.st_size, out->md_mtime = ep_mtime_ns(&st);
+      if (aud && !ep_audience_may(aud, &st, 4))
+        out->denied = true;
       return;
     }
   }
@@ -587,7 +604,7 @@ void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
  * read_text('PKG-INFO') or read_text(''). Returns false when importlib
  * would raise (unreadable, not UTF-8). An absent text leaves buf empty. */
 static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf,
-                          int *err) {
+                          int *err, ep_read_check *chk) {
   static const char *const names[] = {"METADATA", "PKG-INFO", ""};
   char path[PATH_MAX];
   for (size_t i = 0; i < 3; i++) {
@@ -597,7 +614,7 @@ static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf,
       snprintf(path, sizeof(path), "%s/%s", item->metadir, names[i]);
     else
       snprintf(path, sizeof(path), "%s", item->metadir);
-    ep_read_status st = ep_read_file_at(dirfd, path, buf, err);
+    ep_read_status st = ep_read_file_at(dirfd, path, buf, err, chk);
     if (st == EP_READ_ERROR)
       return false;
     if (st == EP_READ_OK && buf->len > 0) {
@@ -619,7 +636,10 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
   for (size_t i = 0; i < listing->len && !rc; i++) {
     const ep_listed *item = &listing->items[i];
     ep_stamp stamp;
-    ep_stamp_item(dirfd, item, true, &stamp);
+    /* the writer's audience check rides on the stats taken anyway */
+    const ep_audience *aud =
+        cat->aud && cat->aud->kind != EP_AUD_OWNER ? cat->aud : NULL;
+    ep_stamp_item(dirfd, item, true, aud, &stamp);
     size_t di = cat->ndists;
     ep_dist *d = ep_catalog_add_dist(cat);
     if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, item->metadir,
@@ -635,13 +655,15 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
     if (reread)
       (*reread)++;
     int err = 0;
+    ep_read_check chk = {aud, item->link, stamp.denied},
+                  *pchk = aud ? &chk : NULL;
     ep_read_status st = EP_READ_ABSENT;
     if (item->kind != EP_KIND_FILE) {
       if ((size_t)snprintf(path, sizeof(path), "%s/entry_points.txt",
                            item->metadir) >= sizeof(path))
         st = EP_READ_ERROR, err = ENAMETOOLONG;
       else
-        st = ep_read_file_at(dirfd, path, &ept, &err);
+        st = ep_read_file_at(dirfd, path, &ept, &err, pchk);
     }
     /* importlib reads METADATA lazily; so do we: only for the name and
      * version of distributions with entry points, or for the key. */
@@ -651,7 +673,12 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
                    stem_name_len(item->metadir) == 0 ||
                    !stem_key_nonempty(item->metadir);
     int md_err = 0;
-    bool md_valid = need_md ? read_metadata(dirfd, item, &md, &md_err) : true;
+    bool md_valid =
+        need_md ? read_metadata(dirfd, item, &md, &md_err, pchk) : true;
+    if (aud && item->kind != EP_KIND_FILE &&
+        !ep_audience_may_dir_at(aud, dirfd, item->metadir))
+      chk.denied = true;
+    d->restricted = chk.denied;
     /* running out of memory is the reader's failure, not broken metadata:
      * it must fail the scan (and an update), never skip a distribution */
     if ((st == EP_READ_ERROR && err == ENOMEM) || md_err == ENOMEM) {
@@ -861,7 +888,7 @@ static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
     for (size_t m = 0; m < z.nmembers; m++)
       if (strcmp(z.members[m].name, c) == 0)
         kind = EP_KIND_FILE;
-    rc = pending_add(&ps, c, i + 1, kind, info);
+    rc = pending_add(&ps, c, i + 1, kind, false, info);
   }
   ep_listing listing = {0};
   rc = pending_finish(&ps, rc, &listing);

@@ -40,6 +40,7 @@ typedef struct update_ctx {
   const char *dir;
   const char *idxdir; /* where the index goes: NULL for <dir>/.epindex */
   uid_t owner;        /* who must own it for it to be trusted */
+  ep_audience aud;    /* who may list dir, and so read its index */
   int dirfd, idxfd, lockfd, tmpfd, lktmpfd; /* lk: the lookup table */
   char tmpname[64], lktmpname[72];
   ep_buf err;
@@ -267,6 +268,7 @@ static bool reuse_old(void *ctx, ep_catalog *cat, size_t di,
   if (stamp->ep_mtime >= u->old_stamp_ns || stamp->md_mtime >= u->old_stamp_ns)
     return false; /* racy in the old snapshot: its content is not proven */
   ep_dist *d = &cat->dists[di];
+  d->restricted = o->restricted || stamp->denied;
   d->key = arena_dup(cat, o->key);
   d->name = arena_dup(cat, o->name);
   d->version = arena_dup(cat, o->version);
@@ -293,6 +295,11 @@ static void load_old_index(update_ctx *u) {
   ep_dirstamp ds;
   if (ep_index_open_raw(u->idxfd, u->owner, &ix, &why) != EPINDEX_OK || !ix)
     return;
+  /* content judged for another audience is not reused: read it again */
+  if (!ep_audience_same(ep_index_audience(ix), u->aud)) {
+    ep_index_close(ix);
+    return;
+  }
   if (ep_index_load(ix, &u->old, &ds) == EPINDEX_OK &&
       index_old(u) == EPINDEX_OK)
     u->old_stamp_ns = ds.stamp_ns;
@@ -338,6 +345,7 @@ static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
     return fail(u, rc, "cannot list", NULL);
   }
   *reread = 0;
+  cat->aud = &u->aud;
   rc = ep_scan_listed(u->dirfd, &l, cat, u->old.ndists ? reuse_old : NULL, u,
                       reread);
   ep_listing_free(&l);
@@ -386,7 +394,7 @@ static int snapshot(update_ctx *u, const char *base, ep_catalog *cat,
 static int create_lookup_tmp(update_ctx *u) {
   snprintf(u->lktmpname, sizeof(u->lktmpname), "%s.lookup", u->tmpname);
   u->lktmpfd = openat(u->idxfd, u->lktmpname,
-                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (u->lktmpfd >= 0)
     return EPINDEX_OK;
   u->lktmpname[0] = '\0';
@@ -403,7 +411,7 @@ static int create_tmp(update_ctx *u) {
              (long)getpid(), hex[r & 15], hex[(r >> 4) & 15],
              hex[(r >> 8) & 15], hex[(r >> 12) & 15]);
     u->tmpfd = openat(u->idxfd, u->tmpname,
-                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                      O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (u->tmpfd >= 0)
       return create_lookup_tmp(u);
     if (errno != EEXIST)
@@ -421,7 +429,14 @@ static int fsync_retry(int fd) {
   return rc;
 }
 
-static int replace_with_tmp(update_ctx *u);
+static int replace_with_tmp(update_ctx *u, size_t restricted);
+
+static size_t count_restricted(const ep_catalog *c) {
+  size_t n = 0;
+  for (size_t i = 0; i < c->ndists; i++)
+    n += c->dists[i].restricted;
+  return n;
+}
 
 static int write_and_replace(update_ctx *u, const ep_catalog *cat,
                              const ep_dirstamp *ds, bool is_egg) {
@@ -429,11 +444,29 @@ static int write_and_replace(update_ctx *u, const ep_catalog *cat,
   if (!realpath(*u->dir ? u->dir : ".", real))
     snprintf(real, sizeof(real), "%s", u->dir);
   int rc = ep_index_write(u->tmpfd, cat, ds, real, is_egg, u->lktmpfd, &u->err);
-  return rc ? rc : replace_with_tmp(u);
+  return rc ? rc : replace_with_tmp(u, count_restricted(cat));
+}
+
+/* Give both files the read permissions of their audience: the directory's
+ * own (created 0600, nobody could read them before), or only the writer's
+ * when a distribution holds what not all of them may read. */
+static int publish_to(update_ctx *u, size_t restricted) {
+  ep_audience a = restricted ? (ep_audience){EP_AUD_OWNER, 0} : u->aud;
+  int fds[] = {u->tmpfd, u->lktmpfd};
+  for (int i = 0; i < 2; i++)
+    if (a.kind == EP_AUD_GROUP && fchown(fds[i], (uid_t)-1, a.gid) != 0)
+      a.kind = EP_AUD_OWNER; /* not a member of that group: keep it 0600 */
+  for (int i = 0; i < 2; i++)
+    if (fchmod(fds[i], ep_audience_mode(a)) != 0)
+      return sys_fail(u, "cannot chmod a file in", EPINDEX_INDEX_DIR);
+  return EPINDEX_OK;
 }
 
 /* Make the temporary files durable and rename them over the index. */
-static int replace_with_tmp(update_ctx *u) {
+static int replace_with_tmp(update_ctx *u, size_t restricted) {
+  int rc = publish_to(u, restricted);
+  if (rc)
+    return rc;
   if (fsync_retry(u->lktmpfd) != 0 || fsync_retry(u->tmpfd) != 0)
     return sys_fail(u, "cannot sync", EPINDEX_INDEX_DIR);
   if (renameat(u->idxfd, u->lktmpname, u->idxfd, EPINDEX_LOOKUP_FILE) != 0)
@@ -467,6 +500,13 @@ static index_state current_state(update_ctx *u) {
       ep_index_open_raw(u->idxfd, u->owner, &ix, &r) || !ix)
     return INDEX_DIR_CHANGED;
   index_state state = INDEX_DIR_CHANGED;
+  /* written for other readers than the directory has now, or for its
+   * writer alone because of one distribution (which may be gone): a
+   * snapshot decides again */
+  if (!ep_audience_same(ep_index_audience(ix), u->aud)) {
+    ep_index_close(ix);
+    return INDEX_FILES_EDITED;
+  }
   /* an index without its lookup table (written by an older epindex, or the
    * table was lost) is rewritten whole, as after an in-place edit */
   if (ep_index_stat_fresh(ix, &dir))
@@ -558,7 +598,7 @@ typedef struct stamp_job {
 static void *stamp_range(void *arg) {
   stamp_job *j = arg;
   for (size_t i = j->from; i < j->to; i++)
-    ep_stamp_item(j->dirfd, &j->l->items[i], false, &j->out[i]);
+    ep_stamp_item(j->dirfd, &j->l->items[i], false, NULL, &j->out[i]);
   return NULL;
 }
 
@@ -675,6 +715,7 @@ static int read_delta(update_ctx *u, const patch_plan *p, ep_catalog *delta,
     ep_catalog_free(delta);
     *reread = 0;
     int rc = attempt ? fs_now(u, stamp) : EPINDEX_OK;
+    delta->aud = &u->aud;
     if (!rc)
       rc = ep_scan_listed(u->dirfd, &p->toread, delta, NULL, NULL, reread);
     for (size_t i = 0; !rc && i < delta->ndists; i++)
@@ -715,7 +756,7 @@ static int write_patch(update_ctx *u, const patch_plan *p,
       old_totals->problems - p->gone.problems + added.problems};
   *entries = totals.entries;
   rc = ep_writer_commit(w, &totals, ds, real, is_egg, u->lktmpfd, &u->err);
-  return rc ? rc : replace_with_tmp(u);
+  return rc ? rc : replace_with_tmp(u, count_restricted(delta));
 }
 
 /* The stamp, and the directory's stat before it is read (waiting out the
@@ -779,6 +820,10 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
   *done = false;
   if (ep_index_open_raw(u->idxfd, u->owner, &ix, &why) != EPINDEX_OK || !ix)
     return EPINDEX_OK;
+  if (!ep_audience_same(ep_index_audience(ix), u->aud)) {
+    ep_index_close(ix); /* kept rows were judged for other readers */
+    return EPINDEX_OK;
+  }
   ep_index_counts old_totals;
   ep_index_counts_of(ix, &old_totals);
   int64_t old_stamp = ep_index_stamp_ns(ix), stamp;
@@ -817,6 +862,7 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
     stats->dists = p.listing.len;
     *done = rc == EPINDEX_OK;
     stats->patched = *done;
+    stats->restricted = count_restricted(&delta);
   } else if (rc == EPINDEX_OK && ftruncate(u->tmpfd, 0) != 0) {
     rc = sys_fail(u, "cannot truncate a file in", EPINDEX_INDEX_DIR);
   }
@@ -873,6 +919,7 @@ static int update_locked(update_ctx *u, unsigned flags,
     rc = write_and_replace(u, &cat, &ds, egg);
   if (!rc) {
     stats->dists = cat.ndists;
+    stats->restricted = count_restricted(&cat);
     stats->entries = 0;
     for (size_t i = 0; i < cat.ndists; i++)
       if (!cat.dists[i].hidden && !cat.dists[i].problem && cat.dists[i].key)
@@ -953,8 +1000,12 @@ int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
   int rc;
   struct stat st;
   u.dirfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (u.dirfd >= 0 && fstat(u.dirfd, &st) == 0)
+  if (u.dirfd >= 0 && fstat(u.dirfd, &st) == 0) {
     u.owner = idxdir ? geteuid() : st.st_uid;
+    /* a user's cache is read by that user alone */
+    u.aud = idxdir ? (ep_audience){EP_AUD_OWNER, 0}
+                   : ep_audience_of_dir(u.dirfd, &st);
+  }
   if (u.dirfd < 0)
     rc = sys_fail(&u, "cannot open", NULL);
   else if ((flags & EPINDEX_UPDATE_SITE_ONLY) &&

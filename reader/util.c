@@ -283,18 +283,36 @@ static ep_read_status absent_or_error(int err, int *err_out) {
   }
 }
 
-ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
-                               int *err) {
+static int open_at(int dirfd, const char *path, int flags) {
   int fd;
   do
-    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    fd = openat(dirfd, path,
+                O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | flags);
   while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
+                               int *err, ep_read_check *chk) {
+  bool checking = chk && chk->aud->kind != EP_AUD_OWNER, via_link = false;
+  /* the writer must know whether a symlink led to the file: try without
+   * following first (no extra call when it is not one) */
+  int fd = open_at(dirfd, path, checking ? O_NOFOLLOW : 0);
+  if (fd < 0 && checking && errno == ELOOP) {
+    via_link = true;
+    fd = open_at(dirfd, path, 0);
+  }
   if (fd < 0)
     return absent_or_error(errno, err);
   struct stat st;
   ep_read_status rs = EP_READ_OK;
   buf->len = 0;
-  if (fstat(fd, &st) != 0) {
+  bool stated = fstat(fd, &st) == 0;
+  /* read it all the same: it is the writer's own answer */
+  if (checking && stated && !S_ISDIR(st.st_mode) &&
+      !ep_audience_may_file(chk->aud, fd, &st, via_link || chk->through_link))
+    chk->denied = true;
+  if (!stated) {
     rs = absent_or_error(errno, err);
   } else if (S_ISDIR(st.st_mode)) {
     rs = absent_or_error(EISDIR, err);
