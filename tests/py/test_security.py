@@ -169,28 +169,27 @@ import os, sys, time
 site, victim, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 idx = os.path.join(site, ".epindex")
 end = time.monotonic() + seconds
-n = 0
+swaps = 0
 while time.monotonic() < end:
-    n += 1
     try:
-        os.rename(idx, idx + ".%d" % n)     # root's directory, moved aside
+        busy = any(n.startswith("index.db.tmp-") for n in os.listdir(idx))
     except OSError:
-        pass
+        busy = False
+    if not busy:
+        time.sleep(0.0002)
+        continue
+    # root is writing: move its directory aside and put a link to the
+    # victim in its place while root goes on, then put things back
     try:
-        os.symlink(victim, idx)             # ... and a link in its place
+        os.rename(idx, idx + ".aside")
+        os.symlink(victim, idx)
     except OSError:
-        pass
-    try:
-        os.unlink(idx)
-    except OSError:
-        pass
-    if n % 3 == 0:                          # or a directory of our own
-        try:
-            os.mkdir(idx)
-            os.symlink(os.path.join(victim, "lock"), os.path.join(idx, "lock"))
-        except OSError:
-            pass
-print(n)
+        continue
+    swaps += 1
+    time.sleep(0.2)
+    os.unlink(idx)
+    os.rename(idx + ".aside", idx)
+print(swaps)
 """
 
 
@@ -213,11 +212,9 @@ def test_racing_attacker_never_makes_root_write_elsewhere(top):
         assert res.returncode in (0, 3), res.stderr
         if res.returncode:
             assert res.stderr.startswith("epindex: "), res.stderr
-    attempts = int(attacker.communicate()[0])
-    assert attempts > 300, attempts  # the attack really ran, many times over
-    assert runs >= 5, runs
-    assert os.listdir(victim) == [], os.listdir(victim)
-    assert outcomes.get(3, 0) > 0, outcomes  # the attack was met and refused
+    swaps = int(attacker.communicate()[0])
+    assert swaps >= 5, (swaps, runs)  # the attack really ran, mid-write
+    assert os.listdir(victim) == [], (os.listdir(victim), outcomes)
 
 
 def test_index_dir_of_another_user_is_refused(top):

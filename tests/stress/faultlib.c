@@ -7,6 +7,12 @@
  *   EPFAULT_KIND=fsync   fsync, fdatasync (EIO)
  *   EPFAULT_KIND=rename  rename, renameat (EIO)
  *   EPFAULT_KIND=alloc   malloc, calloc, realloc (NULL)
+ *   EPFAULT_KIND=open    openat and mkdirat of the writer's own files: the
+ *                        .epindex directory, its lock, index.db* and
+ *                        lookup.tbl (EIO; metadata files are left alone, or
+ *                        the fault would change the answer, not the writing)
+ *   EPFAULT_KIND=unlink  unlink, unlinkat (EIO)
+ *   EPFAULT_KIND=perm    fchmod, fchown (EIO)
  *   EPFAULT_AT=N         which call fails (1-based); 0 = none
  * At exit, prints "epfault: KIND calls=C" to stderr so a driver knows how
  * many fault points a run has. Test-only: never linked into the library.
@@ -14,10 +20,12 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -25,14 +33,16 @@ extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 
-static int kind = -1; /* 0 write, 1 fsync, 2 rename, 3 alloc */
+static int kind = -1; /* an index into kinds[] */
+static const char *const kinds[] = {"write", "fsync",  "rename", "alloc",
+                                    "open",  "unlink", "perm"};
+#define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 static long at, calls;
 static int fail_errno = EIO;
 
 __attribute__((constructor)) static void init(void) {
   const char *k = getenv("EPFAULT_KIND"), *n = getenv("EPFAULT_AT");
-  static const char *const kinds[] = {"write", "fsync", "rename", "alloc"};
-  for (int i = 0; k && i < 4; i++)
+  for (int i = 0; k && i < NKINDS; i++)
     if (strcmp(k, kinds[i]) == 0)
       kind = i;
   at = n ? atol(n) : 0;
@@ -42,7 +52,6 @@ __attribute__((constructor)) static void init(void) {
 }
 
 __attribute__((destructor)) static void report(void) {
-  static const char *const kinds[] = {"write", "fsync", "rename", "alloc"};
   if (kind >= 0) {
     char line[64];
     int n = snprintf(line, sizeof(line), "epfault: %s calls=%ld\n", kinds[kind],
@@ -127,4 +136,52 @@ void *realloc(void *p, size_t n) {
   if (hit(3))
     return errno = ENOMEM, NULL; /* as malloc does */
   return __libc_realloc(p, n);
+}
+
+/* The writer's own files, by the last component of the name. */
+static int writer_file(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  return strcmp(base, ".epindex") == 0 || strcmp(base, "lock") == 0 ||
+         strncmp(base, "index.db", 8) == 0 || strcmp(base, "lookup.tbl") == 0;
+}
+int openat(int dfd, const char *path, int flags, ...) {
+  REAL(int, "openat", int, const char *, int, ...)
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = (flags & O_CREAT) ? (mode_t)va_arg(ap, int) : 0;
+  va_end(ap);
+  if (writer_file(path) && hit(4))
+    return errno = EIO, -1;
+  return real(dfd, path, flags, mode);
+}
+int mkdirat(int dfd, const char *path, mode_t mode) {
+  REAL(int, "mkdirat", int, const char *, mode_t)
+  if (writer_file(path) && hit(4))
+    return errno = EIO, -1;
+  return real(dfd, path, mode);
+}
+int unlink(const char *path) {
+  REAL(int, "unlink", const char *)
+  if (hit(5))
+    return errno = EIO, -1;
+  return real(path);
+}
+int unlinkat(int dfd, const char *path, int flags) {
+  REAL(int, "unlinkat", int, const char *, int)
+  if (hit(5))
+    return errno = EIO, -1;
+  return real(dfd, path, flags);
+}
+int fchmod(int fd, mode_t mode) {
+  REAL(int, "fchmod", int, mode_t)
+  if (hit(6))
+    return errno = EIO, -1;
+  return real(fd, mode);
+}
+int fchown(int fd, uid_t u, gid_t g) {
+  REAL(int, "fchown", int, uid_t, gid_t)
+  if (hit(6))
+    return errno = EIO, -1;
+  return real(fd, u, g);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fault injection at every step of an update: for each kind (write, fsync,
-# rename, allocation) and every N up to the number of such calls a full
+# rename, allocation, the writer's opens, unlinks, chmod/chown) and every N up to the number of such calls a full
 # update makes, run `epindex update --full` with the Nth call failing
 # (tests/stress/faultlib.c, LD_PRELOAD). Afterwards the old index or the
 # complete new one must be in place -- never a damaged one -- the answer
@@ -22,11 +22,19 @@ done
 "$EPINDEX" update "$site" >/dev/null || exit 1
 want=$("$EPINDEX" query --json --path "$site" g | md5sum)
 total=0 failed_runs=0 bad=0
-for kind in write fsync rename alloc; do
+# litter of a killed update, so that the writer has something to unlink
+litter() { [[ $1 != unlink ]] || : >"$site/.epindex/index.db.tmp-99999-dead"; }
+for kind in write fsync rename alloc open unlink perm; do
+  litter $kind
   calls=$(EPFAULT_KIND=$kind EPFAULT_AT=0 LD_PRELOAD=$LIB "$EPINDEX" update --full "$site" 2>&1 >/dev/null |
     sed -n 's/^epfault: .* calls=//p')
+  # a calibration that counted nothing would inject nothing and pass
+  if [[ ${calls:-0} -eq 0 ]]; then
+    bad=$((bad + 1)); echo "faults: $kind: no fault points found (is the shim loaded?)"
+  fi
   for n in $(seq 1 "${calls:-0}"); do
     total=$((total + 1))
+    litter $kind
     out=$(EPFAULT_KIND=$kind EPFAULT_AT=$n LD_PRELOAD=$LIB "$EPINDEX" update --full "$site" 2>&1)
     status=$?
     if [[ $status -ne 0 && $status -ne 3 ]]; then
@@ -49,6 +57,9 @@ for source in index scan; do
   [[ $source == scan ]] && mv "$site/.epindex/index.db" "$T/index.db.saved"
   calls=$(EPFAULT_KIND=alloc EPFAULT_AT=0 LD_PRELOAD=$LIB "$EPINDEX" query --json --path "$site" g 2>&1 >/dev/null |
     sed -n 's/^epfault: .* calls=//p')
+  if [[ ${calls:-0} -eq 0 ]]; then
+    bad=$((bad + 1)); echo "faults: query ($source): no allocation fault points found"
+  fi
   for n in $(seq 1 "${calls:-0}"); do
     total=$((total + 1))
     got=$(EPFAULT_KIND=alloc EPFAULT_AT=$n LD_PRELOAD=$LIB "$EPINDEX" query --json --path "$site" g 2>/dev/null)
