@@ -118,5 +118,18 @@ py=$(command -v python3)
 check query-python 0 '^\[' '^$' -- "$EPINDEX" query --json --python "$py" console_scripts
 check query-bad-python 3 '^$' 'cannot read sys.path' -- "$EPINDEX" query --python "$T/no-python" g
 
+# the writer's own directory: refused (exit 3) when others control it
+mkdir -p "$T/sec/s-1.0.dist-info" "$T/sec/.epindex"
+chmod 0777 "$T/sec/.epindex"
+check update-refuses-writable-index-dir 3 '^$' '^epindex: refusing .*/\.epindex: writable by group or others' \
+  -- "$EPINDEX" update "$T/sec"
+check update-wrote-nothing 0 '^$' '^$' -- find "$T/sec/.epindex" -mindepth 1
+rmdir "$T/sec/.epindex" && ln -s "$T" "$T/sec/.epindex"
+check update-refuses-symlinked-index-dir 3 '^$' 'a symlink or not a directory' -- "$EPINDEX" update "$T/sec"
+rm "$T/sec/.epindex"
+check update-lock-timeout-bad 2 '^$' 'lock-timeout takes whole seconds' -- "$EPINDEX" update --lock-timeout 0 "$T/sec"
+check update-include-stdlib-alone 2 '^$' 'include-stdlib goes with --python' -- "$EPINDEX" update --include-stdlib "$T/sec"
+check update-private-lock 0 '^-rw-------' '^$' -- sh -c "'$EPINDEX' update '$T/sec' >/dev/null && ls -l '$T/sec/.epindex/lock'"
+
 echo "cli: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]
