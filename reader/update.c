@@ -332,7 +332,7 @@ static int64_t newest_mtime(const ep_catalog *c, int64_t dir_mtime) {
 static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
                          ep_dirstamp *ds, size_t *reread, bool *settled) {
   struct stat before, after;
-  int64_t stamp;
+  int64_t stamp = 0; /* set by fs_now(); gcc 12 -O2 cannot see it */
   int rc = fs_now(u, &stamp);
   if (rc)
     return rc;

@@ -39,6 +39,10 @@ done
 "$EPINDEX" update "$site" >/dev/null || bad=$((bad + 1))
 if ls "$site/.epindex" | grep -q tmp; then bad=$((bad + 1)); echo "litter left"; fi
 "$EPINDEX" verify "$site" >/dev/null || { bad=$((bad + 1)); echo "not fresh at the end"; }
+# a run in which no update was caught mid-write tested nothing
+if ((interrupted == 0 || litter_seen == 0)); then
+  bad=$((bad + 1)); echo "kill: no update was interrupted mid-write"
+fi
 echo "kill: $kills updates started, $interrupted killed mid-way, litter seen $litter_seen times, all cleaned"
 echo "kill: $((kills - bad)) passed, $bad failed"
 [[ $bad -eq 0 ]]

@@ -31,7 +31,6 @@
 enum { W = 20, READER_PROCS = 2, THREADS = 4, UPDATERS = 3 };
 
 static char site[256], stage[256];
-static volatile sig_atomic_t stop;
 
 static double now(void) {
   struct timespec t;
