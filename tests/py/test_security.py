@@ -360,12 +360,18 @@ def test_update_python_skips_cwd_and_stdlib(top):
     stdlib = subprocess.run([venv + "/bin/python", "-c", "import sysconfig; print("
                              "sysconfig.get_paths()['stdlib'])"], capture_output=True,
                             text=True, check=True).stdout.strip()
-    before = os.path.exists(os.path.join(stdlib, ".epindex"))
-    res = update("--python", venv + "/bin/python")
-    assert "%s: 1 dists" % site in res.stdout, res.stdout
-    assert "%s: skipped: the standard library (--include-stdlib)" % stdlib \
-        in res.stdout, res.stdout
-    assert "lib-dynload: skipped: the standard library" in res.stdout
-    assert os.path.exists(os.path.join(stdlib, ".epindex")) == before
+    made = [os.path.join(d, ".epindex") for d in (stdlib, stdlib + "/lib-dynload")]
+    before = [os.path.exists(m) for m in made]
+    try:
+        res = update("--python", venv + "/bin/python")
+        assert "%s: 1 dists" % site in res.stdout, res.stdout
+        assert "%s: skipped: the standard library (--include-stdlib)" % stdlib \
+            in res.stdout, res.stdout
+        assert "lib-dynload: skipped: the standard library" in res.stdout
+        assert [os.path.exists(m) for m in made] == before
+    finally:  # a writer that broke the rule must not leave the machine changed
+        for m, was in zip(made, before):
+            if not was:
+                shutil.rmtree(m, ignore_errors=True)
     res = update("--include-stdlib", site, check=False)
     assert res.returncode == 2  # goes with --python only
