@@ -122,7 +122,7 @@ bool ep_audience_may_file(const ep_audience *a, int fd, const struct stat *st,
          (!via_link || real_path_may(a, fd));
 }
 
-bool ep_audience_may_dir_at(const ep_audience *a, int dirfd, const char *rel) {
+bool ep_audience_acl_free_at(const ep_audience *a, int dirfd, const char *rel) {
   if (a->kind == EP_AUD_OWNER)
     return true;
   char path[PATH_MAX];

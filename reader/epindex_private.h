@@ -126,7 +126,7 @@ bool ep_audience_may_file(const ep_audience *a, int fd, const struct stat *st,
                           bool via_link);
 /* No ACL on the directory rel (relative to dirfd) that could deny a
  * member what its mode bits grant. */
-bool ep_audience_may_dir_at(const ep_audience *a, int dirfd, const char *rel);
+bool ep_audience_acl_free_at(const ep_audience *a, int dirfd, const char *rel);
 
 /* What the writer checks of each file it reads (NULL: nothing). */
 typedef struct ep_read_check {

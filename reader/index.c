@@ -600,10 +600,13 @@ int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
     detail = &scratch;
   ep_listing l = {0};
   int rc = ep_list_dir(dirfd, "", &l);
-  verify_ctx v = {&l,       ix->aud.kind != EP_AUD_OWNER ? &ix->aud : NULL,
-                  dirfd,    relocated,
-                  stamp_ns, detail,
-                  0,        1};
+  verify_ctx v = {.l = &l,
+                  .aud = ix->aud.kind != EP_AUD_OWNER ? &ix->aud : NULL,
+                  .dirfd = dirfd,
+                  .relocated = relocated,
+                  .stamp_ns = stamp_ns,
+                  .detail = detail,
+                  .result = 1};
   if (!rc)
     rc = each_in_grp_full(ix, EP_GRP_DIST, verify_row, &v);
   if (rc == 1)

@@ -676,7 +676,7 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
     bool md_valid =
         need_md ? read_metadata(dirfd, item, &md, &md_err, pchk) : true;
     if (aud && item->kind != EP_KIND_FILE &&
-        !ep_audience_may_dir_at(aud, dirfd, item->metadir))
+        !ep_audience_acl_free_at(aud, dirfd, item->metadir))
       chk.denied = true;
     d->restricted = chk.denied;
     /* running out of memory is the reader's failure, not broken metadata:
