@@ -48,7 +48,7 @@ extern "C" {
    EPINDEX_VERSION_PATCH)
 
 /* The index schema this library reads and writes (PRAGMA user_version). */
-#define EPINDEX_SCHEMA_VERSION 2
+#define EPINDEX_SCHEMA_VERSION 3
 /* PRAGMA application_id of every index file: "EPIX". */
 #define EPINDEX_APPLICATION_ID 0x45504958
 /* Where the index lives, relative to the directory it describes. */

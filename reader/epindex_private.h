@@ -144,6 +144,7 @@ ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
 
 /* Nanosecond timestamps out of a struct stat. */
 int64_t ep_mtime_ns(const struct stat *st);
+int64_t ep_ctime_ns(const struct stat *st);
 
 /* ---- text.c ------------------------------------------------------------ */
 
@@ -198,17 +199,34 @@ typedef enum ep_kind {
   EP_KIND_EGG = 2   /* EGG-INFO of an .egg path entry */
 } ep_kind;
 
+/* One file's identity and change times; all -1 when it is absent. ctime
+ * and inode are what nobody but root can put back: a file replaced by an
+ * installer has a new inode, and any write, chmod or utimensat() (tar's
+ * --times, touch -r, SOURCE_DATE_EPOCH clamping) sets its ctime to now. */
+typedef struct ep_fstamp {
+  int64_t size, mtime, ctime, ino;
+} ep_fstamp;
+
 /* What an index remembers of a distribution's files, to tell later whether
- * they changed. Sizes and mtimes are -1 for an absent file. */
+ * they changed (docs/freshness.md). dir is the metadata entry itself,
+ * followed when it is a symlink (dev and ino then say what it resolved
+ * to); ep is entry_points.txt; md is METADATA, PKG-INFO or the entry. */
 typedef struct ep_stamp {
-  int64_t dir_mtime, dir_ino; /* the metadata entry itself (update) */
-  int64_t ep_size, ep_mtime;  /* entry_points.txt (verify) */
-  int64_t md_size, md_mtime;  /* METADATA, PKG-INFO or the entry (verify) */
+  int64_t dir_dev;
+  ep_fstamp dir, ep, md;
   bool denied; /* not stored: some member of the audience asked of
                   ep_stamp_item() may not search or read what was stat'ed */
 } ep_stamp;
 
-#define EP_STAMP_NONE ((ep_stamp){-1, -1, -1, -1, -1, -1, false})
+#define EP_FSTAMP_NONE ((ep_fstamp){-1, -1, -1, -1})
+#define EP_STAMP_NONE                                                          \
+  ((ep_stamp){-1, EP_FSTAMP_NONE, EP_FSTAMP_NONE, EP_FSTAMP_NONE, false})
+
+/* Every recorded field equal (denied aside). */
+bool ep_stamp_same(const ep_stamp *a, const ep_stamp *b);
+/* The latest ctime in the stamp: a change at or after the moment an index
+ * was stamped may be invisible in it (the clock tick is coarse). */
+int64_t ep_stamp_newest_change(const ep_stamp *s);
 
 typedef struct ep_dist {
   const char *metadir; /* name as listed, e.g. "foo-1.0.dist-info" */
@@ -220,6 +238,7 @@ typedef struct ep_dist {
   bool hidden;         /* an earlier distribution here has the same key */
   bool restricted;     /* the writer read files of it that some reader of
                           the index may not (access.c): index is 0600 */
+  bool link;           /* its metadata entry is a symlink */
   int64_t ord;         /* position key in the index (gapped, increasing) */
   uint32_t stored;     /* entry rows it has in the index it was loaded from */
   ep_stamp stamp;
@@ -364,7 +383,7 @@ int ep_sqlite_open_fd_rw(const ep_fdsrc *src, sqlite3 **db);
 
 /* ---- lookup.c: the lookup table (docs/index-format.md) ------------------ */
 
-#define EP_LOOKUP_VERSION 2
+#define EP_LOOKUP_VERSION 3
 /* Columns of a lookup table row, those of the index's hot statement. */
 enum {
   EP_LK_NAME,
@@ -418,7 +437,7 @@ int ep_lookup_write(sqlite3 *db, int fd);
 
 /* The recorded identity of the directory an index describes. */
 typedef struct ep_dirstamp {
-  int64_t dev, ino, mtime_ns, stamp_ns;
+  int64_t dev, ino, mtime_ns, ctime_ns, stamp_ns;
 } ep_dirstamp;
 
 /* An open, validated index file (read-only). */
@@ -434,10 +453,18 @@ int ep_index_open(const char *dir_path, const struct stat *dir,
                   epindex_policy policy, ep_index **out, epindex_reason *reason,
                   ep_buf *detail);
 void ep_index_close(ep_index *ix);
+/* The stamp as text (a dist row's value) and back: 13 decimal integers. */
+#define EP_STAMP_TEXT_MAX 320
+void ep_stamp_format(const ep_stamp *s, char *out, size_t n);
+bool ep_stamp_parse(const char *text, ep_stamp *s);
 /* Distributions recorded (0 means it cannot hide anything). */
 int64_t ep_index_ndists(const ep_index *ix);
-/* The STAT policy's O(1) test: same directory, same mtime, not racy. */
-bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir);
+/* The STAT policy's test: same directory, same mtime and ctime, not racy,
+ * and each symlinked metadata entry (dir_path/<entry>, relative to atfd)
+ * still resolves to the directory it did, unchanged. O(1) in the
+ * distributions; one stat per symlinked entry. */
+bool ep_index_stat_fresh(ep_index *ix, int atfd, const char *dir_path,
+                         const struct stat *dir);
 /* The filesystem time the index's snapshot was taken at. */
 int64_t ep_index_stamp_ns(const ep_index *ix);
 /* Who the index file is readable by (its mode when it was opened). */
@@ -449,6 +476,7 @@ int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags);
 #define EP_GRP_DIST "\ndist"
 #define EP_GRP_PROBLEM "\nproblem"
 #define EP_GRP_KEY "\nkey\n"
+#define EP_GRP_LINK "\nlink"
 /* Does the index hold a distribution with this key? 1 yes, 0 no, <0 error. */
 int ep_index_has_key(ep_index *ix, const char *key, size_t klen);
 
@@ -490,7 +518,7 @@ int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
 
 /* Totals recorded in an index's meta rows. */
 typedef struct ep_index_counts {
-  size_t dists, entries, problems;
+  size_t dists, entries, problems, links;
 } ep_index_counts;
 
 void ep_index_counts_of(const ep_index *ix, ep_index_counts *n);

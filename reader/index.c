@@ -35,7 +35,7 @@ struct ep_index {
   sqlite3_stmt *all;         /* all entry points, discovery order (lazily) */
   ep_dirstamp ds;
   ep_audience aud; /* who the file is readable by (docs/security.md) */
-  int64_t ndists, nproblems, nentries;
+  int64_t ndists, nproblems, nentries, nlinks;
   _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
 };
 
@@ -81,6 +81,7 @@ void ep_index_counts_of(const ep_index *ix, ep_index_counts *n) {
   n->dists = (size_t)ix->ndists;
   n->entries = (size_t)ix->nentries;
   n->problems = (size_t)ix->nproblems;
+  n->links = (size_t)ix->nlinks;
 }
 
 /* Step through the rows of one grp value. cb returns non-zero to stop. */
@@ -203,21 +204,24 @@ typedef struct meta_ctx {
 } meta_ctx;
 
 /* The meta facts a reader needs, all of which an index must have. */
-static const char *const meta_keys[] = {
-    "dev", "ino", "mtime_ns", "stamp_ns", "dists", "problems", "entries"};
-#define META_ALL 0x7Fu
+static const char *const meta_keys[] = {"dev",      "ino",      "mtime_ns",
+                                        "ctime_ns", "stamp_ns", "dists",
+                                        "problems", "entries",  "links"};
+#define META_N (sizeof(meta_keys) / sizeof(meta_keys[0]))
+#define META_ALL ((1u << META_N) - 1)
 
 static int64_t *meta_field(ep_index *ix, unsigned i) {
-  int64_t *dst[] = {&ix->ds.dev,      &ix->ds.ino, &ix->ds.mtime_ns,
-                    &ix->ds.stamp_ns, &ix->ndists, &ix->nproblems,
-                    &ix->nentries};
+  int64_t *dst[] = {&ix->ds.dev,      &ix->ds.ino,      &ix->ds.mtime_ns,
+                    &ix->ds.ctime_ns, &ix->ds.stamp_ns, &ix->ndists,
+                    &ix->nproblems,   &ix->nentries,    &ix->nlinks};
+  _Static_assert(sizeof(dst) / sizeof(dst[0]) == META_N, "one per meta key");
   return dst[i];
 }
 
 static int meta_row(void *ctx, sqlite3_stmt *st) {
   meta_ctx *m = ctx;
   const char *k = (const char *)sqlite3_column_text(st, C_NAME);
-  for (unsigned i = 0; k && i < 7; i++) {
+  for (unsigned i = 0; k && i < META_N; i++) {
     if (strcmp(k, meta_keys[i]) == 0 &&
         sqlite3_column_type(st, C_VALUE) == SQLITE_INTEGER) {
       *meta_field(m->ix, i) = sqlite3_column_int64(st, C_VALUE);
@@ -236,7 +240,9 @@ static int read_meta(ep_index *ix) {
   meta_ctx m = {ix, 0};
   if (each_in_grp(ix, EP_GRP_META, strlen(EP_GRP_META), meta_row, &m))
     return SQLITE_CORRUPT;
-  return m.seen == META_ALL && ix->ndists >= 0 ? SQLITE_OK : SQLITE_CORRUPT;
+  return m.seen == META_ALL && ix->ndists >= 0 && ix->nlinks >= 0
+             ? SQLITE_OK
+             : SQLITE_CORRUPT;
 }
 
 static epindex_reason open_error_reason(int err) {
@@ -262,9 +268,9 @@ static ep_index *new_index(int fd) {
   ix->lk = (ep_lookup){0};
   ix->db = NULL;
   ix->by_grp = ix->by_grp_full = ix->all = NULL;
-  ix->ds = (ep_dirstamp){0, 0, 0, 0};
+  ix->ds = (ep_dirstamp){0, 0, 0, 0, 0};
   ix->aud = (ep_audience){EP_AUD_OWNER, 0};
-  ix->ndists = ix->nproblems = ix->nentries = 0;
+  ix->ndists = ix->nproblems = ix->nentries = ix->nlinks = 0;
   return ix;
 }
 
@@ -327,9 +333,79 @@ static bool same_dir(const ep_index *ix, const struct stat *dir) {
          ix->ds.ino == (int64_t)dir->st_ino;
 }
 
-bool ep_index_stat_fresh(const ep_index *ix, const struct stat *dir) {
-  return same_dir(ix, dir) && ix->ds.mtime_ns < ix->ds.stamp_ns &&
-         ix->ds.mtime_ns == ep_mtime_ns(dir);
+/* ---- symlinked metadata entries --------------------------------------
+ *
+ * A *.dist-info that is a symlink can change without its directory
+ * changing: its target moved, emptied or replaced, or, after a move of the
+ * tree, a relative link that now resolves elsewhere. Link rows record what
+ * each resolved to (dev, ino, ctime); the stat check compares them. */
+
+typedef struct link_ctx {
+  int atfd;
+  const char *dir_path;
+  int64_t seen;
+  bool same;
+} link_ctx;
+
+static bool take_int(const char **t, int64_t *out);
+
+static void check_link(link_ctx *c, const char *metadir, size_t mlen,
+                       const char *value) {
+  char path[PATH_MAX];
+  struct stat st;
+  int64_t dev, ino, ctime;
+  const char *t = value;
+  c->seen++;
+  if (!metadir || !t || !take_int(&t, &dev) || *t++ != ' ' ||
+      !take_int(&t, &ino) || *t++ != ' ' || !take_int(&t, &ctime) || *t ||
+      (size_t)snprintf(path, sizeof(path), "%s/%.*s", c->dir_path, (int)mlen,
+                       metadir) >= sizeof(path)) {
+    c->same = false;
+    return;
+  }
+  ep_stamp now = EP_STAMP_NONE; /* -1s: dangling, as it may have been then */
+  if (fstatat(c->atfd, path, &st, 0) == 0) {
+    now.dir_dev = (int64_t)st.st_dev;
+    now.dir.ino = (int64_t)st.st_ino;
+    now.dir.ctime = ep_ctime_ns(&st);
+  }
+  c->same = now.dir_dev == dev && now.dir.ino == ino && now.dir.ctime == ctime;
+}
+
+static int link_row(void *ctx, sqlite3_stmt *st) {
+  check_link(ctx, (const char *)sqlite3_column_text(st, C_METADIR),
+             (size_t)sqlite3_column_bytes(st, C_METADIR),
+             (const char *)sqlite3_column_text(st, C_VALUE));
+  return ((link_ctx *)ctx)->same ? EPINDEX_OK : 1;
+}
+
+static int link_table_row(void *ctx, const ep_lookup_row *r) {
+  check_link(ctx, r->f[EP_LK_METADIR], r->n[EP_LK_METADIR], r->f[EP_LK_VALUE]);
+  return ((link_ctx *)ctx)->same ? EPINDEX_OK : 1;
+}
+
+typedef int (*table_cb)(void *ctx, const ep_lookup_row *r);
+static int each_in_table_grp(ep_index *ix, const char *grp, table_cb fn,
+                             void *ctx);
+
+static bool links_unchanged(ep_index *ix, int atfd, const char *dir_path) {
+  link_ctx c = {atfd, dir_path, 0, true};
+  int rc = ix->lk.base ? each_in_table_grp(ix, EP_GRP_LINK, link_table_row, &c)
+                       : each_in_grp(ix, EP_GRP_LINK, strlen(EP_GRP_LINK),
+                                     link_row, &c);
+  return rc != EPINDEX_EIO && c.same && c.seen == ix->nlinks;
+}
+
+bool ep_index_stat_fresh(ep_index *ix, int atfd, const char *dir_path,
+                         const struct stat *dir) {
+  /* ctime, not mtime, proves the recording was not racy: every change
+   * sets it to the clock's now, and an mtime may be anything (put back, or
+   * in the future on a tree from a machine whose clock was ahead). */
+  if (!same_dir(ix, dir) || ix->ds.ctime_ns >= ix->ds.stamp_ns ||
+      ix->ds.mtime_ns != ep_mtime_ns(dir) ||
+      ix->ds.ctime_ns != ep_ctime_ns(dir))
+    return false;
+  return ix->nlinks == 0 || links_unchanged(ix, atfd, dir_path);
 }
 
 /* An index's read permissions were those of its directory when it was
@@ -350,7 +426,8 @@ static epindex_reason judge(ep_index *ix, const char *path,
   }
   if (policy == EPINDEX_POLICY_TRUST)
     return EPINDEX_REASON_TRUSTED;
-  if (policy == EPINDEX_POLICY_STAT && ep_index_stat_fresh(ix, dir))
+  if (policy == EPINDEX_POLICY_STAT &&
+      ep_index_stat_fresh(ix, AT_FDCWD, path, dir))
     return EPINDEX_REASON_FRESH;
   bool here = same_dir(ix, dir);
   int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -427,12 +504,13 @@ static int lookup_meta(ep_index *ix) {
   if (!ep_lookup_find(&ix->lk, EP_GRP_META, strlen(EP_GRP_META), &it))
     return EPINDEX_EIO;
   while ((rc = ep_lookup_next(&it, &r)) == 1)
-    for (unsigned i = 0; i < 7; i++)
+    for (unsigned i = 0; i < META_N; i++)
       if (field_is(&r, EP_LK_NAME, meta_keys[i]) &&
           parse_int(r.f[EP_LK_VALUE], r.n[EP_LK_VALUE], meta_field(ix, i)))
         seen |= 1u << i;
-  return rc == 0 && seen == META_ALL && ix->ndists >= 0 ? EPINDEX_OK
-                                                        : EPINDEX_EIO;
+  return rc == 0 && seen == META_ALL && ix->ndists >= 0 && ix->nlinks >= 0
+             ? EPINDEX_OK
+             : EPINDEX_EIO;
 }
 
 /* The lookup table at path (relative to atfd), if it is there, trusted, of
@@ -491,7 +569,8 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
   if (*reason == EPINDEX_REASON_FRESH && policy != EPINDEX_POLICY_VERIFY &&
       (ix = open_lookup(AT_FDCWD, lkfile, owner)) != NULL) {
     if (readers_may_list(ix, dir) &&
-        (policy == EPINDEX_POLICY_TRUST || ep_index_stat_fresh(ix, dir))) {
+        (policy == EPINDEX_POLICY_TRUST ||
+         ep_index_stat_fresh(ix, AT_FDCWD, p, dir))) {
       *reason = policy == EPINDEX_POLICY_TRUST ? EPINDEX_REASON_TRUSTED
                                                : EPINDEX_REASON_FRESH;
       *out = ix;
@@ -522,23 +601,42 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
 /* ---- verification ---------------------------------------------------------
  */
 
-static bool stamp_racy(const ep_stamp *s, int64_t stamp_ns) {
-  return s->ep_mtime >= stamp_ns || s->md_mtime >= stamp_ns;
+/* dist rows keep their stamps as text: dir_dev, then size, mtime, ctime and
+ * inode of the entry, its entry_points.txt and its metadata file. */
+static int64_t *stamp_field(ep_stamp *s, int i) {
+  ep_fstamp *f[] = {&s->dir, &s->ep, &s->md};
+  if (i == 0)
+    return &s->dir_dev;
+  ep_fstamp *x = f[(i - 1) / 4];
+  int64_t *g[] = {&x->size, &x->mtime, &x->ctime, &x->ino};
+  return g[(i - 1) % 4];
 }
 
-/* dist rows keep their stamps as text: "dir_mtime dir_ino ep_size ep_mtime
- * md_size md_mtime". */
+#define STAMP_FIELDS 13
+
+void ep_stamp_format(const ep_stamp *s, char *out, size_t n) {
+  size_t at = 0;
+  ep_stamp c = *s;
+  for (int i = 0; i < STAMP_FIELDS && at < n; i++)
+    at += (size_t)snprintf(out + at, n - at, i ? " %lld" : "%lld",
+                           (long long)*stamp_field(&c, i));
+}
+
 /* Not strtoll: update loads one stamp per distribution (tens of thousands),
  * and the locale-aware parse was a fifth of loading them. */
-static bool parse_stamp(const char *t, ep_stamp *s) {
-  int64_t *f[] = {&s->dir_mtime, &s->dir_ino, &s->ep_size,
-                  &s->ep_mtime,  &s->md_size, &s->md_mtime};
+bool ep_stamp_parse(const char *t, ep_stamp *s) {
   if (!t)
     return false;
-  for (int i = 0; i < 6; i++)
-    if ((i > 0 && *t++ != ' ') || !take_int(&t, f[i]))
+  *s = EP_STAMP_NONE;
+  for (int i = 0; i < STAMP_FIELDS; i++)
+    if ((i > 0 && *t++ != ' ') || !take_int(&t, stamp_field(s, i)))
       return false;
   return *t == '\0';
+}
+
+/* What relocation leaves comparable: the listing and the sizes. */
+static bool sizes_same(const ep_stamp *a, const ep_stamp *b) {
+  return a->ep.size == b->ep.size && a->md.size == b->md.size;
 }
 
 typedef struct verify_ctx {
@@ -564,7 +662,7 @@ static int verify_row(void *ctx, sqlite3_stmt *st) {
     v->result = 0;
     return 1;
   }
-  if (!parse_stamp((const char *)sqlite3_column_text(st, C_VALUE), &was))
+  if (!ep_stamp_parse((const char *)sqlite3_column_text(st, C_VALUE), &was))
     return EPINDEX_EIO;
   ep_stamp_item(v->dirfd, item, true, v->aud, &now);
   if (now.denied) {
@@ -575,16 +673,18 @@ static int verify_row(void *ctx, sqlite3_stmt *st) {
     v->result = 0;
     return 1;
   }
-  bool same = now.ep_size == was.ep_size && now.md_size == was.md_size;
-  if (same && !v->relocated)
-    same = now.ep_mtime == was.ep_mtime && now.md_mtime == was.md_mtime;
+  /* A moved tree keeps its listing and sizes, not its inodes and times. A
+   * symlinked entry must resolve to the very files it did, moved or not:
+   * after a move a relative link may lead elsewhere. */
+  bool exact = !v->relocated || item->link;
+  bool same = exact ? ep_stamp_same(&now, &was) : sizes_same(&now, &was);
   v->i++;
   if (!same) {
     ep_buf_appendf(v->detail, "%s changed", name);
     v->result = 0;
     return 1;
   }
-  if (!v->relocated && stamp_racy(&now, v->stamp_ns)) {
+  if (exact && ep_stamp_newest_change(&now) >= v->stamp_ns) {
     ep_buf_appendf(v->detail, "%s changed in the tick the index was stamped",
                    name);
     v->result = 2;
@@ -843,8 +943,6 @@ static int problem_row(void *ctx, sqlite3_stmt *st) {
 }
 
 /* Call fn on each row of grp in the lookup table. */
-typedef int (*table_cb)(void *ctx, const ep_lookup_row *r);
-
 static int each_in_table_grp(ep_index *ix, const char *grp, table_cb fn,
                              void *ctx) {
   ep_lookup_rows it;
@@ -952,6 +1050,7 @@ static int load_dist_row(void *ctx, sqlite3_stmt *st) {
   d->metadir = dup_col(cat, st, C_METADIR);
   d->kind = (ep_kind)(flags & 3);
   d->hidden = (flags & 4) != 0;
+  d->link = (flags & 8) != 0;
   d->stored = (uint32_t)(flags >> 8);
   d->ord = sqlite3_column_int64(st, C_ORD);
   d->key = dup_col(cat, st, C_KEY);
@@ -960,7 +1059,8 @@ static int load_dist_row(void *ctx, sqlite3_stmt *st) {
   d->problem = dup_col(cat, st, C_NAME);
   if (!d->metadir || d->kind > EP_KIND_EGG ||
       (cat->ndists > 1 && d->ord <= cat->dists[cat->ndists - 2].ord) ||
-      !parse_stamp((const char *)sqlite3_column_text(st, C_VALUE), &d->stamp))
+      !ep_stamp_parse((const char *)sqlite3_column_text(st, C_VALUE),
+                      &d->stamp))
     return EPINDEX_EIO;
   return EPINDEX_OK;
 }
@@ -1067,10 +1167,12 @@ static void write_meta(row_writer *w, const ep_index_counts *n,
   } ints[] = {{"dev", ds->dev},
               {"ino", ds->ino},
               {"mtime_ns", ds->mtime_ns},
+              {"ctime_ns", ds->ctime_ns},
               {"stamp_ns", ds->stamp_ns},
               {"dists", (int64_t)n->dists},
               {"entries", (int64_t)n->entries},
               {"problems", (int64_t)n->problems},
+              {"links", (int64_t)n->links},
               {"egg", is_egg},
               {"uid", (int64_t)geteuid()}};
   const char *texts[][2] = {{"dir", realdir},
@@ -1085,25 +1187,28 @@ static void write_meta(row_writer *w, const ep_index_counts *n,
             NULL, NULL);
 }
 
-static void format_stamp(const ep_stamp *s, char *out, size_t n) {
-  snprintf(out, n, "%lld %lld %lld %lld %lld %lld", (long long)s->dir_mtime,
-           (long long)s->dir_ino, (long long)s->ep_size, (long long)s->ep_mtime,
-           (long long)s->md_size, (long long)s->md_mtime);
-}
-
 /* The dist, key and problem rows of one distribution. */
-/* line of a dist row: kind | hidden << 2 | (entry rows stored) << 8 */
+/* line of a dist row: kind | hidden << 2 | link << 3 | (entry rows
+ * stored) << 8 */
 static int64_t dist_flags(const ep_dist *d) {
   int64_t stored = d->hidden || d->problem || !d->key ? 0 : (int64_t)d->count;
-  return (int64_t)d->kind | (d->hidden ? 4 : 0) | stored << 8;
+  return (int64_t)d->kind | (d->hidden ? 4 : 0) | (d->link ? 8 : 0) |
+         stored << 8;
 }
 
 static void write_dist_rows(row_writer *w, const ep_dist *d,
-                            size_t *nproblems) {
-  char stamp[160];
-  format_stamp(&d->stamp, stamp, sizeof(stamp));
+                            ep_index_counts *added) {
+  char stamp[EP_STAMP_TEXT_MAX];
+  ep_stamp_format(&d->stamp, stamp, sizeof(stamp));
   put_row(w, EP_GRP_DIST, -1, d->ord, dist_flags(d), d->problem, -1, stamp, -1,
           NULL, d);
+  if (d->link) { /* even when hidden: a retargeted link may unhide it */
+    char to[96];
+    snprintf(to, sizeof(to), "%lld %lld %lld", (long long)d->stamp.dir_dev,
+             (long long)d->stamp.dir.ino, (long long)d->stamp.dir.ctime);
+    put_row(w, EP_GRP_LINK, -1, d->ord, 0, NULL, 0, to, -1, NULL, d);
+    added->links++;
+  }
   if (d->hidden)
     return;
   if (d->key) {
@@ -1116,7 +1221,7 @@ static void write_dist_rows(row_writer *w, const ep_dist *d,
   }
   if (d->problem) {
     put_row(w, EP_GRP_PROBLEM, -1, d->ord, 0, d->problem, -1, NULL, 0, NULL, d);
-    (*nproblems)++;
+    added->problems++;
   }
 }
 
@@ -1200,7 +1305,7 @@ int ep_writer_add(ep_writer *wr, const ep_catalog *cat, const bool *only,
   row_writer *w = &wr->w;
   for (size_t i = 0; i < cat->ndists && w->rc == SQLITE_OK; i++)
     if (!only || only[i])
-      write_dist_rows(w, &cat->dists[i], &added->problems);
+      write_dist_rows(w, &cat->dists[i], added);
   for (size_t i = 0; i < cat->nentries && w->rc == SQLITE_OK; i++) {
     const ep_entry *e = &cat->entries[cat->by_group[i]];
     const ep_dist *d = &cat->dists[e->dist];
@@ -1266,7 +1371,7 @@ int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
   int rc = ep_writer_open(fd, true, &wr, err);
   if (rc)
     return rc;
-  ep_index_counts totals = {cat->ndists, 0, 0};
+  ep_index_counts totals = {cat->ndists, 0, 0, 0};
   if ((rc = ep_writer_add(wr, cat, NULL, &totals)) != EPINDEX_OK) {
     rc = writer_fail(wr, err);
     ep_writer_abort(wr);

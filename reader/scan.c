@@ -559,40 +559,59 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
 /* ---- directories -----------------------------------------------------------
  */
 
-static int64_t size_or(const struct stat *st, bool ok) {
-  return ok ? (int64_t)st->st_size : -1;
-}
-
 /* Which file a dist's metadata comes from: METADATA, else PKG-INFO, else the
  * entry itself (read_text('') of an egg-info file). Empty files fall through,
  * as `read_text(...) or ...` does. */
+static void fstamp_of(const struct stat *st, ep_fstamp *out) {
+  *out = (ep_fstamp){(int64_t)st->st_size, ep_mtime_ns(st), ep_ctime_ns(st),
+                     (int64_t)st->st_ino};
+}
+
+bool ep_stamp_same(const ep_stamp *a, const ep_stamp *b) {
+  const ep_fstamp *fa[] = {&a->dir, &a->ep, &a->md};
+  const ep_fstamp *fb[] = {&b->dir, &b->ep, &b->md};
+  if (a->dir_dev != b->dir_dev)
+    return false;
+  for (int i = 0; i < 3; i++)
+    if (memcmp(fa[i], fb[i], sizeof(*fa[i])) != 0)
+      return false;
+  return true;
+}
+
+int64_t ep_stamp_newest_change(const ep_stamp *s) {
+  int64_t m = s->dir.ctime;
+  if (s->ep.ctime > m)
+    m = s->ep.ctime;
+  return s->md.ctime > m ? s->md.ctime : m;
+}
+
 void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
                    const ep_audience *aud, ep_stamp *out) {
   char path[PATH_MAX];
   struct stat st;
   *out = EP_STAMP_NONE;
   if (fstatat(dirfd, item->metadir, &st, 0) == 0) {
-    out->dir_mtime = ep_mtime_ns(&st);
-    out->dir_ino = (int64_t)st.st_ino;
+    out->dir_dev = (int64_t)st.st_dev;
+    fstamp_of(&st, &out->dir);
     if (item->kind == EP_KIND_FILE)
-      out->md_size = st.st_size, out->md_mtime = ep_mtime_ns(&st);
+      out->md = out->dir;
     if (aud && !ep_audience_may(aud, &st, item->kind == EP_KIND_FILE ? 4 : 1))
       out->denied = true;
   }
   if (!files || item->kind == EP_KIND_FILE)
     return;
   snprintf(path, sizeof(path), "%s/entry_points.txt", item->metadir);
-  bool ok = fstatat(dirfd, path, &st, 0) == 0;
-  out->ep_size = size_or(&st, ok);
-  out->ep_mtime = ok ? ep_mtime_ns(&st) : -1;
-  if (ok && aud && !ep_audience_may(aud, &st, 4))
-    out->denied = true;
+  if (fstatat(dirfd, path, &st, 0) == 0) {
+    fstamp_of(&st, &out->ep);
+    if (aud && !ep_audience_may(aud, &st, 4))
+      out->denied = true;
+  }
   static const char *const md_names[] = {"METADATA", "PKG-INFO"};
   for (size_t i = 0; i < 2; i++) {
     snprintf(path, sizeof(path), "%s/%s", item->metadir, md_names[i]);
     if (fstatat(dirfd, path, &st, 0) == 0 && S_ISREG(st.st_mode) &&
         st.st_size > 0) {
-      out->md_size = st.st_size, out->md_mtime = ep_mtime_ns(&st);
+      fstamp_of(&st, &out->md);
       if (aud && !ep_audience_may(aud, &st, 4))
         out->denied = true;
       return;
@@ -648,6 +667,7 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
       break;
     }
     d->kind = item->kind;
+    d->link = item->link;
     d->stamp = stamp;
     d->ord = (int64_t)(di + 1) * EP_ORD_GAP;
     if (reuse && reuse(reuse_ctx, cat, di, item, &stamp))

@@ -247,12 +247,6 @@ static const ep_dist *find_old(const update_ctx *u, const char *metadir) {
   return i == SIZE_MAX ? NULL : &u->old.dists[i];
 }
 
-static bool same_stamp(const ep_stamp *a, const ep_stamp *b) {
-  return a->dir_mtime == b->dir_mtime && a->dir_ino == b->dir_ino &&
-         a->ep_size == b->ep_size && a->ep_mtime == b->ep_mtime &&
-         a->md_size == b->md_size && a->md_mtime == b->md_mtime;
-}
-
 static const char *arena_dup(ep_catalog *c, const char *s) {
   return s ? ep_arena_strndup(&c->arena, s, strlen(s)) : NULL;
 }
@@ -263,9 +257,10 @@ static bool reuse_old(void *ctx, ep_catalog *cat, size_t di,
                       const ep_listed *item, const ep_stamp *stamp) {
   update_ctx *u = ctx;
   const ep_dist *o = find_old(u, item->metadir);
-  if (!o || o->hidden || o->kind != item->kind || !same_stamp(&o->stamp, stamp))
+  if (!o || o->hidden || o->kind != item->kind ||
+      !ep_stamp_same(&o->stamp, stamp))
     return false;
-  if (stamp->ep_mtime >= u->old_stamp_ns || stamp->md_mtime >= u->old_stamp_ns)
+  if (ep_stamp_newest_change(stamp) >= u->old_stamp_ns)
     return false; /* racy in the old snapshot: its content is not proven */
   ep_dist *d = &cat->dists[di];
   d->restricted = o->restricted || stamp->denied;
@@ -313,18 +308,24 @@ static void load_old_index(update_ctx *u) {
 
 static bool same_dir_state(const struct stat *a, const struct stat *b) {
   return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-         ep_mtime_ns(a) == ep_mtime_ns(b);
+         ep_mtime_ns(a) == ep_mtime_ns(b) && ep_ctime_ns(a) == ep_ctime_ns(b);
 }
 
-static int64_t newest_mtime(const ep_catalog *c, int64_t dir_mtime) {
-  int64_t m = dir_mtime;
+/* The latest change (ctime) of the directory and of what was read: at or
+ * after the stamp, a later change in the same tick would be invisible. */
+static int64_t newest_change(const ep_catalog *c, int64_t dir_ctime) {
+  int64_t m = dir_ctime;
   for (size_t i = 0; i < c->ndists; i++) {
-    if (c->dists[i].stamp.ep_mtime > m)
-      m = c->dists[i].stamp.ep_mtime;
-    if (c->dists[i].stamp.md_mtime > m)
-      m = c->dists[i].stamp.md_mtime;
+    int64_t t = ep_stamp_newest_change(&c->dists[i].stamp);
+    if (t > m)
+      m = t;
   }
   return m;
+}
+
+static ep_dirstamp dirstamp_of(const struct stat *dir, int64_t stamp) {
+  return (ep_dirstamp){(int64_t)dir->st_dev, (int64_t)dir->st_ino,
+                       ep_mtime_ns(dir), ep_ctime_ns(dir), stamp};
 }
 
 /* One attempt: returns OK with *settled = true when the snapshot in cat is
@@ -357,9 +358,8 @@ static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
     return fail(u, rc, "cannot read", NULL);
   if (fstat(u->dirfd, &after) != 0)
     return sys_fail(u, "cannot stat", NULL);
-  *ds = (ep_dirstamp){(int64_t)before.st_dev, (int64_t)before.st_ino,
-                      ep_mtime_ns(&before), stamp};
-  int64_t newest = newest_mtime(cat, ds->mtime_ns);
+  *ds = dirstamp_of(&before, stamp);
+  int64_t newest = newest_change(cat, ds->ctime_ns);
   *settled = same_dir_state(&before, &after) && newest < stamp;
   if (!*settled && newest >= stamp)
     rc = wait_past(u, newest);
@@ -509,7 +509,7 @@ static index_state current_state(update_ctx *u) {
   }
   /* an index without its lookup table (written by an older epindex, or the
    * table was lost) is rewritten whole, as after an in-place edit */
-  if (ep_index_stat_fresh(ix, &dir))
+  if (ep_index_stat_fresh(ix, u->dirfd, ".", &dir))
     state = ep_index_matches_listing(ix, u->dirfd, false, ep_index_stamp_ns(ix),
                                      NULL) == 1 &&
                     ep_index_lookup_matches(ix, u->idxfd, u->owner)
@@ -598,13 +598,14 @@ typedef struct stamp_job {
 static void *stamp_range(void *arg) {
   stamp_job *j = arg;
   for (size_t i = j->from; i < j->to; i++)
-    ep_stamp_item(j->dirfd, &j->l->items[i], false, NULL, &j->out[i]);
+    ep_stamp_item(j->dirfd, &j->l->items[i], true, NULL, &j->out[i]);
   return NULL;
 }
 
-/* One fstatat per entry, the bulk of an incremental update's time: the
- * kernel's lookups are CPU-bound, so large directories are split between
- * two threads. */
+/* Three fstatat()s per entry (the entry, its entry_points.txt and its
+ * metadata file), the bulk of an incremental update's time: the kernel's
+ * lookups are CPU-bound, so large directories are split between two
+ * threads. */
 static void stamp_all(int dirfd, const ep_listing *l, ep_stamp *out) {
   stamp_job a = {dirfd, l, out, 0, l->len}, b = a;
   pthread_t t;
@@ -620,9 +621,12 @@ static void stamp_all(int dirfd, const ep_listing *l, ep_stamp *out) {
     pthread_join(t, NULL);
 }
 
-/* Match the listing against the old dist rows (one stat per entry: the
- * metadata entry's own mtime and inode). false: a full snapshot is needed
- * (an entry moved in the order, no room between ords, a key collision). */
+/* Match the listing against the old dist rows by their whole stamps: an
+ * entry is kept only when it, its entry_points.txt and its metadata file
+ * have the inodes, sizes and times they had, none of them changed in the
+ * old index's clock tick. So the patch writes what --full would. false: a
+ * full snapshot is needed (an entry moved in the order, no room between
+ * ords, a key collision). */
 static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
                        const ep_stamp *stamps) {
   size_t n = p->listing.len;
@@ -639,8 +643,8 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
     const ep_listed *item = &p->listing.items[i];
     const ep_stamp *st = &stamps[i];
     const ep_dist *o = find_old(u, item->metadir);
-    if (o && o->kind == item->kind && o->stamp.dir_mtime == st->dir_mtime &&
-        o->stamp.dir_ino == st->dir_ino && st->dir_mtime < old_stamp) {
+    if (o && o->kind == item->kind && ep_stamp_same(&o->stamp, st) &&
+        ep_stamp_newest_change(st) < old_stamp) {
       match[i] = o;
       used[o - u->old.dists] = true;
     }
@@ -677,6 +681,7 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
     p->removed[p->nremoved++] = o->ord;
     p->gone.entries += o->stored;
     p->gone.problems += o->problem && !o->hidden;
+    p->gone.links += o->link;
   }
   /* the usual install or upgrade asks about one or two keys: scanning is
    * cheaper than sorting tens of thousands */
@@ -722,7 +727,7 @@ static int read_delta(update_ctx *u, const patch_plan *p, ep_catalog *delta,
       delta->dists[i].ord = p->toread_ord[i];
     if (!rc)
       rc = ep_catalog_finish(delta);
-    int64_t newest = newest_mtime(delta, 0);
+    int64_t newest = newest_change(delta, 0);
     if (rc || newest < *stamp)
       return rc;
     if ((rc = wait_past(u, newest)) != EPINDEX_OK)
@@ -742,7 +747,7 @@ static int write_patch(update_ctx *u, const patch_plan *p,
   ep_writer *w = NULL;
   if (!rc)
     rc = ep_writer_open(u->tmpfd, false, &w, &u->err);
-  ep_index_counts added = {0, 0, 0};
+  ep_index_counts added = {0, 0, 0, 0};
   if (!rc)
     rc = ep_writer_delete_ords(w, p->removed, p->nremoved);
   if (!rc)
@@ -753,7 +758,8 @@ static int write_patch(update_ctx *u, const patch_plan *p,
   }
   ep_index_counts totals = {
       p->listing.len, old_totals->entries - p->gone.entries + added.entries,
-      old_totals->problems - p->gone.problems + added.problems};
+      old_totals->problems - p->gone.problems + added.problems,
+      old_totals->links - p->gone.links + added.links};
   *entries = totals.entries;
   rc = ep_writer_commit(w, &totals, ds, real, is_egg, u->lktmpfd, &u->err);
   return rc ? rc : replace_with_tmp(u, count_restricted(delta));
@@ -768,10 +774,10 @@ static int stamp_before_reading(update_ctx *u, int64_t *stamp,
     return rc;
   if (fstat(u->dirfd, before) != 0)
     return sys_fail(u, "cannot stat", NULL);
-  if (ep_mtime_ns(before) >= *stamp) {
+  if (ep_ctime_ns(before) >= *stamp) {
     /* an installer that runs the hook right away changed the directory in
      * this clock tick: let the tick pass rather than stamp racily */
-    if ((rc = wait_past(u, ep_mtime_ns(before))) != EPINDEX_OK ||
+    if ((rc = wait_past(u, ep_ctime_ns(before))) != EPINDEX_OK ||
         (rc = fs_now(u, stamp)) != EPINDEX_OK)
       return rc;
     if (fstat(u->dirfd, before) != 0)
@@ -780,7 +786,7 @@ static int stamp_before_reading(update_ctx *u, int64_t *stamp,
   return EPINDEX_OK;
 }
 
-/* The directory's listing and each entry's stamp (one stat each), taken in
+/* The directory's listing and each entry's stamp, taken in
  * threads while the old index loads: they wait on the kernel, the loading
  * on SQLite. */
 typedef struct list_job {
@@ -809,9 +815,9 @@ static int load_old_dists(update_ctx *u, ep_index *ix) {
 
 /*
  * The incremental update: re-read only the metadata entries that are new or
- * whose own mtime or inode changed (installers create, rename and delete
- * files, which changes the directory that holds them), and patch a copy of
- * the old index. *done is false when a full snapshot must be taken instead.
+ * whose stamp changed (the entry's, its entry_points.txt's or its metadata
+ * file's inode, size, mtime or ctime), and patch a copy of the old index.
+ * *done is false when a full snapshot must be taken instead.
  */
 static int try_patch(update_ctx *u, const char *base, bool is_egg,
                      epindex_update_stats *stats, bool *done) {
@@ -854,10 +860,9 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
     rc = read_delta(u, &p, &delta, &stamp, &stats->reread);
   ok = ok && !rc && delta_keys_unique(&p, &delta) &&
        fstat(u->dirfd, &after) == 0 && same_dir_state(&before, &after) &&
-       newest_mtime(&delta, ep_mtime_ns(&after)) < stamp;
+       newest_change(&delta, ep_ctime_ns(&after)) < stamp;
   if (ok) {
-    ep_dirstamp ds = {(int64_t)before.st_dev, (int64_t)before.st_ino,
-                      ep_mtime_ns(&before), stamp};
+    ep_dirstamp ds = dirstamp_of(&before, stamp);
     rc = write_patch(u, &p, &delta, &old_totals, &ds, is_egg, &stats->entries);
     stats->dists = p.listing.len;
     *done = rc == EPINDEX_OK;
@@ -900,8 +905,8 @@ static int update_locked(update_ctx *u, unsigned flags,
   size_t n = strlen(base);
   bool egg = n >= 4 && strcasecmp(base + n - 4, ".egg") == 0;
   bool done = false;
-  /* the patch tells changes by each entry's own mtime: only when entries
-   * came or went; files edited in place need the snapshot's file stamps */
+  /* the patch pays off when entries came or went; when only files changed
+   * in place the directory passes stat and a snapshot reuses the rest */
   int rc = incremental && state == INDEX_DIR_CHANGED
                ? try_patch(u, base, egg, stats, &done)
                : EPINDEX_OK;

@@ -268,6 +268,10 @@ int64_t ep_mtime_ns(const struct stat *st) {
   return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
+int64_t ep_ctime_ns(const struct stat *st) {
+  return (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
 static ep_read_status absent_or_error(int err, int *err_out) {
   *err_out = err;
   switch (err) {

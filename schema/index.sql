@@ -1,8 +1,8 @@
--- epindex index schema, version 1 (PRAGMA user_version = 1).
+-- epindex index schema, version 3 (PRAGMA user_version = 3).
 -- One file per directory: <dir>/.epindex/index.db. docs/index-format.md
 -- describes every row kind and meta key. The build embeds this file with
 -- comments stripped. The writer sets PRAGMA page_size = 4096,
--- application_id = 0x45504958 ('EPIX') and user_version = 1.
+-- application_id = 0x45504958 ('EPIX') and user_version = 3.
 --
 -- One table. A reader pays for every schema statement and every prepared
 -- statement on each open, so everything it reads -- facts about the index,
@@ -18,6 +18,8 @@
 --   grp = char(10) || 'key' || char(10) || KEY
 --                                   "a distribution with uniqueness key KEY
 --                                   is here" (precedence across path entries)
+--   grp = char(10) || 'link'        a symlinked metadata entry: what it
+--                                   resolved to (value = 'dev ino ctime')
 --   grp = char(10) || 'problem'     a distribution whose entry points are
 --                                   skipped, and why
 --
