@@ -261,6 +261,7 @@ typedef struct ep_catalog {
   size_t nentries, cap_entries;
   uint32_t *by_group;     /* entry indexes sorted by (group, dist, line) */
   int64_t stamp_ns;       /* filesystem time taken before listing; 0 if none */
+  size_t egg_infos;       /* the listing's (ep_listing) */
   const ep_audience *aud; /* the writer's: mark dists it may not publish */
 } ep_catalog;
 
@@ -285,19 +286,24 @@ typedef struct ep_listed {
 typedef struct ep_listing {
   ep_listed *items; /* in discovery order */
   size_t len, cap;
+  size_t egg_infos; /* EGG-INFO children, listed or not (egg false) */
   bool is_zip;
 } ep_listing;
 
 void ep_listing_free(ep_listing *l);
 
+/* importlib.metadata's .egg rule: does the basename of the path string
+ * (os.path.basename: after the last '/', so "x.egg/" has none) end in
+ * ".egg", in any case? Judged from the string a reader has, every time. */
+bool ep_path_is_egg(const char *path);
+
 /*
  * List the metadata entries of a directory path entry in importlib.metadata's
  * discovery order (Lookup: .dist-info/.egg-info grouped by first appearance
- * of their lowered name, then EGG-INFO when the entry is an .egg).
- * dirfd is an open descriptor of the directory; base is the entry's
- * basename (for the .egg rule).
+ * of their lowered name, then EGG-INFO when the entry is an .egg: egg).
+ * dirfd is an open descriptor of the directory.
  */
-int ep_list_dir(int dirfd, const char *base, ep_listing *out);
+int ep_list_dir(int dirfd, bool egg, ep_listing *out);
 
 /* Callback the scanner uses to reuse a distribution parsed earlier (from an
  * old index) instead of reading it again: return true and fill *dst (strings
@@ -467,6 +473,10 @@ bool ep_index_stat_fresh(ep_index *ix, int atfd, const char *dir_path,
                          const struct stat *dir);
 /* The filesystem time the index's snapshot was taken at. */
 int64_t ep_index_stamp_ns(const ep_index *ix);
+/* Does the index answer for a reader whose path string is path? Not when
+ * it was built under the other .egg judgement of a directory that has an
+ * EGG-INFO child (ep_path_is_egg). */
+bool ep_index_egg_rule_agrees(const ep_index *ix, const char *path);
 /* Who the index file is readable by (its mode when it was opened). */
 ep_audience ep_index_audience(const ep_index *ix);
 /* Problems recorded for visible distributions, as diagnostics. */
@@ -519,6 +529,7 @@ int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
 /* Totals recorded in an index's meta rows. */
 typedef struct ep_index_counts {
   size_t dists, entries, problems, links;
+  size_t egg_infos; /* EGG-INFO children of the directory (see ep_listing) */
 } ep_index_counts;
 
 void ep_index_counts_of(const ep_index *ix, ep_index_counts *n);
@@ -546,11 +557,12 @@ void ep_writer_abort(ep_writer *w);
  * disk worked while the caller went on. */
 void ep_start_writeback(int fd);
 
-/* Compare a listing + stamps against an open index (the VERIFY check).
- * relocated: compare sizes only. Returns 1 match, 0 mismatch (detail says
- * what), <0 error. */
+/* Compare a listing + stamps against an open index (the VERIFY check),
+ * listed by the index's own .egg judgement. relocated: compare sizes only
+ * (but not behind symlinked entries). Returns 1 match, 0 mismatch (detail
+ * says what), 2 racy, <0 error. */
 int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
-                             int64_t stamp_ns, ep_buf *detail);
+                             ep_buf *detail);
 
 /* epindex_update_dir() writing the index into idxdir (created 0700 with
  * its parents) instead of <dir>/.epindex: the per-user cache. */

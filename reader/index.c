@@ -36,6 +36,7 @@ struct ep_index {
   ep_dirstamp ds;
   ep_audience aud; /* who the file is readable by (docs/security.md) */
   int64_t ndists, nproblems, nentries, nlinks;
+  int64_t egg, egg_infos; /* built as an .egg path entry; EGG-INFO children */
   _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
 };
 
@@ -82,6 +83,7 @@ void ep_index_counts_of(const ep_index *ix, ep_index_counts *n) {
   n->entries = (size_t)ix->nentries;
   n->problems = (size_t)ix->nproblems;
   n->links = (size_t)ix->nlinks;
+  n->egg_infos = (size_t)ix->egg_infos;
 }
 
 /* Step through the rows of one grp value. cb returns non-zero to stop. */
@@ -204,16 +206,17 @@ typedef struct meta_ctx {
 } meta_ctx;
 
 /* The meta facts a reader needs, all of which an index must have. */
-static const char *const meta_keys[] = {"dev",      "ino",      "mtime_ns",
-                                        "ctime_ns", "stamp_ns", "dists",
-                                        "problems", "entries",  "links"};
+static const char *const meta_keys[] = {
+    "dev",      "ino",     "mtime_ns", "ctime_ns", "stamp_ns", "dists",
+    "problems", "entries", "links",    "egg",      "egg_infos"};
 #define META_N (sizeof(meta_keys) / sizeof(meta_keys[0]))
 #define META_ALL ((1u << META_N) - 1)
 
 static int64_t *meta_field(ep_index *ix, unsigned i) {
   int64_t *dst[] = {&ix->ds.dev,      &ix->ds.ino,      &ix->ds.mtime_ns,
                     &ix->ds.ctime_ns, &ix->ds.stamp_ns, &ix->ndists,
-                    &ix->nproblems,   &ix->nentries,    &ix->nlinks};
+                    &ix->nproblems,   &ix->nentries,    &ix->nlinks,
+                    &ix->egg,         &ix->egg_infos};
   _Static_assert(sizeof(dst) / sizeof(dst[0]) == META_N, "one per meta key");
   return dst[i];
 }
@@ -271,6 +274,7 @@ static ep_index *new_index(int fd) {
   ix->ds = (ep_dirstamp){0, 0, 0, 0, 0};
   ix->aud = (ep_audience){EP_AUD_OWNER, 0};
   ix->ndists = ix->nproblems = ix->nentries = ix->nlinks = 0;
+  ix->egg = ix->egg_infos = 0;
   return ix;
 }
 
@@ -416,9 +420,22 @@ static bool readers_may_list(const ep_index *ix, const struct stat *dir) {
   return ep_audience_within(ix->aud, ep_audience_of_mode(dir));
 }
 
+/* importlib counts an EGG-INFO child only when the reader's path string
+ * ends in ".egg" (ep_path_is_egg). An index built under the other
+ * judgement answers for another listing, when the directory has one. */
+bool ep_index_egg_rule_agrees(const ep_index *ix, const char *path) {
+  return ix->egg_infos == 0 || (ix->egg != 0) == ep_path_is_egg(path);
+}
+
 static epindex_reason judge(ep_index *ix, const char *path,
                             const struct stat *dir, epindex_policy policy,
                             ep_buf *detail) {
+  if (!ep_index_egg_rule_agrees(ix, path)) {
+    ep_buf_appendf(detail, "indexed as %s, read as %s",
+                   ix->egg ? "an .egg path entry" : "a plain directory",
+                   ix->egg ? "a plain directory" : "an .egg path entry");
+    return EPINDEX_REASON_RELOCATED;
+  }
   if (!readers_may_list(ix, dir)) {
     ep_buf_appendf(detail, "the directory's permissions were narrowed since "
                            "it was indexed");
@@ -433,7 +450,7 @@ static epindex_reason judge(ep_index *ix, const char *path,
   int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return EPINDEX_REASON_UNREADABLE;
-  int m = ep_index_matches_listing(ix, dirfd, !here, ix->ds.stamp_ns, detail);
+  int m = ep_index_matches_listing(ix, dirfd, !here, detail);
   close(dirfd);
   if (m == 1)
     return EPINDEX_REASON_VERIFIED;
@@ -568,7 +585,7 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
    * a stale or relocated directory) index.db decides, and says why. */
   if (*reason == EPINDEX_REASON_FRESH && policy != EPINDEX_POLICY_VERIFY &&
       (ix = open_lookup(AT_FDCWD, lkfile, owner)) != NULL) {
-    if (readers_may_list(ix, dir) &&
+    if (readers_may_list(ix, dir) && ep_index_egg_rule_agrees(ix, p) &&
         (policy == EPINDEX_POLICY_TRUST ||
          ep_index_stat_fresh(ix, AT_FDCWD, p, dir))) {
       *reason = policy == EPINDEX_POLICY_TRUST ? EPINDEX_REASON_TRUSTED
@@ -694,17 +711,17 @@ static int verify_row(void *ctx, sqlite3_stmt *st) {
 }
 
 int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
-                             int64_t stamp_ns, ep_buf *detail) {
+                             ep_buf *detail) {
   ep_buf scratch = {0};
   if (!detail)
     detail = &scratch;
   ep_listing l = {0};
-  int rc = ep_list_dir(dirfd, "", &l);
+  int rc = ep_list_dir(dirfd, ix->egg != 0, &l);
   verify_ctx v = {.l = &l,
                   .aud = ix->aud.kind != EP_AUD_OWNER ? &ix->aud : NULL,
                   .dirfd = dirfd,
                   .relocated = relocated,
-                  .stamp_ns = stamp_ns,
+                  .stamp_ns = ix->ds.stamp_ns,
                   .detail = detail,
                   .result = 1};
   if (!rc)
@@ -1174,6 +1191,7 @@ static void write_meta(row_writer *w, const ep_index_counts *n,
               {"problems", (int64_t)n->problems},
               {"links", (int64_t)n->links},
               {"egg", is_egg},
+              {"egg_infos", (int64_t)n->egg_infos},
               {"uid", (int64_t)geteuid()}};
   const char *texts[][2] = {{"dir", realdir},
                             {"generator", "epindex " EPINDEX_VERSION_STRING},
@@ -1371,7 +1389,7 @@ int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
   int rc = ep_writer_open(fd, true, &wr, err);
   if (rc)
     return rc;
-  ep_index_counts totals = {cat->ndists, 0, 0, 0};
+  ep_index_counts totals = {cat->ndists, 0, 0, 0, cat->egg_infos};
   if ((rc = ep_writer_add(wr, cat, NULL, &totals)) != EPINDEX_OK) {
     rc = writer_fail(wr, err);
     ep_writer_abort(wr);

@@ -190,7 +190,9 @@ static bool is_info_name(const char *name) {
          ends_with_ci(name, n, ".egg-info");
 }
 
-static bool is_egg_base(const char *base) {
+bool ep_path_is_egg(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
   return ends_with_ci(base, strlen(base), ".egg");
 }
 
@@ -361,7 +363,7 @@ static int pending_finish(pending_set *ps, int rc, ep_listing *out) {
 typedef struct list_ctx {
   int dirfd;
   bool egg;
-  size_t pos;
+  size_t pos, egg_infos;
   pending_set ps;
 } list_ctx;
 
@@ -370,7 +372,9 @@ static int list_one(list_ctx *lc, const char *name, unsigned char type) {
     return EPINDEX_OK;
   lc->pos++;
   bool info = is_info_name(name);
-  if (!info && !(lc->egg && is_egg_info_child(name)))
+  bool egg_info = !info && is_egg_info_child(name);
+  lc->egg_infos += egg_info;
+  if (!info && !(lc->egg && egg_info))
     return EPINDEX_OK;
   return pending_add(&lc->ps, name, lc->pos, kind_at(lc->dirfd, name, type),
                      link_at(lc->dirfd, name, type), info);
@@ -426,10 +430,12 @@ static int list_entries(list_ctx *lc) {
 }
 #endif
 
-int ep_list_dir(int dirfd, const char *base, ep_listing *out) {
-  list_ctx lc = {dirfd, is_egg_base(base), 0, {0}};
+int ep_list_dir(int dirfd, bool egg, ep_listing *out) {
+  list_ctx lc = {dirfd, egg, 0, 0, {0}};
   int rc = list_entries(&lc);
-  return pending_finish(&lc.ps, rc, out);
+  rc = pending_finish(&lc.ps, rc, out);
+  out->egg_infos = lc.egg_infos;
+  return rc;
 }
 
 /* ---- reading one distribution ----------------------------------------------
@@ -885,9 +891,7 @@ static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
     za->read_free(a);
     return EPINDEX_OK; /* not a zip: zipfile raises, importlib suppresses */
   }
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
-  bool egg = is_egg_base(base);
+  bool egg = ep_path_is_egg(path);
   zip_state z = {0};
   int rc = zip_collect(za, a, &z, egg);
   za->read_free(a);
@@ -930,9 +934,8 @@ int ep_scan_path_entry(const char *path, ep_catalog *cat,
   int rc = EPINDEX_OK;
   int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
-    const char *base = strrchr(p, '/');
     ep_listing listing = {0};
-    rc = ep_list_dir(fd, base ? base + 1 : p, &listing);
+    rc = ep_list_dir(fd, ep_path_is_egg(p), &listing);
     if (rc == EPINDEX_OK) {
       *what = EPINDEX_SOURCE_SCAN;
       rc = ep_scan_listed(fd, &listing, cat, NULL, NULL, NULL);

@@ -330,7 +330,7 @@ static ep_dirstamp dirstamp_of(const struct stat *dir, int64_t stamp) {
 
 /* One attempt: returns OK with *settled = true when the snapshot in cat is
  * consistent and not racy. */
-static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
+static int snapshot_once(update_ctx *u, bool egg, ep_catalog *cat,
                          ep_dirstamp *ds, size_t *reread, bool *settled) {
   struct stat before, after;
   int64_t stamp = 0; /* set by fs_now(); gcc 12 -O2 cannot see it */
@@ -340,13 +340,14 @@ static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
   if (fstat(u->dirfd, &before) != 0)
     return sys_fail(u, "cannot stat", NULL);
   ep_listing l = {0};
-  rc = ep_list_dir(u->dirfd, base, &l);
+  rc = ep_list_dir(u->dirfd, egg, &l);
   if (rc) {
     ep_listing_free(&l);
     return fail(u, rc, "cannot list", NULL);
   }
   *reread = 0;
   cat->aud = &u->aud;
+  cat->egg_infos = l.egg_infos;
   rc = ep_scan_listed(u->dirfd, &l, cat, u->old.ndists ? reuse_old : NULL, u,
                       reread);
   ep_listing_free(&l);
@@ -368,11 +369,11 @@ static int snapshot_once(update_ctx *u, const char *base, ep_catalog *cat,
 
 /* Take snapshots until one is consistent; each failed one becomes the parse
  * cache of the next, so only what changed is read again. */
-static int snapshot(update_ctx *u, const char *base, ep_catalog *cat,
-                    ep_dirstamp *ds, size_t *reread) {
+static int snapshot(update_ctx *u, bool egg, ep_catalog *cat, ep_dirstamp *ds,
+                    size_t *reread) {
   for (int attempt = 0; attempt < MAX_SNAPSHOTS; attempt++) {
     bool settled = false;
-    int rc = snapshot_once(u, base, cat, ds, reread, &settled);
+    int rc = snapshot_once(u, egg, cat, ds, reread, &settled);
     if (rc || settled)
       return rc;
     ep_catalog_free(&u->old);
@@ -503,15 +504,15 @@ static index_state current_state(update_ctx *u) {
   /* written for other readers than the directory has now, or for its
    * writer alone because of one distribution (which may be gone): a
    * snapshot decides again */
-  if (!ep_audience_same(ep_index_audience(ix), u->aud)) {
+  if (!ep_audience_same(ep_index_audience(ix), u->aud) ||
+      !ep_index_egg_rule_agrees(ix, u->dir)) {
     ep_index_close(ix);
     return INDEX_FILES_EDITED;
   }
   /* an index without its lookup table (written by an older epindex, or the
    * table was lost) is rewritten whole, as after an in-place edit */
   if (ep_index_stat_fresh(ix, u->dirfd, ".", &dir))
-    state = ep_index_matches_listing(ix, u->dirfd, false, ep_index_stamp_ns(ix),
-                                     NULL) == 1 &&
+    state = ep_index_matches_listing(ix, u->dirfd, false, NULL) == 1 &&
                     ep_index_lookup_matches(ix, u->idxfd, u->owner)
                 ? INDEX_FRESH
                 : INDEX_FILES_EDITED;
@@ -747,7 +748,7 @@ static int write_patch(update_ctx *u, const patch_plan *p,
   ep_writer *w = NULL;
   if (!rc)
     rc = ep_writer_open(u->tmpfd, false, &w, &u->err);
-  ep_index_counts added = {0, 0, 0, 0};
+  ep_index_counts added = {0};
   if (!rc)
     rc = ep_writer_delete_ords(w, p->removed, p->nremoved);
   if (!rc)
@@ -759,7 +760,7 @@ static int write_patch(update_ctx *u, const patch_plan *p,
   ep_index_counts totals = {
       p->listing.len, old_totals->entries - p->gone.entries + added.entries,
       old_totals->problems - p->gone.problems + added.problems,
-      old_totals->links - p->gone.links + added.links};
+      old_totals->links - p->gone.links + added.links, p->listing.egg_infos};
   *entries = totals.entries;
   rc = ep_writer_commit(w, &totals, ds, real, is_egg, u->lktmpfd, &u->err);
   return rc ? rc : replace_with_tmp(u, count_restricted(delta));
@@ -791,7 +792,7 @@ static int stamp_before_reading(update_ctx *u, int64_t *stamp,
  * on SQLite. */
 typedef struct list_job {
   int dirfd;
-  const char *base;
+  bool egg;
   ep_listing *out;
   ep_stamp *stamps; /* out->len of them, owned by the caller */
   int rc;
@@ -799,7 +800,7 @@ typedef struct list_job {
 
 static void *run_list_job(void *arg) {
   list_job *j = arg;
-  j->rc = ep_list_dir(j->dirfd, j->base, j->out);
+  j->rc = ep_list_dir(j->dirfd, j->egg, j->out);
   if (j->rc == EPINDEX_OK &&
       !(j->stamps = malloc((j->out->len + 1) * sizeof(*j->stamps))))
     j->rc = EPINDEX_ENOMEM;
@@ -819,8 +820,8 @@ static int load_old_dists(update_ctx *u, ep_index *ix) {
  * file's inode, size, mtime or ctime), and patch a copy of the old index.
  * *done is false when a full snapshot must be taken instead.
  */
-static int try_patch(update_ctx *u, const char *base, bool is_egg,
-                     epindex_update_stats *stats, bool *done) {
+static int try_patch(update_ctx *u, bool is_egg, epindex_update_stats *stats,
+                     bool *done) {
   ep_index *ix = NULL;
   epindex_reason why;
   *done = false;
@@ -843,7 +844,7 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
   }
   patch_plan p = {0};
   ep_catalog delta = {0};
-  list_job job = {u->dirfd, base, &p.listing, NULL, EPINDEX_OK};
+  list_job job = {u->dirfd, is_egg, &p.listing, NULL, EPINDEX_OK};
   pthread_t t;
   bool threaded = pthread_create(&t, NULL, run_list_job, &job) == 0;
   int load = load_old_dists(u, ix);
@@ -880,17 +881,6 @@ static int try_patch(update_ctx *u, const char *base, bool is_egg,
   return rc == EPINDEX_ENOMEM || ok ? rc : EPINDEX_OK;
 }
 
-static void base_name_of(const char *dir, char *base, size_t n) {
-  const char *slash = strrchr(dir, '/');
-  snprintf(base, n, "%s", slash ? slash + 1 : dir);
-  if (slash && !slash[1]) { /* "x.egg/": basename of the path proper */
-    char real[PATH_MAX];
-    const char *r = realpath(dir, real);
-    const char *s2 = r ? strrchr(r, '/') : NULL;
-    snprintf(base, n, "%s", s2 ? s2 + 1 : "");
-  }
-}
-
 static int update_locked(update_ctx *u, unsigned flags,
                          epindex_update_stats *stats) {
   remove_litter(u);
@@ -900,15 +890,14 @@ static int update_locked(update_ctx *u, unsigned flags,
     stats->unchanged = 1;
     return EPINDEX_OK;
   }
-  char base[NAME_MAX + 1];
-  base_name_of(u->dir, base, sizeof(base));
-  size_t n = strlen(base);
-  bool egg = n >= 4 && strcasecmp(base + n - 4, ".egg") == 0;
+  /* judged from the path string, as readers judge theirs (the heal of a
+   * reader passes its own) */
+  bool egg = ep_path_is_egg(u->dir);
   bool done = false;
   /* the patch pays off when entries came or went; when only files changed
    * in place the directory passes stat and a snapshot reuses the rest */
   int rc = incremental && state == INDEX_DIR_CHANGED
-               ? try_patch(u, base, egg, stats, &done)
+               ? try_patch(u, egg, stats, &done)
                : EPINDEX_OK;
   if (rc || done)
     return rc;
@@ -919,7 +908,7 @@ static int update_locked(update_ctx *u, unsigned flags,
     return rc;
   ep_catalog cat = {0};
   ep_dirstamp ds;
-  rc = snapshot(u, base, &cat, &ds, &stats->reread);
+  rc = snapshot(u, egg, &cat, &ds, &stats->reread);
   if (!rc)
     rc = write_and_replace(u, &cat, &ds, egg);
   if (!rc) {
@@ -971,7 +960,7 @@ static int check_site_dir(update_ctx *u, const struct stat *st,
                ? EPINDEX_OK
                : not_site(u, "the standard library (--include-stdlib)");
   ep_listing l = {0};
-  int rc = ep_list_dir(u->dirfd, base, &l);
+  int rc = ep_list_dir(u->dirfd, ep_path_is_egg(u->dir), &l);
   size_t n = l.len;
   ep_listing_free(&l);
   if (rc)
