@@ -103,9 +103,9 @@ typedef struct path_ent {
   char *path;
   epindex_source source;
   epindex_reason reason;
-  ep_index *ix;      /* source INDEX */
-  ep_catalog cat;    /* source SCAN */
-  const char **keys; /* SCAN: sorted keys of cat, for precedence */
+  ep_index *ix;   /* source INDEX */
+  ep_catalog cat; /* source SCAN */
+  ep_key *keys;   /* SCAN: sorted keys of cat, for precedence */
   size_t nkeys;
   int64_t ndists; /* 0: cannot hide anything */
 } path_ent;
@@ -118,18 +118,15 @@ struct epindex {
   ep_strvec diags;
 };
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int build_keys(path_ent *pe) {
   pe->keys = malloc((pe->cat.ndists + 1) * sizeof(*pe->keys));
   if (!pe->keys)
     return EPINDEX_ENOMEM;
   for (size_t i = 0; i < pe->cat.ndists; i++)
     if (pe->cat.dists[i].key)
-      pe->keys[pe->nkeys++] = pe->cat.dists[i].key;
-  qsort(pe->keys, pe->nkeys, sizeof(*pe->keys), cmp_str);
+      pe->keys[pe->nkeys++] =
+          (ep_key){pe->cat.dists[i].key, pe->cat.dists[i].key_len};
+  qsort(pe->keys, pe->nkeys, sizeof(*pe->keys), ep_key_cmp);
   pe->ndists = (int64_t)pe->nkeys;
   return EPINDEX_OK;
 }
@@ -292,9 +289,10 @@ static int hidden_by_earlier(epindex *ix, size_t before, const char *key,
       int r = ep_index_has_key(pe->ix, key, klen);
       if (r)
         return r;
-    } else if (pe->nkeys && strlen(key) == klen &&
-               bsearch(&key, pe->keys, pe->nkeys, sizeof(*pe->keys), cmp_str)) {
-      return 1;
+    } else if (pe->nkeys) {
+      ep_key k = {key, klen};
+      if (bsearch(&k, pe->keys, pe->nkeys, sizeof(*pe->keys), ep_key_cmp))
+        return 1;
     }
   }
   return 0;
@@ -323,8 +321,8 @@ static int report_problems(epindex *ix) {
       const ep_dist *dist = &pe->cat.dists[d];
       if (!dist->problem || dist->hidden)
         continue;
-      int h = dist->key ? hidden_by_earlier(ix, i, dist->key, strlen(dist->key))
-                        : 0;
+      int h =
+          dist->key ? hidden_by_earlier(ix, i, dist->key, dist->key_len) : 0;
       if (h < 0)
         rc = h;
       else if (!h)
@@ -489,9 +487,11 @@ typedef struct lookup_ctx {
   epindex *ix;
   epindex_result *res;
   size_t entry;
-  bool may_be_hidden;    /* some earlier path entry holds distributions */
-  const char *path_copy; /* this entry's path in res, once copied */
-  const char *last_key;  /* precedence answer cache: rows come by dist */
+  bool may_be_hidden;       /* some earlier path entry holds distributions */
+  const char *path_copy;    /* this entry's path in res, once copied */
+  const char *group, *name; /* the query (NULL: any), counted */
+  size_t glen, nlen;
+  const char *last_key; /* precedence answer cache: rows come by dist */
   size_t last_len;
   int last_hidden;
   ep_buf key_copy;
@@ -529,50 +529,50 @@ static int add_index_row(void *ctx, const ep_index_row *row) {
   return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
 
-static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e,
-                             const char *name) {
+static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e) {
   const path_ent *pe = &lc->ix->ents[lc->entry];
   const ep_dist *d = &pe->cat.dists[e->dist];
   if (d->hidden || d->problem || !d->key)
     return EPINDEX_OK;
-  if (name &&
-      (e->name_len != strlen(name) || memcmp(e->name, name, e->name_len) != 0))
+  if (lc->name &&
+      (e->name_len != lc->nlen || memcmp(e->name, lc->name, e->name_len) != 0))
     return EPINDEX_OK; /* by length: a name may hold a NUL */
-  int v = visible(lc, d->key, strlen(d->key));
+  int v = visible(lc, d->key, d->key_len);
   if (v <= 0)
     return v;
   const char *f[NFIELDS] = {e->group,   e->name,  e->value,  d->name,
                             d->version, pe->path, d->metadir};
-  size_t len[NFIELDS] = {e->group_len,
-                         e->name_len,
-                         e->value_len,
-                         d->name ? strlen(d->name) : 0,
-                         d->version ? strlen(d->version) : 0,
-                         strlen(pe->path),
+  size_t len[NFIELDS] = {e->group_len,      e->name_len,    e->value_len,
+                         d->name_len,       d->version_len, strlen(pe->path),
                          strlen(d->metadir)};
   return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
 
-static int lookup_catalog(lookup_ctx *lc, const char *group, const char *name) {
+static int lookup_catalog(lookup_ctx *lc) {
   const ep_catalog *c = &lc->ix->ents[lc->entry].cat;
   int rc = EPINDEX_OK;
-  if (!group) {
+  if (!lc->group) {
     for (size_t i = 0; i < c->nentries && !rc; i++)
-      rc = add_catalog_entry(lc, &c->entries[i], name);
+      rc = add_catalog_entry(lc, &c->entries[i]);
     return rc;
   }
   size_t lo, hi;
-  ep_catalog_group_range(c, group, strlen(group), &lo, &hi);
+  ep_catalog_group_range(c, lc->group, lc->glen, &lo, &hi);
   for (size_t i = lo; i < hi && !rc; i++)
-    rc = add_catalog_entry(lc, &c->entries[c->by_group[i]], name);
+    rc = add_catalog_entry(lc, &c->entries[c->by_group[i]]);
   return rc;
 }
 
 /* An index that fails mid-lookup is damaged: scan that entry instead and
  * answer from the scan (never a partial answer). */
-static int lookup_once(epindex *ix, const char *group, const char *name,
+static int lookup_once(epindex *ix, const ep_key *group, const ep_key *name,
                        epindex_result *res, size_t *failed) {
-  lookup_ctx lc = {.ix = ix, .res = res};
+  lookup_ctx lc = {.ix = ix,
+                   .res = res,
+                   .group = group->s,
+                   .glen = group->n,
+                   .name = name->s,
+                   .nlen = name->n};
   int rc = EPINDEX_OK;
   for (size_t i = 0; i < ix->n && !rc; i++) {
     lc.entry = i;
@@ -581,11 +581,12 @@ static int lookup_once(epindex *ix, const char *group, const char *name,
         lc.may_be_hidden || (i > 0 && ix->ents[i - 1].ndists > 0);
     lc.path_copy = NULL;
     if (ix->ents[i].ix) { /* the directory's index, or the user's cache */
-      rc = ep_index_lookup(ix->ents[i].ix, group, name, add_index_row, &lc);
+      rc = ep_index_lookup(ix->ents[i].ix, lc.group, lc.glen, lc.name, lc.nlen,
+                           add_index_row, &lc);
       if (rc == EPINDEX_EIO)
         *failed = i;
     } else if (ix->ents[i].source == EPINDEX_SOURCE_SCAN) {
-      rc = lookup_catalog(&lc, group, name);
+      rc = lookup_catalog(&lc);
     }
   }
   ep_buf_free(&lc.key_copy);
@@ -605,11 +606,18 @@ static int demote_to_scan(epindex *ix, size_t i) {
 
 int epindex_lookup(epindex *ix, const char *group, const char *name,
                    epindex_result **out) {
+  return epindex_lookup_n(ix, group, group ? strlen(group) : 0, name,
+                          name ? strlen(name) : 0, out);
+}
+
+int epindex_lookup_n(epindex *ix, const char *group, size_t group_len,
+                     const char *name, size_t name_len, epindex_result **out) {
   if (!out)
     return EPINDEX_EINVAL;
   *out = NULL;
   if (!ix)
     return EPINDEX_EINVAL;
+  ep_key g = {group, group ? group_len : 0}, n = {name, name ? name_len : 0};
   epindex_result *res = calloc(1, sizeof(*res));
   if (!res)
     return EPINDEX_ENOMEM;
@@ -618,7 +626,7 @@ int epindex_lookup(epindex *ix, const char *group, const char *name,
   for (size_t attempt = 0; attempt <= ix->n && rc == EPINDEX_EIO; attempt++) {
     size_t failed = SIZE_MAX;
     res->n = 0;
-    rc = lookup_once(ix, group, name, res, &failed);
+    rc = lookup_once(ix, &g, &n, res, &failed);
     if (rc == EPINDEX_EIO && failed != SIZE_MAX) {
       int d = demote_to_scan(ix, failed);
       if (d)

@@ -240,6 +240,12 @@ typedef struct epindex_result epindex_result;
  */
 EPINDEX_API int epindex_lookup(epindex *ix, const char *group, const char *name,
                                epindex_result **out);
+/* epindex_lookup() with counted strings: group_len and name_len bytes
+ * (ignored when the pointer is NULL), which may hold NUL characters, as
+ * Python's str may. */
+EPINDEX_API int epindex_lookup_n(epindex *ix, const char *group,
+                                 size_t group_len, const char *name,
+                                 size_t name_len, epindex_result **out);
 
 typedef enum epindex_field {
   EPINDEX_FIELD_GROUP = 0,   /* entry point group */

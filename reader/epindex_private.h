@@ -80,6 +80,14 @@ size_t ep_strmap_get(const ep_strmap *m, const char *key);
 int ep_strmap_reserve(ep_strmap *m, size_t n);
 void ep_strmap_free(ep_strmap *m);
 
+/* A counted string (a uniqueness key may hold a NUL), and its order for
+ * qsort() and bsearch(): bytes, then length. */
+typedef struct ep_key {
+  const char *s;
+  size_t n;
+} ep_key;
+int ep_key_cmp(const void *a, const void *b);
+
 /* Map the errno of a failed call to an EPINDEX_E* code (0 gives EIO). */
 int ep_errno_code(int err);
 
@@ -228,12 +236,16 @@ bool ep_stamp_same(const ep_stamp *a, const ep_stamp *b);
  * was stamped may be invisible in it (the clock tick is coarse). */
 int64_t ep_stamp_newest_change(const ep_stamp *s);
 
+/* Strings of a distribution are counted, not NUL-terminated in meaning:
+ * METADATA may say "Name: fo\0o", which is not "fo" (each still has a NUL
+ * after its length, for messages). */
 typedef struct ep_dist {
   const char *metadir; /* name as listed, e.g. "foo-1.0.dist-info" */
   ep_kind kind;
   const char *key;     /* importlib's uniqueness key; NULL if undeterminable */
   const char *name;    /* METADATA Name, NULL if none or unreadable */
   const char *version; /* METADATA Version, NULL if none or unreadable */
+  size_t key_len, name_len, version_len;
   const char *problem; /* why its entry points were skipped, or NULL */
   bool hidden;         /* an earlier distribution here has the same key */
   bool restricted;     /* the writer read files of it that some reader of
@@ -498,8 +510,10 @@ typedef struct ep_index_row {
 } ep_index_row;
 typedef int (*ep_row_cb)(void *ctx, const ep_index_row *row);
 
-int ep_index_lookup(ep_index *ix, const char *group, const char *name,
-                    ep_row_cb cb, void *ctx);
+/* The rows of group (NULL: every group) named name (NULL: any), both
+ * counted: they may hold a NUL. */
+int ep_index_lookup(ep_index *ix, const char *group, size_t glen,
+                    const char *name, size_t nlen, ep_row_cb cb, void *ctx);
 
 /* Read every meta key/value pair (for status). */
 int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values);

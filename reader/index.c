@@ -910,17 +910,18 @@ static int lookup_table_all(ep_index *ix, lookup_ctx *lc) {
   return rc;
 }
 
-int ep_index_lookup(ep_index *ix, const char *group, const char *name,
-                    ep_row_cb cb, void *ctx) {
-  lookup_ctx lc = {
-      group, name, group ? strlen(group) : 0, name ? strlen(name) : 0, cb, ctx};
+int ep_index_lookup(ep_index *ix, const char *group, size_t glen,
+                    const char *name, size_t nlen, ep_row_cb cb, void *ctx) {
+  lookup_ctx lc = {group, name, glen, nlen, cb, ctx};
+  /* no entry point group starts with a line feed: those are internal */
+  bool internal = group && glen > 0 && *group == '\n';
   if (ix->lk.base && !group)
     return lookup_table_all(ix, &lc);
   if (ix->lk.base)
-    return *group == '\n' ? EPINDEX_OK : lookup_table_group(ix, &lc);
+    return internal ? EPINDEX_OK : lookup_table_group(ix, &lc);
   if (!group)
     return each_entry(ix, lookup_row, &lc);
-  if (*group == '\n') /* no entry point group starts with a line feed */
+  if (internal)
     return EPINDEX_OK;
   return each_in_grp(ix, group, lc.glen, lookup_row, &lc);
 }
@@ -1051,11 +1052,13 @@ int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values) {
 /* ---- loading (update's parse cache) ----------------------------------------
  */
 
-static const char *dup_col(ep_catalog *c, sqlite3_stmt *st, int col) {
+static const char *dup_col(ep_catalog *c, sqlite3_stmt *st, int col,
+                           size_t *len) {
   const char *t = (const char *)sqlite3_column_text(st, col);
-  return t ? ep_arena_strndup(&c->arena, t,
-                              (size_t)sqlite3_column_bytes(st, col))
-           : NULL;
+  size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+  if (len)
+    *len = n;
+  return t ? ep_arena_strndup(&c->arena, t, n) : NULL;
 }
 
 static int load_dist_row(void *ctx, sqlite3_stmt *st) {
@@ -1064,16 +1067,16 @@ static int load_dist_row(void *ctx, sqlite3_stmt *st) {
   if (!d)
     return EPINDEX_ENOMEM;
   int64_t flags = sqlite3_column_int64(st, C_LINE);
-  d->metadir = dup_col(cat, st, C_METADIR);
+  d->metadir = dup_col(cat, st, C_METADIR, NULL);
   d->kind = (ep_kind)(flags & 3);
   d->hidden = (flags & 4) != 0;
   d->link = (flags & 8) != 0;
   d->stored = (uint32_t)(flags >> 8);
   d->ord = sqlite3_column_int64(st, C_ORD);
-  d->key = dup_col(cat, st, C_KEY);
-  d->name = dup_col(cat, st, C_DNAME);
-  d->version = dup_col(cat, st, C_DVERSION);
-  d->problem = dup_col(cat, st, C_NAME);
+  d->key = dup_col(cat, st, C_KEY, &d->key_len);
+  d->name = dup_col(cat, st, C_DNAME, &d->name_len);
+  d->version = dup_col(cat, st, C_DVERSION, &d->version_len);
+  d->problem = dup_col(cat, st, C_NAME, NULL);
   if (!d->metadir || d->kind > EP_KIND_EGG ||
       (cat->ndists > 1 && d->ord <= cat->dists[cat->ndists - 2].ord) ||
       !ep_stamp_parse((const char *)sqlite3_column_text(st, C_VALUE),
@@ -1168,9 +1171,9 @@ static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
   else
     put_text(st, 5, value, vlen);
   put_text(st, 6, d ? d->metadir : NULL, -1);
-  put_text(st, 7, d ? d->name : NULL, -1);
-  put_text(st, 8, d ? d->version : NULL, -1);
-  put_text(st, 9, d ? d->key : NULL, -1);
+  put_text(st, 7, d ? d->name : NULL, d ? (int)d->name_len : 0);
+  put_text(st, 8, d ? d->version : NULL, d ? (int)d->version_len : 0);
+  put_text(st, 9, d ? d->key : NULL, d ? (int)d->key_len : 0);
   w->rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(w->db);
   sqlite3_reset(st);
 }
@@ -1232,7 +1235,7 @@ static void write_dist_rows(row_writer *w, const ep_dist *d,
   if (d->key) {
     ep_buf g = {0};
     if (ep_buf_append(&g, EP_GRP_KEY, strlen(EP_GRP_KEY)) ||
-        ep_buf_append(&g, d->key, strlen(d->key)))
+        ep_buf_append(&g, d->key, d->key_len))
       w->rc = SQLITE_NOMEM;
     put_row(w, g.data, (int)g.len, d->ord, 0, NULL, 0, NULL, 0, NULL, d);
     ep_buf_free(&g);

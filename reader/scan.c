@@ -143,7 +143,7 @@ int ep_catalog_mark_hidden(ep_catalog *c) {
       size_t t = idx[i], j = i;
       while (j >= gap) {
         const ep_dist *a = &c->dists[idx[j - gap]], *b = &c->dists[t];
-        int r = strcmp(a->key, b->key);
+        int r = cmp_bytes(a->key, a->key_len, b->key, b->key_len);
         if (r < 0 || (r == 0 && idx[j - gap] < t))
           break;
         idx[j] = idx[j - gap];
@@ -153,7 +153,8 @@ int ep_catalog_mark_hidden(ep_catalog *c) {
     }
   }
   for (size_t i = 1; i < n; i++)
-    if (strcmp(c->dists[idx[i - 1]].key, c->dists[idx[i]].key) == 0)
+    if (cmp_bytes(c->dists[idx[i - 1]].key, c->dists[idx[i - 1]].key_len,
+                  c->dists[idx[i]].key, c->dists[idx[i]].key_len) == 0)
       c->dists[idx[i]].hidden = true;
   free(idx);
   return EPINDEX_OK;
@@ -502,9 +503,10 @@ static int dist_key(ep_catalog *cat, size_t di, bool name_from_stem,
   if (n && (rc = ep_normalize(&key, d->metadir, n)) == 0 && key.len == 0)
     n = 0; /* an empty normalised stem falls back to METADATA's Name */
   if (!rc && n == 0 && d->name)
-    rc = ep_normalize(&key, d->name, strlen(d->name));
+    rc = ep_normalize(&key, d->name, d->name_len);
   if (!rc && key.data && (n || d->name)) {
     d->key = ep_arena_strndup(&cat->arena, key.data, key.len);
+    d->key_len = key.len;
     if (!d->key)
       rc = EPINDEX_ENOMEM;
   } else if (!rc) { /* Prepared.normalize(None) raises TypeError */
@@ -519,9 +521,10 @@ static int dist_key(ep_catalog *cat, size_t di, bool name_from_stem,
 }
 
 static int read_header(ep_catalog *cat, const char *md, size_t mdn,
-                       const char *field, const char **out) {
+                       const char *field, const char **out, size_t *len) {
   ep_buf v = {0};
   int found = ep_header_value(md, mdn, field, &v);
+  *len = found == 1 ? v.len : 0;
   if (found == 1 && !(*out = ep_arena_strndup(&cat->arena, v.data, v.len)))
     found = EPINDEX_ENOMEM;
   ep_buf_free(&v);
@@ -533,9 +536,10 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
                    size_t epn, ep_read_status ep_st, int ep_err) {
   int rc = EPINDEX_OK;
   if (md_valid && md) {
-    rc = read_header(cat, md, mdn, "Name", &cat->dists[di].name);
+    ep_dist *d = &cat->dists[di];
+    rc = read_header(cat, md, mdn, "Name", &d->name, &d->name_len);
     if (!rc)
-      rc = read_header(cat, md, mdn, "Version", &cat->dists[di].version);
+      rc = read_header(cat, md, mdn, "Version", &d->version, &d->version_len);
   }
   if (!rc)
     rc = dist_key(cat, di, name_from_stem, md_valid);

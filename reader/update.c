@@ -247,8 +247,8 @@ static const ep_dist *find_old(const update_ctx *u, const char *metadir) {
   return i == SIZE_MAX ? NULL : &u->old.dists[i];
 }
 
-static const char *arena_dup(ep_catalog *c, const char *s) {
-  return s ? ep_arena_strndup(&c->arena, s, strlen(s)) : NULL;
+static const char *arena_dup(ep_catalog *c, const char *s, size_t n) {
+  return s ? ep_arena_strndup(&c->arena, s, n) : NULL;
 }
 
 /* ep_reuse_fn: copy an unchanged distribution from the parse cache. Hidden
@@ -264,10 +264,10 @@ static bool reuse_old(void *ctx, ep_catalog *cat, size_t di,
     return false; /* racy in the old snapshot: its content is not proven */
   ep_dist *d = &cat->dists[di];
   d->restricted = o->restricted || stamp->denied;
-  d->key = arena_dup(cat, o->key);
-  d->name = arena_dup(cat, o->name);
-  d->version = arena_dup(cat, o->version);
-  d->problem = arena_dup(cat, o->problem);
+  d->key = arena_dup(cat, o->key, d->key_len = o->key_len);
+  d->name = arena_dup(cat, o->name, d->name_len = o->name_len);
+  d->version = arena_dup(cat, o->version, d->version_len = o->version_len);
+  d->problem = arena_dup(cat, o->problem, o->problem ? strlen(o->problem) : 0);
   if ((o->key && !d->key) || (o->name && !d->name) ||
       (o->version && !d->version) || (o->problem && !d->problem))
     return false;
@@ -549,10 +549,6 @@ static int copy_index(update_ctx *u) {
   return rc;
 }
 
-static int cmp_cstr(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* What the patch changes, worked out before anything is written. */
 typedef struct patch_plan {
   ep_listing listing;  /* the directory now, in discovery order */
@@ -560,21 +556,22 @@ typedef struct patch_plan {
   int64_t *toread_ord; /* the ord each of them gets */
   int64_t *removed;    /* ords of the old rows to delete */
   size_t nremoved;
-  const char **kept_keys; /* keys of the distributions kept */
+  ep_key *kept_keys; /* keys of the distributions kept */
   size_t nkept;
   bool kept_sorted;     /* sorted only when many keys will be looked up */
   ep_index_counts gone; /* rows the deletions take away */
 } patch_plan;
 
 /* Is key among the kept distributions' keys? */
-static bool kept(const patch_plan *p, const char *key) {
+static bool kept(const patch_plan *p, const char *key, size_t klen) {
   if (!key || !p->nkept)
     return false;
+  ep_key k = {key, klen};
   if (p->kept_sorted)
-    return bsearch(&key, p->kept_keys, p->nkept, sizeof(*p->kept_keys),
-                   cmp_cstr) != NULL;
+    return bsearch(&k, p->kept_keys, p->nkept, sizeof(*p->kept_keys),
+                   ep_key_cmp) != NULL;
   for (size_t i = 0; i < p->nkept; i++)
-    if (strcmp(p->kept_keys[i], key) == 0)
+    if (ep_key_cmp(&p->kept_keys[i], &k) == 0)
       return true;
   return false;
 }
@@ -676,7 +673,7 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
     const ep_dist *o = &u->old.dists[i];
     if (used[i]) {
       if (o->key)
-        p->kept_keys[p->nkept++] = o->key;
+        p->kept_keys[p->nkept++] = (ep_key){o->key, o->key_len};
       continue;
     }
     p->removed[p->nremoved++] = o->ord;
@@ -688,11 +685,11 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
    * cheaper than sorting tens of thousands */
   p->kept_sorted = p->nremoved + p->toread.len > 4;
   if (p->kept_sorted)
-    qsort(p->kept_keys, p->nkept, sizeof(*p->kept_keys), cmp_cstr);
+    qsort(p->kept_keys, p->nkept, sizeof(*p->kept_keys), ep_key_cmp);
   /* a removed distribution that shared its key with a kept one changes who
    * hides whom: only a full snapshot recomputes that */
   for (size_t i = 0; ok && i < u->old.ndists; i++)
-    if (!used[i] && kept(p, u->old.dists[i].key))
+    if (!used[i] && kept(p, u->old.dists[i].key, u->old.dists[i].key_len))
       ok = false;
   free(match);
   free(used);
@@ -702,12 +699,17 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
 /* The new or changed distributions must not share a key with any other. */
 static bool delta_keys_unique(const patch_plan *p, const ep_catalog *delta) {
   for (size_t i = 0; i < delta->ndists; i++) {
-    const char *k = delta->dists[i].key;
-    if (kept(p, k))
+    const ep_dist *d = &delta->dists[i];
+    if (!d->key)
+      continue;
+    if (kept(p, d->key, d->key_len))
       return false;
-    for (size_t j = 0; k && j < i; j++)
-      if (delta->dists[j].key && strcmp(delta->dists[j].key, k) == 0)
+    ep_key k = {d->key, d->key_len};
+    for (size_t j = 0; j < i; j++) {
+      ep_key o = {delta->dists[j].key, delta->dists[j].key_len};
+      if (o.s && ep_key_cmp(&o, &k) == 0)
         return false;
+    }
   }
   return true;
 }

@@ -350,6 +350,81 @@ static void test_egg_rule_after_renames(void **state) {
   free(dir);
 }
 
+static void drop_tables(const char *a, const char *b) {
+  sh("rm '%s/" EPINDEX_INDEX_DIR "/" EPINDEX_LOOKUP_FILE
+     "' '%s/" EPINDEX_INDEX_DIR "/" EPINDEX_LOOKUP_FILE "'",
+     a, b);
+}
+
+/* ---- #3: strings are counted end to end -------------------------------- */
+
+/* [name, len] of field f of every row, "|"-separated, NULs as "\\0" */
+static char *fields(epindex_result *r, epindex_field f) {
+  char *out = calloc(1, 4096);
+  size_t at = 0;
+  for (size_t i = 0; i < epindex_result_count(r); i++) {
+    size_t n;
+    const char *s = epindex_result_get(r, i, f, &n);
+    for (size_t k = 0; s && k < n && at < 4000; k++)
+      at += (size_t)snprintf(out + at, 4096 - at, s[k] ? "%c" : "\\0", s[k]);
+    out[at++] = '|';
+  }
+  return out;
+}
+
+static void expect_nul_answers(const char *egg, const char *site,
+                               epindex_source src) {
+  const char *paths[] = {egg, site};
+  epindex *ix;
+  epindex_result *r;
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_path_source(ix, 0), src);
+  assert_int_equal(epindex_path_source(ix, 1), src);
+  assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), 0);
+  char *d = fields(r, EPINDEX_FIELD_DIST), *v = fields(r, EPINDEX_FIELD_VALUE);
+  /* "fo\0o" is not "fo": it hides nothing, and is given whole */
+  assert_string_equal(d, "fo\\0o|fo|");
+  assert_string_equal(v, "nul:m|fo:m|");
+  free(d);
+  free(v);
+  epindex_result_free(r);
+  /* groups and names with a NUL, through the counted lookup */
+  assert_int_equal(epindex_lookup_n(ix, "g\0x", 3, "n\0m", 3, &r), 0);
+  v = fields(r, EPINDEX_FIELD_VALUE);
+  assert_string_equal(v, "gx:nm|");
+  free(v);
+  epindex_result_free(r);
+  assert_int_equal(epindex_lookup_n(ix, "g\0x", 3, "n", 1, &r), 0);
+  assert_int_equal(epindex_result_count(r), 0);
+  epindex_result_free(r);
+  assert_int_equal(epindex_lookup(ix, "g", NULL, &r), 0);
+  assert_int_equal(epindex_result_count(r), 0);
+  epindex_result_free(r);
+  epindex_close(ix);
+}
+
+static void test_nul_in_metadata_name(void **state) {
+  fx *f = *state;
+  char *egg = path_join(f->tmp, "nul.egg");
+  static const char pkg[] = "Name: fo\0o\nVersion: 1\n";
+  static const char eps[] =
+      "[console_scripts]\nfo = nul:m\n[g\0x]\nn\0m = gx:nm\n";
+  put_file(egg, "EGG-INFO/PKG-INFO", pkg, sizeof(pkg) - 1);
+  put_file(egg, "EGG-INFO/entry_points.txt", eps, sizeof(eps) - 1);
+  char *site = path_join(f->tmp, "later");
+  put_dist(site, "fo-1.0.dist-info", "fo", "1.0",
+           "[console_scripts]\nfo = fo:m\n");
+  expect_nul_answers(egg, site, EPINDEX_SOURCE_SCAN);
+  update(egg);
+  update(site);
+  expect_nul_answers(egg, site, EPINDEX_SOURCE_INDEX);
+  drop_tables(egg, site); /* and index.db, without the lookup tables */
+  expect_nul_answers(egg, site, EPINDEX_SOURCE_INDEX);
+  free(site);
+  free(egg);
+}
+
 /* ---- what each policy cannot see (docs/freshness.md) ------------------- */
 
 static void test_documented_limits(void **state) {
@@ -400,6 +475,7 @@ int main(void) {
       T(test_tree_moved_away_from_link_target),
       T(test_egg_rule_follows_the_readers_path),
       T(test_egg_rule_after_renames),
+      T(test_nul_in_metadata_name),
       T(test_documented_limits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -276,15 +276,12 @@ def _warn(diagnostics):
 
 
 def _lookup(h, group, name):
-    # A NUL is legal in a group or name but cannot cross the C API: filter
-    # those here instead.
-    cg = None if group is not None and "\0" in group else group
-    cn = None if name is not None and "\0" in name else name
-    rows = h.lookup(cg, cn)
-    if cg is not group or cn is not name:
-        rows = [r for r in rows if (group is None or r[0] == group)
-                and (name is None or r[1] == name)]
-    return rows
+    # Counted strings cross the C API, NULs included. A lone surrogate cannot
+    # be encoded, and names no entry point: metadata is valid UTF-8.
+    try:
+        return h.lookup(group, name)
+    except UnicodeEncodeError:
+        return []
 
 
 def entry_points(group=None, name=None, path=None, policy=None, **select):

@@ -46,12 +46,13 @@ static PyObject *error_from(int rc) {
 
 static PyObject *handle_lookup(Handle *h, PyObject *args) {
   const char *group = NULL, *name = NULL;
-  if (!PyArg_ParseTuple(args, "zz:lookup", &group, &name))
+  Py_ssize_t glen = 0, nlen = 0; /* counted: a str may hold a NUL */
+  if (!PyArg_ParseTuple(args, "z#z#:lookup", &group, &glen, &name, &nlen))
     return NULL;
   epindex_result *r = NULL;
   int rc;
   PyThreadState *ts = PyEval_SaveThread();
-  rc = epindex_lookup(h->ix, group, name, &r);
+  rc = epindex_lookup_n(h->ix, group, (size_t)glen, name, (size_t)nlen, &r);
   PyEval_RestoreThread(ts);
   if (rc)
     return error_from(rc);

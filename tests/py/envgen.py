@@ -76,6 +76,9 @@ def make_tricky(root):
     dist(a, "-5.0.dist-info", "Stemless", "5.0", eps="[g]\nstemless = s:f\n")
     dist(b, "stemless-6.0.dist-info", "stemless", "6.0", eps="[g]\nstemless = hidden:f\n")
     dist(a, "Upper-1.0.DIST-INFO", "Upper.Case", eps="[g]\nupper = u:f\n")
+    # a NUL in a Name: "nul\0name" is not "nul", and hides nothing
+    dist(a, "-8.0.dist-info", "nul\x00name", "8.0", eps="[g]\nnulname = n:f\n")
+    dist(b, "nul-1.0.dist-info", "nul", eps="[g]\nnul = visible:f\n[g\x00x]\nn = m:f\n")
     # folded and odd METADATA headers
     dist(a, "folded-1.0.dist-info", metadata="Name: folded\n  continued\nVersion:  2.0  \n",
          eps="[g]\nfolded = f:f\n")

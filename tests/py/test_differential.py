@@ -13,6 +13,7 @@ Environment: EPINDEX_BIN (the CLI; default build/epindex), EPINDEX_PYTHONS
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,8 @@ def test_at_least_three_interpreters():
 
 
 def ours(paths, group=None, policy=None):
-    cmd = [EPINDEX, "query", "--json"]
+    """(rows, stderr); stderr has --explain's line per path entry."""
+    cmd = [EPINDEX, "query", "--json", "--explain"]
     if policy:
         cmd += ["--policy", policy]
     for p in paths:
@@ -88,6 +90,17 @@ def assert_same(py, paths, groups=("console_scripts", "g", "pytest11")):
         assert ours(paths, g)[0] == oracle(py, paths, g)[1], g
 
 
+def served(err, paths):
+    """The directories of paths whose answer came from their index."""
+    return {p for p in paths if "epindex: %s: index (" % p in err}
+
+
+def warnings(err):
+    """stderr lines that are not --explain's."""
+    return [line for line in err.splitlines() if not re.match(
+        r"epindex: .*: (index|scan|user cache|nothing) \(", line)]
+
+
 def index_dirs(paths):
     for p in paths:
         if os.path.isdir(p):
@@ -118,10 +131,15 @@ def run_states(py, root, paths, groups=("console_scripts", "g", "pytest11")):
     """no index, fresh, relocated (cp -r), damaged, stale."""
     drop_indexes(paths)
     assert_same(py, paths, groups)
+    dirs = {p for p in paths if os.path.isdir(p)}
+    assert not served(ours(paths, "g")[1], paths)
     index_dirs(paths)
-    got, err = ours(paths, "g", policy="stat")
+    # an index that is never served would pass every comparison below
+    assert served(ours(paths, "g")[1], paths) == dirs
     assert_same(py, paths, groups)
     moved = relocate(root, paths, root + "-moved")
+    assert served(ours(moved, "g")[1], moved) == {
+        p for p in moved if os.path.isdir(p)}  # relocated, verified
     assert_same(py, moved, groups)
     damage_indexes(moved)
     assert_same(py, moved, groups)
@@ -165,6 +183,7 @@ def test_broken_metadata_is_skipped_and_reported(py, tmp_path):
             index_dirs(paths)
         got, err = ours(paths)
         assert got == want
+        assert bool(served(err, paths)) == (state == "index")
         for b in broken:
             assert b in err
 
@@ -199,7 +218,8 @@ def test_real_venv_with_pip_installed_wheels(py, venvs):
     assert_same(py, paths, ("console_scripts", "distutils.commands"))
     subprocess.run([EPINDEX, "update", site], check=True, capture_output=True)
     got, err = ours(paths, "console_scripts")
-    assert got and err == ""
+    assert got and served(err, paths) == {site}
+    assert not warnings(err)
     assert_same(py, paths, ("console_scripts", "distutils.commands"))
     # the CLI's own --python must agree with the venv's interpreter
     res = subprocess.run([EPINDEX, "query", "--json", "--python",

@@ -76,7 +76,7 @@ def test_tricky_paths_all_index_states(venv, tmp_path):
     """missing, fresh, stale, relocated (cp -r) and damaged indexes."""
     root = str(tmp_path / "t")
     paths = envgen.make_tricky(root)
-    groups = ["g", "console_scripts", "h", "pytest11"]
+    groups = ["g", "console_scripts", "h", "pytest11", "g\x00x"]
     drive(venv, paths, groups)
     index(paths)
     drive(venv, paths, groups)
