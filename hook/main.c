@@ -58,7 +58,9 @@ static const char usage_text[] =
     "                     in importlib.metadata's order and precedence\n"
     "      --path DIR     a search-path entry; repeat in sys.path order\n"
     "      --python PY    use PY's sys.path (default: python3's, if no "
-    "--path)\n"
+    "--path);\n"
+    "                     PY must be CPython 3.11-3.13 (whose rules epindex\n"
+    "                     implements), else exit 3\n"
     "      --name NAME    only entry points called NAME\n"
     "      --json         one JSON array of objects with keys group, name,\n"
     "                     value, dist, version, path, metadir\n"
@@ -120,13 +122,29 @@ static void *xrealloc(void *p, size_t n) {
 /* ---- python sys.path ---------------------------------------------------- */
 
 /* sys.path of PY as a program would see it: without sys.path[0] (the script
- * directory, '' for -c). NUL-separated to survive any byte in a path. */
+ * directory, '' for -c). NUL-separated to survive any byte in a path, after
+ * a tag and the version: a program that is not Python (--python /bin/true)
+ * prints no tag, and is an error, not an empty sys.path. */
+#define PY_TAG "epindex-sys-path"
 static const char py_syspath[] =
     "import os, sys\n"
-    "sys.stdout.buffer.write(b''.join(os.fsencode(p) + b'\\0' "
-    "for p in sys.path[1:]))\n";
+    "v = '%d.%d' % sys.version_info[:2]\n"
+    "sys.stdout.buffer.write(b'" PY_TAG "\\0' + v.encode() + b'\\0' + "
+    "b''.join(os.fsencode(p) + b'\\0' for p in sys.path[1:]))\n";
 
-static int python_sys_path(const char *py, char ***out, size_t *n) {
+/* The interpreters whose importlib.metadata rules the library implements
+ * (docs/conformance.md). */
+#define PY_RULES_MIN 11
+#define PY_RULES_MAX 13
+
+typedef struct py_info {
+  char **paths;
+  size_t n;
+  int major, minor;
+} py_info;
+
+/* Run py and read its output; -1 when it cannot run or fails. */
+static int run_python(const char *py, char **buf, size_t *len) {
   int fds[2];
   if (pipe(fds) != 0)
     return -1;
@@ -142,37 +160,81 @@ static int python_sys_path(const char *py, char ***out, size_t *n) {
     _exit(127);
   }
   close(fds[1]);
-  char *buf = NULL;
-  size_t len = 0, cap = 0;
+  size_t cap = 0;
+  *buf = NULL;
+  *len = 0;
   for (;;) {
-    if (len == cap)
-      buf = xrealloc(buf, cap = cap ? cap * 2 : 4096);
-    ssize_t got = read(fds[0], buf + len, cap - len);
+    if (*len == cap)
+      *buf = xrealloc(*buf, cap = cap ? cap * 2 : 4096);
+    ssize_t got = read(fds[0], *buf + *len, cap - *len);
     if (got < 0 && errno == EINTR)
       continue;
     if (got <= 0)
       break;
-    len += (size_t)got;
+    *len += (size_t)got;
   }
   close(fds[0]);
   int status;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    free(*buf);
+    return -1;
+  }
+  return 0;
+}
+
+/* PY's version and sys.path. Says why on stderr and returns -1 when PY
+ * cannot be run or is not a Python interpreter. */
+static int python_sys_path(const char *py, py_info *out) {
+  char *buf;
+  size_t len;
+  *out = (py_info){NULL, 0, 0, 0};
+  if (run_python(py, &buf, &len) != 0) {
+    fprintf(stderr, "epindex: cannot read sys.path of %s\n", py);
+    return -1;
+  }
+  size_t tag = sizeof(PY_TAG); /* with its NUL */
+  const char *ver = buf + tag;
+  if (len < tag || memcmp(buf, PY_TAG, tag) != 0 ||
+      !memchr(ver, '\0', len - tag) ||
+      sscanf(ver, "%d.%d", &out->major, &out->minor) != 2) {
+    fprintf(stderr,
+            "epindex: %s is not a Python interpreter (it printed no "
+            "sys.path)\n",
+            py);
     free(buf);
     return -1;
   }
-  *n = 0;
-  *out = NULL;
-  for (size_t i = 0, start = 0; i < len; i++) {
+  for (size_t i = tag + strlen(ver) + 1, start = i; i < len; i++) {
     if (buf[i] == '\0') {
-      *out = xrealloc(*out, (*n + 1) * sizeof(**out));
-      (*out)[(*n)++] = strdup(buf + start);
+      out->paths = xrealloc(out->paths, (out->n + 1) * sizeof(*out->paths));
+      out->paths[out->n++] = strdup(buf + start);
       start = i + 1;
     }
   }
   free(buf);
   return 0;
+}
+
+/* Answers for PY follow its importlib.metadata's rules only when the
+ * library implements them: refuse the others rather than answer by
+ * another version's (Python 3.9 does not de-duplicate distributions). */
+static int python_rules_known(const char *py, const py_info *pi) {
+  if (pi->major == 3 && pi->minor >= PY_RULES_MIN && pi->minor <= PY_RULES_MAX)
+    return 1;
+  fprintf(stderr,
+          "epindex: %s is Python %d.%d; epindex answers by the rules of "
+          "importlib.metadata in Python 3.%d to 3.%d only "
+          "(docs/conformance.md)\n",
+          py, pi->major, pi->minor, PY_RULES_MIN, PY_RULES_MAX);
+  return 0;
+}
+
+static void py_info_free(py_info *pi) {
+  for (size_t i = 0; i < pi->n; i++)
+    free(pi->paths[i]);
+  free(pi->paths);
 }
 
 /* ---- JSON -----------------------------------------------------------------
@@ -276,23 +338,20 @@ static int cmd_update(const options *o) {
     die_usage("--include-stdlib goes with --python");
   int status = 0;
   if (o->python) {
-    char **dirs;
-    size_t n;
-    if (python_sys_path(o->python, &dirs, &n) != 0) {
-      fprintf(stderr, "epindex: cannot read sys.path of %s\n", o->python);
+    /* any version: which directories to index does not depend on it */
+    py_info pi;
+    if (python_sys_path(o->python, &pi) != 0)
       return EXIT_FAIL;
-    }
-    for (size_t i = 0; i < n; i++) {
-      const char *why = skip_reason(dirs[i]);
+    for (size_t i = 0; i < pi.n; i++) {
+      const char *why = skip_reason(pi.paths[i]);
       if (why)
-        printf("%s: skipped: %s\n", dirs[i], why);
-      else if (update_one(dirs[i],
+        printf("%s: skipped: %s\n", pi.paths[i], why);
+      else if (update_one(pi.paths[i],
                           flags | EPINDEX_UPDATE_SITE_ONLY |
                               (o->include_stdlib ? EPINDEX_UPDATE_STDLIB : 0)))
         status = EXIT_FAIL;
-      free(dirs[i]);
     }
-    free(dirs);
+    py_info_free(&pi);
   }
   if (!o->python && o->nargs == 0)
     die_usage("update needs DIR arguments or --python PY");
@@ -346,17 +405,18 @@ static void print_text(const epindex_result *r) {
 static int cmd_query(options *o) {
   if (o->nargs > 1)
     die_usage("query takes at most one GROUP");
-  char **owned = NULL;
-  size_t nowned = 0;
+  py_info pi = {NULL, 0, 0, 0};
   if (o->python || o->npaths == 0) {
     const char *py = o->python ? o->python : "python3";
-    if (python_sys_path(py, &owned, &nowned) != 0) {
-      fprintf(stderr, "epindex: cannot read sys.path of %s\n", py);
+    if (python_sys_path(py, &pi) != 0)
+      return EXIT_FAIL;
+    if (!python_rules_known(py, &pi)) {
+      py_info_free(&pi);
       return EXIT_FAIL;
     }
-    o->paths = xrealloc(o->paths, (o->npaths + nowned) * sizeof(*o->paths));
-    for (size_t i = 0; i < nowned; i++)
-      o->paths[o->npaths++] = owned[i];
+    o->paths = xrealloc(o->paths, (o->npaths + pi.n) * sizeof(*o->paths));
+    for (size_t i = 0; i < pi.n; i++)
+      o->paths[o->npaths++] = pi.paths[i];
   }
   epindex *ix = NULL;
   epindex_result *res = NULL;
@@ -379,9 +439,7 @@ static int cmd_query(options *o) {
   }
   epindex_result_free(res);
   epindex_close(ix);
-  for (size_t i = 0; i < nowned; i++)
-    free(owned[i]);
-  free(owned);
+  py_info_free(&pi); /* o->paths borrowed its strings */
   return rc ? EXIT_FAIL : 0;
 }
 

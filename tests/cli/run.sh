@@ -117,6 +117,15 @@ check json-escape 0 '"name": "q\\"\\\\\\\\", "value": "café\\u0001"' '^$' -- "$
 py=$(command -v python3)
 check query-python 0 '^\[' '^$' -- "$EPINDEX" query --json --python "$py" console_scripts
 check query-bad-python 3 '^$' 'cannot read sys.path' -- "$EPINDEX" query --python "$T/no-python" g
+check query-not-python 3 '^$' '/bin/true is not a Python interpreter' -- "$EPINDEX" query --python /bin/true g
+check update-not-python 3 '^$' 'is not a Python interpreter' -- "$EPINDEX" update --python /bin/true
+# an interpreter whose importlib.metadata has other rules (3.9 does not
+# de-duplicate distributions) is refused, not answered by 3.13's
+printf '#!/bin/sh\nprintf "epindex-sys-path\\0003.9\\000%s\\000"\n' "$site" >"$T/python3.9"
+chmod +x "$T/python3.9"
+check query-other-rules 3 '^$' 'is Python 3\.9; epindex answers by the rules of importlib.metadata in Python 3\.11 to 3\.13' \
+  -- "$EPINDEX" query --python "$T/python3.9" g
+check update-other-rules 0 "^$site: " '^$' -- "$EPINDEX" update --python "$T/python3.9"
 
 # the writer's own directory: refused (exit 3) when others control it
 mkdir -p "$T/sec/s-1.0.dist-info" "$T/sec/.epindex"
