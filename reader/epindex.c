@@ -386,6 +386,16 @@ void epindex_close(epindex *ix) {
   free(ix);
 }
 
+/* The count and the path strings never change after open. A source, a
+ * reason and the diagnostics may: a lookup in another thread demotes an
+ * index that fails to a scan and adds a diagnostic. They are read under
+ * the handle's mutex (a const handle's too: the mutex is not part of its
+ * value). A message, once added, stays where it is until the handle is
+ * closed, so the pointer returned remains valid. */
+static pthread_mutex_t *mu_of(const epindex *ix) {
+  return (pthread_mutex_t *)&ix->mu;
+}
+
 size_t epindex_path_count(const epindex *ix) { return ix ? ix->n : 0; }
 
 const char *epindex_path_entry(const epindex *ix, size_t i) {
@@ -393,17 +403,39 @@ const char *epindex_path_entry(const epindex *ix, size_t i) {
 }
 
 epindex_source epindex_path_source(const epindex *ix, size_t i) {
-  return ix && i < ix->n ? ix->ents[i].source : EPINDEX_SOURCE_NONE;
+  if (!ix || i >= ix->n)
+    return EPINDEX_SOURCE_NONE;
+  pthread_mutex_lock(mu_of(ix));
+  epindex_source s = ix->ents[i].source;
+  pthread_mutex_unlock(mu_of(ix));
+  return s;
 }
 
 epindex_reason epindex_path_reason(const epindex *ix, size_t i) {
-  return ix && i < ix->n ? ix->ents[i].reason : EPINDEX_REASON_ABSENT;
+  if (!ix || i >= ix->n)
+    return EPINDEX_REASON_ABSENT;
+  pthread_mutex_lock(mu_of(ix));
+  epindex_reason r = ix->ents[i].reason;
+  pthread_mutex_unlock(mu_of(ix));
+  return r;
 }
 
-size_t epindex_diag_count(const epindex *ix) { return ix ? ix->diags.len : 0; }
+size_t epindex_diag_count(const epindex *ix) {
+  if (!ix)
+    return 0;
+  pthread_mutex_lock(mu_of(ix));
+  size_t n = ix->diags.len;
+  pthread_mutex_unlock(mu_of(ix));
+  return n;
+}
 
 const char *epindex_diag_message(const epindex *ix, size_t i) {
-  return ix && i < ix->diags.len ? ix->diags.items[i] : NULL;
+  if (!ix)
+    return NULL;
+  pthread_mutex_lock(mu_of(ix));
+  const char *m = i < ix->diags.len ? ix->diags.items[i] : NULL;
+  pthread_mutex_unlock(mu_of(ix));
+  return m;
 }
 
 /* ---- results

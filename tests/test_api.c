@@ -5,6 +5,7 @@
 #include "epindex.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,14 +197,17 @@ static void test_name_filter_respects_embedded_nul(void **state) {
 typedef struct thread_arg {
   epindex *ix;
   int failures;
+  const char *group; /* NULL: "g", which answers 2 rows */
+  size_t want;
 } thread_arg;
 
 static void *lookup_loop(void *p) {
   thread_arg *a = p;
   for (int i = 0; i < 500; i++) {
     epindex_result *r;
-    if (epindex_lookup(a->ix, "g", NULL, &r) != EPINDEX_OK ||
-        epindex_result_count(r) != 2)
+    if (epindex_lookup(a->ix, a->group ? a->group : "g", NULL, &r) !=
+            EPINDEX_OK ||
+        epindex_result_count(r) != (a->group ? a->want : 2))
       a->failures++;
     epindex_result_free(r);
   }
@@ -219,13 +223,73 @@ static void test_one_handle_many_threads(void **state) {
   pthread_t t[4];
   thread_arg args[4];
   for (int i = 0; i < 4; i++) {
-    args[i] = (thread_arg){ix, 0};
+    args[i] = (thread_arg){ix, 0, NULL, 0};
     pthread_create(&t[i], NULL, lookup_loop, &args[i]);
   }
   for (int i = 0; i < 4; i++) {
     pthread_join(t[i], NULL);
     assert_int_equal(args[i].failures, 0);
   }
+  epindex_close(ix);
+}
+
+/* Getters that read what a lookup in another thread may change: an index
+ * that fails mid-lookup is demoted to a scan and a diagnostic is added.
+ * Run under ThreadSanitizer (.ci/run), this shows them serialised. */
+typedef struct getter_arg {
+  epindex *ix;
+  atomic_int stop;
+  long calls;
+} getter_arg;
+
+static void *getter_loop(void *p) {
+  getter_arg *g = p;
+  while (!atomic_load(&g->stop)) {
+    for (size_t i = 0; i < epindex_path_count(g->ix); i++)
+      g->calls += epindex_path_source(g->ix, i) + epindex_path_reason(g->ix, i);
+    size_t n = epindex_diag_count(g->ix);
+    for (size_t i = 0; i < n; i++)
+      g->calls += epindex_diag_message(g->ix, i) != NULL;
+  }
+  return NULL;
+}
+
+static void test_getters_while_lookups_demote(void **state) {
+  fx *f = *state;
+  const char *paths[] = {f->a, f->b};
+  /* enough rows that index.db reaches past the pages read at open */
+  for (int i = 0; i < 300; i++) {
+    char d[64];
+    snprintf(d, sizeof(d), "filler%03d-1.0.dist-info", i);
+    put_dist(f->a, d, d, "1.0", "[other]\nx = filler:x\n");
+  }
+  assert_int_equal(epindex_update_dir(f->a, 0, NULL, NULL, 0), EPINDEX_OK);
+  assert_int_equal(epindex_update_dir(f->b, 0, NULL, NULL, 0), EPINDEX_OK);
+  /* index.db answers (no lookup table); damaged after open, it fails in a
+   * lookup, which demotes it */
+  sh("rm -f '%s/.epindex/lookup.tbl' '%s/.epindex/lookup.tbl'", f->a, f->b);
+  epindex *ix;
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_TRUST),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_INDEX);
+  sh("truncate -s 16384 '%s/.epindex/index.db'", f->a);
+  getter_arg g = {ix, 0, 0};
+  pthread_t gt, t[3];
+  thread_arg args[3];
+  pthread_create(&gt, NULL, getter_loop, &g);
+  for (int i = 0; i < 3; i++) {
+    args[i] = (thread_arg){ix, 0, "other", 300}; /* pages not read yet */
+    pthread_create(&t[i], NULL, lookup_loop, &args[i]);
+  }
+  for (int i = 0; i < 3; i++)
+    pthread_join(t[i], NULL);
+  atomic_store(&g.stop, 1);
+  pthread_join(gt, NULL);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(args[i].failures, 0); /* the scan answers alike */
+  assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_SCAN);
+  assert_int_equal(epindex_path_reason(ix, 0), EPINDEX_REASON_DAMAGED);
+  assert_true(epindex_diag_count(ix) >= 1);
   epindex_close(ix);
 }
 
@@ -237,6 +301,7 @@ int main(void) {
       T(test_precedence_across_entries),
       T(test_problems_are_reported_once_visible),
       T(test_one_handle_many_threads),
+      T(test_getters_while_lookups_demote),
       T(test_name_filter_respects_embedded_nul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
