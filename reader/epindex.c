@@ -61,7 +61,7 @@ static const char *const reason_texts[] = {
 static const char *const reason_lower[] = {
     "fresh",     "verified", "trusted", "missing",    "stale",     "relocated",
     "schema",    "foreign",  "damaged", "unreadable", "untrusted", "racy",
-    "not-a-dir", "rebuilt",  "absent",  "private"};
+    "not-a-dir", "rebuilt",  "absent",  "private",    "outdated"};
 
 _Static_assert(sizeof(reason_lower) / sizeof(reason_lower[0]) ==
                    EPINDEX_REASON_COUNT_,
@@ -153,6 +153,14 @@ static int stat_dir(const char *p, struct stat *st) {
   return S_ISDIR(st->st_mode) ? 0 : ENOTDIR;
 }
 
+/* Verdicts an update repairs. Another schema's, foreign and untrusted
+ * files are never a reader's to rewrite; an older schema's are. */
+static bool reason_repairable(epindex_reason r) {
+  return r == EPINDEX_REASON_MISSING || r == EPINDEX_REASON_STALE ||
+         r == EPINDEX_REASON_RELOCATED || r == EPINDEX_REASON_RACY ||
+         r == EPINDEX_REASON_DAMAGED || r == EPINDEX_REASON_OUTDATED;
+}
+
 /* May this process rebuild the index of a directory? Only verdicts an
  * update repairs, and only as the directory's owner -- root included: a
  * healing root process never writes into another user's directory. The
@@ -160,11 +168,8 @@ static int stat_dir(const char *p, struct stat *st) {
  * (EPINDEX_UPDATE_SITE_ONLY: distributions, not the current directory, not
  * the standard library). */
 static bool may_heal(epindex_reason r, const char *p, const struct stat *st) {
-  bool repairable = r == EPINDEX_REASON_MISSING || r == EPINDEX_REASON_STALE ||
-                    r == EPINDEX_REASON_RELOCATED || r == EPINDEX_REASON_RACY ||
-                    r == EPINDEX_REASON_DAMAGED;
   uid_t me = geteuid();
-  return repairable && me == st->st_uid && access(p, W_OK) == 0;
+  return reason_repairable(r) && me == st->st_uid && access(p, W_OK) == 0;
 }
 
 /* Rebuild without waiting for another rebuilder, then serve the new index.
@@ -222,10 +227,7 @@ static void use_user_cache(path_ent *pe, const char *p, const struct stat *st,
     why = EPINDEX_REASON_MISSING;
   }
   bool rebuilt = false;
-  if (!pe->ix &&
-      (why == EPINDEX_REASON_MISSING || why == EPINDEX_REASON_STALE ||
-       why == EPINDEX_REASON_RELOCATED || why == EPINDEX_REASON_RACY ||
-       why == EPINDEX_REASON_DAMAGED)) {
+  if (!pe->ix && reason_repairable(why)) {
     epindex_update_stats stats;
     struct stat now;
     if (ep_update_into(p, idxdir, EPINDEX_UPDATE_NOWAIT, &stats, NULL, 0) ||

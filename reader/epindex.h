@@ -142,7 +142,8 @@ typedef enum epindex_source {
   X(NOT_DIR, "path entry is not a directory")                                  \
   X(REBUILT, "index was not current and this process rebuilt it")              \
   X(ABSENT, "path entry does not exist or cannot be listed")                   \
-  X(PRIVATE, "index is readable only by the user who wrote it")
+  X(PRIVATE, "index is readable only by the user who wrote it")                \
+  X(OUTDATED, "index was written by an older epindex (its schema)")
 
 typedef enum epindex_reason {
 #define EPINDEX_REASON_ENUM_(name, text) EPINDEX_REASON_##name,
@@ -181,7 +182,8 @@ EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
 
 /*
  * epindex_open() with flags. With EPINDEX_OPEN_HEAL, a directory whose index
- * is missing, stale, relocated, racy or damaged is re-indexed by this call
+ * is missing, stale, relocated, racy, damaged or outdated (an older
+ * schema) is re-indexed by this call
  * (as epindex_update_dir() would) when this process owns the directory (or
  * is root) and may write it -- for installers that run no hook, such as
  * pip. The rebuild takes the directory's update lock without waiting: while

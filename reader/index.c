@@ -173,7 +173,11 @@ static epindex_reason check_file(ep_fdsrc *src, uid_t owner, ep_audience *aud,
   if (be32(h + 60) != EPINDEX_SCHEMA_VERSION) {
     ep_buf_appendf(detail, "schema version %lld, this reader knows %d",
                    (long long)be32(h + 60), EPINDEX_SCHEMA_VERSION);
-    return EPINDEX_REASON_SCHEMA;
+    /* an older one is what an upgrade leaves until the next update: no
+     * warning, and a healing reader may rewrite it; a newer one is not
+     * this reader's to judge */
+    return be32(h + 60) < EPINDEX_SCHEMA_VERSION ? EPINDEX_REASON_OUTDATED
+                                                 : EPINDEX_REASON_SCHEMA;
   }
   int64_t page = (h[16] << 8) | h[17];
   if (page == 1)

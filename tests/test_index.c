@@ -261,6 +261,15 @@ static void expect_refused(const fx *f, epindex_reason why) {
   expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN, why, BASE);
 }
 
+static size_t diag_count(const char *site) {
+  epindex *ix;
+  assert_int_equal(epindex_open(&ix, &site, 1, EPINDEX_POLICY_STAT),
+                   EPINDEX_OK);
+  size_t n = epindex_diag_count(ix);
+  epindex_close(ix);
+  return n;
+}
+
 static void test_damaged_indexes_fall_back(void **state) {
   fx *f = *state;
   damage(f, "truncate -s 5000 index.db");
@@ -296,6 +305,11 @@ static void test_foreign_and_future_schemas(void **state) {
   update(f->site);
   exec_on_index(f->site, "PRAGMA user_version = 99");
   expect_refused(f, EPINDEX_REASON_SCHEMA);
+  assert_int_equal(diag_count(f->site), 1); /* not this reader's to judge */
+  update(f->site);
+  exec_on_index(f->site, "PRAGMA user_version = 2"); /* before an upgrade */
+  expect_refused(f, EPINDEX_REASON_OUTDATED);
+  assert_int_equal(diag_count(f->site), 0); /* the next update fixes it */
 }
 
 static void test_untrusted_indexes(void **state) {
