@@ -14,7 +14,7 @@
  * Only mode bits decide, except that an ACL (which may deny one user what
  * the bits grant) makes an object count as unreadable by the audience.
  */
-#include "epindex_private.h"
+#include "access.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,10 @@
  * indexed ones. Entries with no distributions (the stdlib directories of a
  * typical sys.path) cost nothing.
  */
-#include "epindex_private.h"
+#include "index.h"
+#include "scan.h"
+#include "update.h"
+#include "zipapi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,81 +23,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- names of codes
- * ---------------------------------------------------------- */
-
-int epindex_libversion_number(void) { return EPINDEX_VERSION_NUMBER; }
-const char *epindex_libversion(void) { return EPINDEX_VERSION_STRING; }
-
-const char *epindex_strerror(int code) {
-  switch (code) {
-#define EPINDEX_STR_(name, c, text)                                            \
-  case c:                                                                      \
-    return text;
-    EPINDEX_ERRNO_MAP(EPINDEX_STR_)
-#undef EPINDEX_STR_
-  default:
-    return "unknown error";
-  }
-}
-
-const char *epindex_err_name(int code) {
-  switch (code) {
-#define EPINDEX_NAME_(name, c, text)                                           \
-  case c:                                                                      \
-    return #name;
-    EPINDEX_ERRNO_MAP(EPINDEX_NAME_)
-#undef EPINDEX_NAME_
-  default:
-    return "UNKNOWN";
-  }
-}
-
-static const char *const reason_texts[] = {
-#define EPINDEX_RT_(name, text) text,
-    EPINDEX_REASON_MAP(EPINDEX_RT_)
-#undef EPINDEX_RT_
-};
-
-/* The lowercase names, in EPINDEX_REASON_MAP order (checked below). */
-static const char *const reason_lower[] = {
-    "fresh",     "verified", "trusted", "missing",    "stale",     "relocated",
-    "schema",    "foreign",  "damaged", "unreadable", "untrusted", "racy",
-    "not-a-dir", "rebuilt",  "absent",  "private",    "outdated"};
-
-_Static_assert(sizeof(reason_lower) / sizeof(reason_lower[0]) ==
-                   EPINDEX_REASON_COUNT_,
-               "reason_lower must list every reason");
-
-const char *epindex_reason_name(epindex_reason r) {
-  return (unsigned)r < EPINDEX_REASON_COUNT_ ? reason_lower[r] : "unknown";
-}
-
-const char *epindex_reason_text(epindex_reason r) {
-  return (unsigned)r < EPINDEX_REASON_COUNT_ ? reason_texts[r] : "unknown";
-}
-
-int epindex_reason_is_served(epindex_reason r) {
-  return r == EPINDEX_REASON_FRESH || r == EPINDEX_REASON_VERIFIED ||
-         r == EPINDEX_REASON_TRUSTED || r == EPINDEX_REASON_REBUILT;
-}
-
-static const char *const policy_names[] = {"stat", "verify", "trust"};
-
-int epindex_policy_parse(const char *text, epindex_policy *out) {
-  for (int i = 0; text && i < 3; i++) {
-    if (strcmp(text, policy_names[i]) == 0) {
-      *out = (epindex_policy)i;
-      return EPINDEX_OK;
-    }
-  }
-  return EPINDEX_EINVAL;
-}
-
-const char *epindex_policy_name(epindex_policy p) {
-  return (unsigned)p < 3 ? policy_names[p] : "unknown";
-}
 
 /* ---- the handle
  * ---------------------------------------------------------------- */

@@ -24,7 +24,7 @@
  * registered is constant, so the registration is not mutable state that
  * callers can observe).
  */
-#include "epindex_private.h"
+#include "fdvfs.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -8,8 +8,10 @@
  * opened read-only, in defensive mode, with triggers, views and untrusted
  * schema functions disabled, so a hostile file cannot run anything.
  */
-#define _GNU_SOURCE /* sync_file_range */
-#include "epindex_private.h"
+#include "index.h"
+
+#include "fdvfs.h"
+#include "lookup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1370,14 +1372,6 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
   free(wr->src);
   free(wr);
   return out;
-}
-
-void ep_start_writeback(int fd) {
-#ifdef SYNC_FILE_RANGE_WRITE
-  (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-#else
-  (void)fd;
-#endif
 }
 
 void ep_writer_abort(ep_writer *wr) {

@@ -18,7 +18,7 @@
  * The file may be hostile: every offset and length is checked against the
  * mapping before it is used, on every access.
  */
-#include "epindex_private.h"
+#include "lookup.h"
 
 #include <errno.h>
 #include <sqlite3.h>

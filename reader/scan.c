@@ -11,7 +11,8 @@
  * normalised, or, when that is empty or absent, normalize(METADATA Name).
  */
 #define _GNU_SOURCE /* getdents64 */
-#include "epindex_private.h"
+#include "scan.h"
+#include "zipapi.h"
 
 #include <archive.h> /* constants and types only: calls go through ep_zip_api() */
 #include <dirent.h>

@@ -7,7 +7,7 @@
  * interpreters themselves (tools/gen_unicode.py). docs/conformance.md lists
  * every rule with the line of importlib.metadata it comes from.
  */
-#include "epindex_private.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>

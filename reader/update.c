@@ -19,7 +19,11 @@
  *      file carries its own stamps, so a reader judges each on its own.
  */
 #define _GNU_SOURCE
-#include "epindex_private.h"
+#include "update.h"
+
+#include "access.h"
+#include "index.h"
+#include "scan.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
  * functions the scanner needs are looked up with dlopen() on first use. The
  * table is process-wide but written once (pthread_once) and never changed.
  */
-#include "epindex_private.h"
+#include "zipapi.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

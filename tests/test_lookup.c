@@ -5,7 +5,8 @@
 #include "support.h"
 
 #include "epindex.h"
-#include "epindex_private.h"
+#include "index.h"
+#include "lookup.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>

@@ -2,7 +2,7 @@
  * precedence within a directory, legacy formats, broken metadata, zips. */
 #include "support.h"
 
-#include "epindex_private.h"
+#include "scan.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -3,7 +3,7 @@
  * (EntryPoints._from_text, Prepared.normalize, _adapters.Message). */
 #include "support.h"
 
-#include "epindex_private.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>

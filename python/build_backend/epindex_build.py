@@ -1,16 +1,18 @@
 """In-tree PEP 517 backend for the epindex Python binding.
 
-No build requirements (the pyenv interpreters have neither setuptools nor
-wheel): libepindex's sources and the binding are compiled with the
-interpreter's own compiler settings (sysconfig), and the wheel is written
-with zipfile. The extension links libepindex statically and SQLite
-dynamically; libarchive is loaded at run time (reader/zipapi.c).
+No Python build requirements (the pyenv interpreters have neither setuptools
+nor wheel): the extension is built by the project's own CMakeLists.txt
+(option EPINDEX_PYTHON_MODULE, CMake's FindPython for this interpreter), so
+its sources, flags, the embedded schema and libarchive's SONAME are written
+down once, there; the wheel is written with zipfile. Needs cmake,
+pkg-config, a C compiler and the -dev packages the library needs. The
+extension holds libepindex and links SQLite dynamically; libarchive is
+loaded at run time (reader/zipapi.c).
 """
 import base64
 import hashlib
 import os
 import re
-import shlex
 import subprocess
 import sys
 import sysconfig
@@ -24,16 +26,8 @@ PURE = ["__init__.py", "__main__.py"]
 PTH = "epindex-accelerate.pth"
 
 
-def lib_sources():
-    """reader/*.c of the library, as CMakeLists.txt's EPINDEX_SOURCES lists
-    them (one list for both builds)."""
-    with open(os.path.join(ROOT, "CMakeLists.txt"), encoding="utf-8") as f:
-        block = re.search(r"set\(EPINDEX_SOURCES([^)]*)\)", f.read()).group(1)
-    return re.findall(r"reader/[\w]+\.c", block)
-
-
 def version():
-    with open(os.path.join(ROOT, "reader", "epindex.h"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "include", "epindex.h"), encoding="utf-8") as f:
         return re.search(r'#define EPINDEX_VERSION_STRING "([^"]+)"', f.read()).group(1)
 
 
@@ -54,38 +48,18 @@ def wheel_text():
             "Tag: %s\n" % tag())
 
 
-def schema_c(path):
-    """schema/index.sql as a C string, minified as schema/embed.cmake does."""
-    with open(os.path.join(ROOT, "schema", "index.sql"), encoding="utf-8") as f:
-        sql = f.read()
-    sql = re.sub(r"--[^\n]*", "", sql)
-    sql = re.sub(r"[ \t\n]+", " ", sql)
-    sql = re.sub(r" ?([(),;]) ?", r"\1", sql).strip()
-    with open(path, "w", encoding="utf-8") as f:
-        f.write('extern const char ep_schema_sql[];\nconst char ep_schema_sql[] = "%s";\n'
-                % sql.replace("\\", "\\\\").replace('"', '\\"'))
-
-
 def compile_extension(build_dir):
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
-    ldshared = shlex.split(sysconfig.get_config_var("LDSHARED") or "cc -shared")
-    include = sysconfig.get_paths()["include"]
-    flags = ["-O2", "-g", "-fPIC", "-std=c11", "-fvisibility=hidden", "-Wall",
-             "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", "-DEPINDEX_BUILDING",
-             '-DEPINDEX_LIBARCHIVE_SONAME="libarchive.so.13"',
-             "-I" + os.path.join(ROOT, "reader"), "-I" + include]
-    schema = os.path.join(build_dir, "schema_sql.c")
-    schema_c(schema)
-    sources = [os.path.join(ROOT, s) for s in lib_sources()]
-    sources += [schema, os.path.join(ROOT, "python", "epindex", "_epindex.c")]
-    objects = []
-    for src in sources:
-        obj = os.path.join(build_dir, os.path.basename(src) + ".o")
-        subprocess.run(cc + flags + ["-c", src, "-o", obj], check=True)
-        objects.append(obj)
+    """Configure the project for this interpreter and build _epindex only."""
+    cmake = os.environ.get("CMAKE", "cmake")
+    subprocess.run([cmake, "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
+                    "-DEPINDEX_PYTHON_MODULE=ON", "-DEPINDEX_TESTS=OFF",
+                    "-DEPINDEX_BENCH=OFF", "-DPython_EXECUTABLE=" + sys.executable],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cmake, "--build", build_dir, "--target", "_epindex", "-j",
+                    str(os.cpu_count() or 1)], check=True, stdout=subprocess.DEVNULL)
     out = os.path.join(build_dir, "_epindex" + sysconfig.get_config_var("EXT_SUFFIX"))
-    subprocess.run(ldshared + objects + ["-o", out, "-lsqlite3", "-ldl", "-lpthread"],
-                   check=True)
+    if not os.path.exists(out):
+        raise RuntimeError("cmake built no %s" % out)
     return out
 
 
@@ -142,7 +116,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 def build_sdist(sdist_directory, config_settings=None):
     base = "%s-%s" % (NAME, version())
     name = base + ".tar.gz"
-    keep = ("reader", "schema", "python", "pyproject.toml", "README.md")
+    keep = ("CMakeLists.txt", "include", "reader", "schema", "hook", "packaging",
+            "python", "pyproject.toml", "README.md")
     with tarfile.open(os.path.join(sdist_directory, name), "w:gz") as t:
         for top in keep:
             t.add(os.path.join(ROOT, top), arcname=os.path.join(base, top),

@@ -1,6 +1,7 @@
 /* fuzz_metadata -- the METADATA/PKG-INFO header reader (email compat32
  * rules + textwrap.dedent), after universal newlines. Any input. */
-#include "epindex_private.h"
+#include "scan.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* fuzz_text -- the entry_points.txt parser and the str rules behind it
  * (strict UTF-8, splitlines, strip, lower, normalize). Any input. */
-#include "epindex_private.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>

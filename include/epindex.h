@@ -125,6 +125,9 @@ typedef enum epindex_source {
   EPINDEX_SOURCE_CACHE = 3  /* answered from this user's cached index of it */
 } epindex_source;
 
+/* "none", "index", "scan", "cache"; "unknown" for other values. */
+EPINDEX_API const char *epindex_source_name(epindex_source source);
+
 /* Why a path entry got the source it got. */
 #define EPINDEX_REASON_MAP(X)                                                  \
   X(FRESH, "index is fresh")                                                   \
@@ -149,7 +152,6 @@ typedef enum epindex_reason {
 #define EPINDEX_REASON_ENUM_(name, text) EPINDEX_REASON_##name,
   EPINDEX_REASON_MAP(EPINDEX_REASON_ENUM_)
 #undef EPINDEX_REASON_ENUM_
-      EPINDEX_REASON_COUNT_
 } epindex_reason;
 
 /* "fresh", "stale", ... (lowercase name) and a one-line explanation. */

@@ -1,0 +1,132 @@
+/*
+ * index.h -- ep_catalog <-> SQLite index file: trust checks, freshness
+ * verdicts, queries over index.db and the lookup table, the writer.
+ * Layer 5.
+ */
+#ifndef EPINDEX_INDEX_H
+#define EPINDEX_INDEX_H
+
+#include "access.h"
+#include "lookup.h"
+#include "scan.h"
+#include "util.h"
+
+/* The recorded identity of the directory an index describes. */
+typedef struct ep_dirstamp {
+  int64_t dev, ino, mtime_ns, ctime_ns, stamp_ns;
+} ep_dirstamp;
+
+/* An open, validated index file (read-only). */
+typedef struct ep_index ep_index;
+
+/*
+ * Open the index of directory dir_path (whose stat is *dir) and judge it
+ * under policy. On return *reason says why it is or is not served; *out is
+ * set only when it is served (reason FRESH, VERIFIED or TRUSTED). detail (may
+ * be NULL) receives a sentence explaining the verdict.
+ */
+int ep_index_open(const char *dir_path, const struct stat *dir,
+                  epindex_policy policy, ep_index **out, epindex_reason *reason,
+                  ep_buf *detail);
+void ep_index_close(ep_index *ix);
+/* The stamp as text (a dist row's value) and back: 13 decimal integers. */
+#define EP_STAMP_TEXT_MAX 320
+void ep_stamp_format(const ep_stamp *s, char *out, size_t n);
+bool ep_stamp_parse(const char *text, ep_stamp *s);
+/* Distributions recorded (0 means it cannot hide anything). */
+int64_t ep_index_ndists(const ep_index *ix);
+/* The STAT policy's test: same directory, same mtime and ctime, not racy,
+ * and each symlinked metadata entry (dir_path/<entry>, relative to atfd)
+ * still resolves to the directory it did, unchanged. O(1) in the
+ * distributions; one stat per symlinked entry. */
+bool ep_index_stat_fresh(ep_index *ix, int atfd, const char *dir_path,
+                         const struct stat *dir);
+/* The filesystem time the index's snapshot was taken at. */
+int64_t ep_index_stamp_ns(const ep_index *ix);
+/* Does the index answer for a reader whose path string is path? Not when
+ * it was built under the other .egg judgement of a directory that has an
+ * EGG-INFO child (ep_path_is_egg). */
+bool ep_index_egg_rule_agrees(const ep_index *ix, const char *path);
+/* Who the index file is readable by (its mode when it was opened). */
+ep_audience ep_index_audience(const ep_index *ix);
+/* Problems recorded for visible distributions, as diagnostics. */
+int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags);
+/* Does the index hold a distribution with this key? 1 yes, 0 no, <0 error. */
+int ep_index_has_key(ep_index *ix, const char *key, size_t klen);
+
+/* Row callback of ep_index_lookup(): strings are valid during the call. */
+typedef struct ep_index_row {
+  const char *group, *name, *value, *metadir, *dist, *version, *key;
+  size_t group_len, name_len, value_len, metadir_len, dist_len, version_len,
+      key_len;
+} ep_index_row;
+typedef int (*ep_row_cb)(void *ctx, const ep_index_row *row);
+
+/* The rows of group (NULL: every group) named name (NULL: any), both
+ * counted: they may hold a NUL. */
+int ep_index_lookup(ep_index *ix, const char *group, size_t glen,
+                    const char *name, size_t nlen, ep_row_cb cb, void *ctx);
+
+/* Read every meta key/value pair (for status). */
+int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values);
+
+/* Open the index file in the index directory idxfd for inspection even if
+ * it would not be served (owner, schema and application id must still
+ * match). Used by update to reuse parsed distributions and by status. */
+int ep_index_open_raw(int idxfd, uid_t owner, ep_index **ix,
+                      epindex_reason *reason);
+/* ep_index_open() with the index in idxdir (instead of <dir>/.epindex),
+ * trusted when owned by owner (or root): the per-user cache. */
+int ep_index_open_in(const char *dir_path, const struct stat *dir,
+                     const char *idxdir, uid_t owner, epindex_policy policy,
+                     ep_index **out, epindex_reason *reason, ep_buf *detail);
+/* Does the lookup table in idxfd carry the same stamps and totals as ix? */
+bool ep_index_lookup_matches(const ep_index *ix, int idxfd, uid_t owner);
+/* 1 if the index records realdir as the directory it was built for. */
+int ep_index_built_for(ep_index *ix, const char *realdir);
+/* Load the whole index back into a catalog (update's parse cache). */
+int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
+
+/* Write cat as a complete index file into fd (new and empty). */
+int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
+                   const char *dir_realpath, bool is_egg, int lookup_fd,
+                   ep_buf *err);
+
+/* Totals recorded in an index's meta rows. */
+typedef struct ep_index_counts {
+  size_t dists, entries, problems, links;
+  size_t egg_infos; /* EGG-INFO children of the directory (see ep_listing) */
+} ep_index_counts;
+
+void ep_index_counts_of(const ep_index *ix, ep_index_counts *n);
+/* Load only the dist rows (ord, metadir, kind, key, stamps, stored). */
+int ep_index_load_dists(ep_index *ix, ep_catalog *cat);
+
+/*
+ * Writing an index, all at once (ep_index_write) or as a patch of a copy of
+ * an old one: open (create: a new file and its schema), delete the rows of
+ * some distributions, add the rows of some (only[i] selects dists of cat;
+ * NULL: all), commit with the new totals and stamps, and write the lookup
+ * table to lookup_fd (if >= 0). After a failure, abort.
+ */
+typedef struct ep_writer ep_writer;
+int ep_writer_open(int fd, bool create, ep_writer **w, ep_buf *err);
+int ep_writer_delete_ords(ep_writer *w, const int64_t *ords, size_t n);
+int ep_writer_add(ep_writer *w, const ep_catalog *cat, const bool *only,
+                  ep_index_counts *added);
+int ep_writer_commit(ep_writer *w, const ep_index_counts *totals,
+                     const ep_dirstamp *ds, const char *dir_realpath,
+                     bool is_egg, int lookup_fd, ep_buf *err);
+void ep_writer_abort(ep_writer *w);
+
+/* Compare a listing + stamps against an open index (the VERIFY check),
+ * listed by the index's own .egg judgement. relocated: compare sizes only
+ * (but not behind symlinked entries). Returns 1 match, 0 mismatch (detail
+ * says what), 2 racy, <0 error. */
+int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
+                             ep_buf *detail);
+
+/* The schema text, embedded at build time from schema/index.sql. */
+extern const char ep_schema_sql[];
+
+#endif /* EPINDEX_INDEX_H */

@@ -1,0 +1,68 @@
+/*
+ * lookup.h -- the lookup table (docs/index-format.md): a flat, mapped copy
+ * of an index's lookup rows. Layer 4.
+ */
+#ifndef EPINDEX_LOOKUP_H
+#define EPINDEX_LOOKUP_H
+
+#include "fdvfs.h"
+#include "util.h"
+
+/* Reserved group names of internal rows (see schema/index.sql). */
+#define EP_GRP_META "\nmeta"
+#define EP_GRP_DIST "\ndist"
+#define EP_GRP_PROBLEM "\nproblem"
+#define EP_GRP_KEY "\nkey\n"
+#define EP_GRP_LINK "\nlink"
+
+#define EP_LOOKUP_VERSION 3
+/* Columns of a lookup table row, those of the index's hot statement. */
+enum {
+  EP_LK_NAME,
+  EP_LK_VALUE,
+  EP_LK_METADIR,
+  EP_LK_DNAME,
+  EP_LK_DVERSION,
+  EP_LK_KEY,
+  EP_LK_FIELDS
+};
+
+/* A mapped table; its header has been checked, nothing else. */
+typedef struct ep_lookup {
+  const unsigned char *base;
+  size_t size;
+  size_t ngroups, dir; /* the groups' directory: entries, offset */
+  size_t nkeys, kdir;  /* the key groups' directory */
+} ep_lookup;
+/* The rows of one group, read one by one. */
+typedef struct ep_lookup_rows {
+  const ep_lookup *lk;
+  size_t off;
+  uint32_t left;
+} ep_lookup_rows;
+/* One row; f[i] is NULL for SQL NULL. Points into the mapping. */
+typedef struct ep_lookup_row {
+  int64_t ord, line;
+  const char *f[EP_LK_FIELDS];
+  size_t n[EP_LK_FIELDS];
+} ep_lookup_row;
+
+/* Map the size-byte table open on fd and check its header (EPINDEX_EIO if
+ * it is not one of this version). fd may be closed afterwards. */
+int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk);
+void ep_lookup_unmap(ep_lookup *lk);
+/* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds. */
+int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
+                    size_t *glen, ep_lookup_rows *it);
+/* Find a group by binary search; false if absent. */
+bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
+                    ep_lookup_rows *it);
+/* Is there a key group "\nkey\n" + key? Key groups are in a directory of
+ * their own, without rows (only their presence is asked). */
+bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen);
+/* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
+int ep_lookup_next(ep_lookup_rows *it, ep_lookup_row *row);
+/* Write the table of the (committed) index db to fd. */
+int ep_lookup_write(sqlite3 *db, int fd);
+
+#endif /* EPINDEX_LOOKUP_H */

@@ -1,0 +1,34 @@
+/*
+ * readfile.h -- reading one metadata file the way pathlib.read_text() does
+ * inside importlib.metadata, and judging who else could have read it.
+ * Layer 3.
+ */
+#ifndef EPINDEX_READFILE_H
+#define EPINDEX_READFILE_H
+
+#include "access.h"
+#include "util.h"
+
+/* Outcome of reading one metadata file the way pathlib.read_text() does
+ * inside importlib.metadata's suppress(...). */
+typedef enum ep_read_status {
+  EP_READ_OK,     /* contents in the buffer */
+  EP_READ_ABSENT, /* ENOENT, EISDIR, ENOTDIR, EACCES, EPERM: Python's None */
+  EP_READ_ERROR   /* anything else: importlib.metadata would raise */
+} ep_read_status;
+
+/* What the writer checks of each file it reads (NULL: nothing). */
+typedef struct ep_read_check {
+  const ep_audience *aud;
+  bool through_link; /* the metadata directory is a symlink */
+  bool denied; /* set when a file read is one some member could not read */
+} ep_read_check;
+
+/* Read dirfd-relative `path` entirely into buf (replacing its contents).
+ * Refuses FIFOs, devices and files over EP_MAX_FILE_SIZE with EP_READ_ERROR
+ * and *err set to an errno-like value. EINTR is retried. With chk, also
+ * judges whether chk->aud could have read the file. */
+ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
+                               int *err, ep_read_check *chk);
+
+#endif /* EPINDEX_READFILE_H */
