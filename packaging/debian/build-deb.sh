@@ -11,7 +11,7 @@ cmake -S "$src" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build "$work/build" -j"$(nproc)" >/dev/null
 DESTDIR="$work/root" cmake --install "$work/build" >/dev/null
 mkdir -p "$work/root/DEBIAN"
-version=$(sed -n 's/.*EPINDEX_VERSION_STRING "\(.*\)"/\1/p' "$src/reader/epindex.h")
+version=$(sed -n 's/.*EPINDEX_VERSION_STRING "\(.*\)"/\1/p' "$src/include/epindex.h")
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$(dpkg --print-architecture)/" \
   "$src/packaging/debian/control.in" >"$work/root/DEBIAN/control"
 cp "$src/packaging/debian/triggers" "$work/root/DEBIAN/"

@@ -58,7 +58,7 @@ run_trigger_scriptlet() {
     ok "packaged epindex answers from that index" || bad "query after trigger: $(cat "$T/explain")"
 }
 
-version=$(sed -n 's/.*EPINDEX_VERSION_STRING "\(.*\)"/\1/p' "$src/reader/epindex.h")
+version=$(sed -n 's/.*EPINDEX_VERSION_STRING "\(.*\)"/\1/p' "$src/include/epindex.h")
 mkdir -p "$T"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$T/epindex-$version"
 (cd "$src" && git ls-files -z | xargs -0 cp --parents -t "$T/epindex-$version")
 tar -C "$T" -czf "$T/SOURCES/epindex-$version.tar.gz" "epindex-$version"
