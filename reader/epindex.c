@@ -230,16 +230,30 @@ static int hidden_by_earlier(epindex *ix, size_t before, const char *key,
 
 static int demote_to_scan(epindex *ix, size_t i);
 
+/* The one wording of a skipped distribution, for indexes and scans. */
+typedef struct problem_msg {
+  const char *path;
+  ep_strvec *diags;
+} problem_msg;
+
+static int add_problem(void *ctx, const char *metadir, size_t mlen,
+                       const char *why, size_t wlen) {
+  problem_msg *pm = ctx;
+  return ep_strvec_addf(pm->diags, "%s/%.*s: skipped: %.*s", pm->path,
+                        (int)mlen, metadir ? metadir : "?", (int)wlen,
+                        why ? why : "?");
+}
+
 /* Problems of scanned entries' visible distributions, in path order. An
  * index whose problem rows cannot be read is scanned instead. */
 static int report_problems(epindex *ix) {
   int rc = EPINDEX_OK;
   for (size_t i = 0; i < ix->n && !rc; i++) {
     path_ent *pe = &ix->ents[i];
-    const char *p = *pe->path ? pe->path : ".";
+    problem_msg pm = {ep_path_or_dot(pe->path), &ix->diags};
     if (pe->ix) {
       size_t before = ix->diags.len;
-      rc = ep_index_problems(pe->ix, pe->path, &ix->diags);
+      rc = ep_index_problems(pe->ix, add_problem, &pm);
       if (rc != EPINDEX_EIO)
         continue;
       while (ix->diags.len > before)
@@ -256,8 +270,8 @@ static int report_problems(epindex *ix) {
       if (h < 0)
         rc = h;
       else if (!h)
-        rc = ep_strvec_addf(&ix->diags, "%s/%s: skipped: %s", p, dist->metadir,
-                            dist->problem);
+        rc = add_problem(&pm, dist->metadir, strlen(dist->metadir),
+                         dist->problem, strlen(dist->problem));
     }
   }
   return rc;
@@ -477,17 +491,26 @@ static int visible(lookup_ctx *lc, const char *key, size_t klen) {
   return !h;
 }
 
-static int add_index_row(void *ctx, const ep_index_row *row) {
+static int add_index_row(void *ctx, const ep_row *r) {
   lookup_ctx *lc = ctx;
-  int v = visible(lc, row->key, row->key_len);
+  int v = visible(lc, r->f[EP_COL_KEY], r->n[EP_COL_KEY]);
   if (v <= 0)
     return v;
   const char *path = lc->ix->ents[lc->entry].path;
-  const char *f[NFIELDS] = {row->group,   row->name, row->value,  row->dist,
-                            row->version, path,      row->metadir};
-  size_t len[NFIELDS] = {row->group_len,  row->name_len,    row->value_len,
-                         row->dist_len,   row->version_len, strlen(path),
-                         row->metadir_len};
+  const char *f[NFIELDS] = {r->grp,
+                            r->f[EP_COL_NAME],
+                            r->f[EP_COL_VALUE],
+                            r->f[EP_COL_DNAME],
+                            r->f[EP_COL_DVERSION],
+                            path,
+                            r->f[EP_COL_METADIR]};
+  size_t len[NFIELDS] = {r->glen,
+                         r->n[EP_COL_NAME],
+                         r->n[EP_COL_VALUE],
+                         r->n[EP_COL_DNAME],
+                         r->n[EP_COL_DVERSION],
+                         strlen(path),
+                         r->n[EP_COL_METADIR]};
   return result_add(lc->res, f, len, lc->entry, &lc->path_copy);
 }
 

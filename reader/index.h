@@ -49,23 +49,19 @@ int64_t ep_index_stamp_ns(const ep_index *ix);
 bool ep_index_egg_rule_agrees(const ep_index *ix, const char *path);
 /* Who the index file is readable by (its mode when it was opened). */
 ep_audience ep_index_audience(const ep_index *ix);
-/* Problems recorded for visible distributions, as diagnostics. */
-int ep_index_problems(ep_index *ix, const char *path, ep_strvec *diags);
+/* Each problem recorded for a visible distribution: its metadata entry and
+ * why its entry points were skipped (the caller words the message). */
+typedef int (*ep_problem_fn)(void *ctx, const char *metadir, size_t mlen,
+                             const char *why, size_t wlen);
+int ep_index_problems(ep_index *ix, ep_problem_fn fn, void *ctx);
 /* Does the index hold a distribution with this key? 1 yes, 0 no, <0 error. */
 int ep_index_has_key(ep_index *ix, const char *key, size_t klen);
 
-/* Row callback of ep_index_lookup(): strings are valid during the call. */
-typedef struct ep_index_row {
-  const char *group, *name, *value, *metadir, *dist, *version, *key;
-  size_t group_len, name_len, value_len, metadir_len, dist_len, version_len,
-      key_len;
-} ep_index_row;
-typedef int (*ep_row_cb)(void *ctx, const ep_index_row *row);
-
-/* The rows of group (NULL: every group) named name (NULL: any), both
+/* The entry point rows (ep_row, lookup.h: valid during the call) of group
+ * (NULL: every group, in discovery order) named name (NULL: any), both
  * counted: they may hold a NUL. */
 int ep_index_lookup(ep_index *ix, const char *group, size_t glen,
-                    const char *name, size_t nlen, ep_row_cb cb, void *ctx);
+                    const char *name, size_t nlen, ep_row_fn cb, void *ctx);
 
 /* Read every meta key/value pair (for status). */
 int ep_index_meta(ep_index *ix, ep_strvec *keys, ep_strvec *values);

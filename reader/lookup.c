@@ -86,7 +86,7 @@ static int dir_entry(const ep_lookup *lk, size_t dir, size_t n, size_t i,
     return EPINDEX_EIO;
   *grp = (const char *)lk->base + off;
   *glen = (size_t)len;
-  *it = (ep_lookup_rows){lk, (size_t)rows, get32(e + 20)};
+  *it = (ep_lookup_rows){lk, (size_t)rows, get32(e + 20), *grp, *glen};
   return EPINDEX_OK;
 }
 
@@ -136,17 +136,20 @@ bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen) {
   return search(lk, lk->kdir, lk->nkeys, EP_GRP_KEY, key, klen, &it);
 }
 
-int ep_lookup_next(ep_lookup_rows *it, ep_lookup_row *row) {
+int ep_lookup_next(ep_lookup_rows *it, ep_row *row) {
   if (it->left == 0)
     return 0;
   const ep_lookup *lk = it->lk;
   size_t off = it->off, end = lk->size;
   if (off > end || end - off < 16)
     return EPINDEX_EIO;
+  row->grp = it->grp;
+  row->glen = it->glen;
+  row->ints = 0;
   row->ord = (int64_t)get64(lk->base + off);
   row->line = (int64_t)get64(lk->base + off + 8);
   off += 16;
-  for (int f = 0; f < EP_LK_FIELDS; f++) {
+  for (int f = 0; f < EP_COL_FIELDS; f++) {
     if (end - off < 4)
       return EPINDEX_EIO;
     uint32_t len = get32(lk->base + off);
@@ -195,7 +198,7 @@ static int append_row(ep_buf *b, sqlite3_stmt *st) {
   put64(nums, (uint64_t)sqlite3_column_int64(st, 1));
   put64(nums + 8, (uint64_t)sqlite3_column_int64(st, 2));
   int rc = ep_buf_append(b, nums, 16);
-  for (int f = 0; f < EP_LK_FIELDS && !rc; f++) {
+  for (int f = 0; f < EP_COL_FIELDS && !rc; f++) {
     const unsigned char *t = sqlite3_column_text(st, 3 + f);
     if (!t && sqlite3_column_type(st, 3 + f) != SQLITE_NULL)
       return EPINDEX_ENOMEM;

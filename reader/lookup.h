@@ -16,15 +16,16 @@
 #define EP_GRP_LINK "\nlink"
 
 #define EP_LOOKUP_VERSION 3
-/* Columns of a lookup table row, those of the index's hot statement. */
+/* The fields of a row, in the order of the lookup table and of index.db's
+ * statements (which select these first): one numbering for both. */
 enum {
-  EP_LK_NAME,
-  EP_LK_VALUE,
-  EP_LK_METADIR,
-  EP_LK_DNAME,
-  EP_LK_DVERSION,
-  EP_LK_KEY,
-  EP_LK_FIELDS
+  EP_COL_NAME,
+  EP_COL_VALUE,
+  EP_COL_METADIR,
+  EP_COL_DNAME,
+  EP_COL_DVERSION,
+  EP_COL_KEY,
+  EP_COL_FIELDS
 };
 
 /* A mapped table; its header has been checked, nothing else. */
@@ -39,13 +40,30 @@ typedef struct ep_lookup_rows {
   const ep_lookup *lk;
   size_t off;
   uint32_t left;
+  const char *grp; /* the group's name, in the mapping */
+  size_t glen;
 } ep_lookup_rows;
-/* One row; f[i] is NULL for SQL NULL. Points into the mapping. */
-typedef struct ep_lookup_row {
+
+/* One row of an index, from the lookup table or from index.db alike (the
+ * index module's row source): the one row type every reader of an index
+ * consumes. f[i] is NULL for SQL NULL, n[i] its length (text may hold NUL
+ * characters; each is also followed by a NUL). grp is the row's group.
+ * ord and line are 0 where index.db's hot statement does not select them.
+ * ints has bit i set when index.db stores field i as an integer (meta
+ * values do; nothing else may). Points into the mapping or the statement:
+ * valid until the next row. */
+typedef struct ep_row {
+  const char *grp;
+  size_t glen;
   int64_t ord, line;
-  const char *f[EP_LK_FIELDS];
-  size_t n[EP_LK_FIELDS];
-} ep_lookup_row;
+  const char *f[EP_COL_FIELDS];
+  size_t n[EP_COL_FIELDS];
+  unsigned ints;
+} ep_row;
+
+/* A row consumer: returns EPINDEX_OK to go on, anything else to stop (1:
+ * stop, not an error). */
+typedef int (*ep_row_fn)(void *ctx, const ep_row *r);
 
 /* Map the size-byte table open on fd and check its header (EPINDEX_EIO if
  * it is not one of this version). fd may be closed afterwards. */
@@ -61,7 +79,7 @@ bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
  * their own, without rows (only their presence is asked). */
 bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen);
 /* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
-int ep_lookup_next(ep_lookup_rows *it, ep_lookup_row *row);
+int ep_lookup_next(ep_lookup_rows *it, ep_row *row);
 /* Write the table of the (committed) index db to fd. */
 int ep_lookup_write(sqlite3 *db, int fd);
 

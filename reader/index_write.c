@@ -1,0 +1,283 @@
+/*
+ * index_write.c -- writing an index file: all at once, or as a patch of a
+ * copy of the old one (docs/index-format.md describes every row). The file
+ * is the writer's temporary one, written through its descriptor only
+ * (fdvfs.c): nothing is opened, created or deleted by name.
+ */
+#include "index_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int sqlite_code(int rc) {
+  switch (rc & 0xFF) {
+  case SQLITE_FULL:
+    return EPINDEX_ENOSPC;
+  case SQLITE_NOMEM:
+    return EPINDEX_ENOMEM;
+  case SQLITE_READONLY:
+    return EPINDEX_EROFS;
+  case SQLITE_PERM:
+  case SQLITE_AUTH:
+    return EPINDEX_EACCES;
+  case SQLITE_IOERR:
+  case SQLITE_CANTOPEN:
+    return EPINDEX_EIO;
+  default:
+    return EPINDEX_ESQLITE;
+  }
+}
+
+/* One INSERT statement for every row kind. */
+typedef struct row_writer {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  int rc;
+} row_writer;
+
+static void put_text(sqlite3_stmt *st, int col, const char *s, int len) {
+  if (s)
+    sqlite3_bind_text(st, col, s, len, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, col);
+}
+
+/* Insert one row. value is text, or the integer *ivalue when not NULL. */
+static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
+                    int64_t line, const char *name, int nlen, const char *value,
+                    int vlen, const int64_t *ivalue, const ep_dist *d) {
+  if (w->rc != SQLITE_OK)
+    return;
+  sqlite3_stmt *st = w->st;
+  sqlite3_bind_text(st, 1, grp, glen, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, ord);
+  sqlite3_bind_int64(st, 3, line);
+  put_text(st, 4, name, nlen);
+  if (ivalue)
+    sqlite3_bind_int64(st, 5, *ivalue);
+  else
+    put_text(st, 5, value, vlen);
+  put_text(st, 6, d ? d->metadir : NULL, -1);
+  put_text(st, 7, d ? d->name : NULL, d ? (int)d->name_len : 0);
+  put_text(st, 8, d ? d->version : NULL, d ? (int)d->version_len : 0);
+  put_text(st, 9, d ? d->key : NULL, d ? (int)d->key_len : 0);
+  w->rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(w->db);
+  sqlite3_reset(st);
+}
+
+static void write_meta(row_writer *w, const ep_index_counts *n,
+                       const ep_dirstamp *ds, const char *realdir,
+                       bool is_egg) {
+  const struct {
+    const char *k;
+    int64_t v;
+  } ints[] = {{"dev", ds->dev},
+              {"ino", ds->ino},
+              {"mtime_ns", ds->mtime_ns},
+              {"ctime_ns", ds->ctime_ns},
+              {"stamp_ns", ds->stamp_ns},
+              {"dists", (int64_t)n->dists},
+              {"entries", (int64_t)n->entries},
+              {"problems", (int64_t)n->problems},
+              {"links", (int64_t)n->links},
+              {"egg", is_egg},
+              {"egg_infos", (int64_t)n->egg_infos},
+              {"uid", (int64_t)geteuid()}};
+  const char *texts[][2] = {{"dir", realdir},
+                            {"generator", "epindex " EPINDEX_VERSION_STRING},
+                            {"sqlite", sqlite3_libversion()}};
+  int64_t line = 0;
+  for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+    put_row(w, EP_GRP_META, -1, 0, line++, ints[i].k, -1, NULL, 0, &ints[i].v,
+            NULL);
+  for (size_t i = 0; i < 3; i++)
+    put_row(w, EP_GRP_META, -1, 0, line++, texts[i][0], -1, texts[i][1], -1,
+            NULL, NULL);
+}
+
+/* The dist, key and problem rows of one distribution. */
+/* line of a dist row: kind | hidden << 2 | link << 3 | (entry rows
+ * stored) << 8 */
+static int64_t dist_flags(const ep_dist *d) {
+  int64_t stored = d->hidden || d->problem || !d->key ? 0 : (int64_t)d->count;
+  return (int64_t)d->kind | (d->hidden ? 4 : 0) | (d->link ? 8 : 0) |
+         stored << 8;
+}
+
+static void write_dist_rows(row_writer *w, const ep_dist *d,
+                            ep_index_counts *added) {
+  char stamp[EP_STAMP_TEXT_MAX];
+  ep_stamp_format(&d->stamp, stamp, sizeof(stamp));
+  put_row(w, EP_GRP_DIST, -1, d->ord, dist_flags(d), d->problem, -1, stamp, -1,
+          NULL, d);
+  if (d->link) { /* even when hidden: a retargeted link may unhide it */
+    char to[96];
+    snprintf(to, sizeof(to), "%lld %lld %lld", (long long)d->stamp.dir_dev,
+             (long long)d->stamp.dir.ino, (long long)d->stamp.dir.ctime);
+    put_row(w, EP_GRP_LINK, -1, d->ord, 0, NULL, 0, to, -1, NULL, d);
+    added->links++;
+  }
+  if (d->hidden)
+    return;
+  if (d->key) {
+    ep_buf g = {0};
+    if (ep_buf_append(&g, EP_GRP_KEY, strlen(EP_GRP_KEY)) ||
+        ep_buf_append(&g, d->key, d->key_len))
+      w->rc = SQLITE_NOMEM;
+    put_row(w, g.data, (int)g.len, d->ord, 0, NULL, 0, NULL, 0, NULL, d);
+    ep_buf_free(&g);
+  }
+  if (d->problem) {
+    put_row(w, EP_GRP_PROBLEM, -1, d->ord, 0, d->problem, -1, NULL, 0, NULL, d);
+    added->problems++;
+  }
+}
+
+struct ep_writer {
+  row_writer w;
+  ep_fdsrc *src; /* the temporary file, written through fdvfs.c only */
+};
+
+static int writer_fail(ep_writer *wr, ep_buf *err) {
+  int rc = wr->w.rc;
+  ep_buf_appendf(err, "cannot write the index: %s",
+                 wr->w.db ? sqlite3_errmsg(wr->w.db) : sqlite3_errstr(rc));
+  return sqlite_code(rc);
+}
+
+int ep_writer_open(int fd, bool create, ep_writer **out, ep_buf *err) {
+  ep_writer *wr = calloc(1, sizeof(*wr));
+  ep_fdsrc *src = malloc(sizeof(*src));
+  *out = NULL;
+  if (!wr || !src) {
+    free(wr);
+    free(src);
+    return EPINDEX_ENOMEM;
+  }
+  src->fd = fd;
+  src->writable = true;
+  src->size = 0;
+  src->head_len = 0;
+  wr->src = src;
+  row_writer *w = &wr->w;
+  w->rc = ep_sqlite_open_fd_rw(src, &w->db);
+  char pragmas[360];
+  /* No journal: the file is private until renamed; a crash leaves only a
+   * temporary file that the next update deletes. Temporary tables in
+   * memory: the VFS opens no file but this one. */
+  snprintf(pragmas, sizeof(pragmas),
+           "PRAGMA page_size=4096; PRAGMA journal_mode=OFF; "
+           "PRAGMA temp_store=MEMORY; "
+           "PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE; "
+           "PRAGMA cache_size=-65536; PRAGMA application_id=%d; "
+           "PRAGMA user_version=%d; BEGIN;",
+           EPINDEX_APPLICATION_ID, EPINDEX_SCHEMA_VERSION);
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, pragmas, NULL, NULL, NULL);
+  if (w->rc == SQLITE_OK && create)
+    w->rc = sqlite3_exec(w->db, ep_schema_sql, NULL, NULL, NULL);
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_prepare_v2(w->db,
+                               "INSERT INTO ep(grp, ord, line, name, value, "
+                               "metadir, dname, dversion, key) "
+                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                               -1, &w->st, NULL);
+  if (w->rc != SQLITE_OK) {
+    int rc = writer_fail(wr, err);
+    ep_writer_abort(wr);
+    return rc;
+  }
+  *out = wr;
+  return EPINDEX_OK;
+}
+
+int ep_writer_delete_ords(ep_writer *wr, const int64_t *ords, size_t n) {
+  row_writer *w = &wr->w;
+  /* Rows are clustered by group, not by ord: one scan deletes them all. */
+  ep_buf sql = {0};
+  if (n == 0 || w->rc != SQLITE_OK)
+    return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
+  ep_buf_appendf(&sql, "DELETE FROM ep WHERE ord IN (");
+  for (size_t i = 0; i < n; i++)
+    ep_buf_appendf(&sql, "%s%lld", i ? "," : "", (long long)ords[i]);
+  if (ep_buf_appendf(&sql, ")"))
+    w->rc = SQLITE_NOMEM;
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, sql.data, NULL, NULL, NULL);
+  ep_buf_free(&sql);
+  return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
+}
+
+int ep_writer_add(ep_writer *wr, const ep_catalog *cat, const bool *only,
+                  ep_index_counts *added) {
+  row_writer *w = &wr->w;
+  for (size_t i = 0; i < cat->ndists && w->rc == SQLITE_OK; i++)
+    if (!only || only[i])
+      write_dist_rows(w, &cat->dists[i], added);
+  for (size_t i = 0; i < cat->nentries && w->rc == SQLITE_OK; i++) {
+    const ep_entry *e = &cat->entries[cat->by_group[i]];
+    const ep_dist *d = &cat->dists[e->dist];
+    if (d->hidden || d->problem || !d->key || (only && !only[e->dist]))
+      continue;
+    put_row(w, e->group, (int)e->group_len, d->ord, e->line, e->name,
+            (int)e->name_len, e->value, (int)e->value_len, NULL, d);
+    added->entries++;
+  }
+  return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
+}
+
+int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
+                     const ep_dirstamp *ds, const char *realdir, bool is_egg,
+                     int lookup_fd, ep_buf *err) {
+  row_writer *w = &wr->w;
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, "DELETE FROM ep WHERE grp = char(10) || 'meta'",
+                         NULL, NULL, NULL);
+  write_meta(w, totals, ds, realdir, is_egg);
+  sqlite3_finalize(w->st);
+  w->st = NULL;
+  if (w->rc == SQLITE_OK)
+    w->rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+  int out = w->rc == SQLITE_OK ? EPINDEX_OK : writer_fail(wr, err);
+  if (out == EPINDEX_OK && lookup_fd >= 0)
+    ep_start_writeback(wr->src->fd);
+  if (out == EPINDEX_OK && lookup_fd >= 0 &&
+      (out = ep_lookup_write(w->db, lookup_fd)) != EPINDEX_OK)
+    ep_buf_appendf(err, "cannot write the lookup table: %s",
+                   epindex_strerror(out));
+  if (sqlite3_close(w->db) != SQLITE_OK && out == EPINDEX_OK) {
+    out = EPINDEX_EIO;
+    ep_buf_appendf(err, "cannot close the index");
+  }
+  w->db = NULL;
+  free(wr->src);
+  free(wr);
+  return out;
+}
+
+void ep_writer_abort(ep_writer *wr) {
+  if (!wr)
+    return;
+  sqlite3_finalize(wr->w.st);
+  sqlite3_close(wr->w.db);
+  free(wr->src);
+  free(wr);
+}
+
+int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
+                   const char *realdir, bool is_egg, int lookup_fd,
+                   ep_buf *err) {
+  ep_writer *wr;
+  int rc = ep_writer_open(fd, true, &wr, err);
+  if (rc)
+    return rc;
+  ep_index_counts totals = {cat->ndists, 0, 0, 0, cat->egg_infos};
+  if ((rc = ep_writer_add(wr, cat, NULL, &totals)) != EPINDEX_OK) {
+    rc = writer_fail(wr, err);
+    ep_writer_abort(wr);
+    return rc;
+  }
+  return ep_writer_commit(wr, &totals, ds, realdir, is_egg, lookup_fd, err);
+}
