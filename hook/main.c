@@ -65,7 +65,8 @@ static const char usage_text[] =
     "      --json         one JSON array of objects with keys group, name,\n"
     "                     value, dist, version, path, metadir\n"
     "      --explain      tell on stderr where each path entry's answer came\n"
-    "                     from (index or scan) and why\n"
+    "                     from (index, scan, cache: the user cache, or\n"
+    "                     none) and why\n"
     "      --heal         rebuild indexes that are not current, of site\n"
     "                     directories only (as update --python chooses them:\n"
     "                     this user's, holding distributions, not '', the\n"
@@ -365,10 +366,7 @@ static void explain(const epindex *ix) {
   for (size_t i = 0; i < epindex_path_count(ix); i++) {
     epindex_source s = epindex_path_source(ix, i);
     fprintf(stderr, "epindex: %s: %s (%s)\n", epindex_path_entry(ix, i),
-            s == EPINDEX_SOURCE_INDEX   ? "index"
-            : s == EPINDEX_SOURCE_SCAN  ? "scan"
-            : s == EPINDEX_SOURCE_CACHE ? "user cache"
-                                        : "nothing",
+            epindex_source_name(s),
             epindex_reason_text(epindex_path_reason(ix, i)));
   }
 }

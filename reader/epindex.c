@@ -172,7 +172,7 @@ static void use_user_cache(path_ent *pe, const char *p, const struct stat *st,
 
 static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
                        ep_strvec *diags) {
-  const char *p = *pe->path ? pe->path : ".";
+  const char *p = ep_path_or_dot(pe->path);
   struct stat st;
   int err = stat_dir(p, &st);
   if (err) {
@@ -517,7 +517,7 @@ static int add_index_row(void *ctx, const ep_row *r) {
 static int add_catalog_entry(lookup_ctx *lc, const ep_entry *e) {
   const path_ent *pe = &lc->ix->ents[lc->entry];
   const ep_dist *d = &pe->cat.dists[e->dist];
-  if (d->hidden || d->problem || !d->key)
+  if (!ep_dist_answers(d))
     return EPINDEX_OK;
   if (lc->name &&
       (e->name_len != lc->nlen || memcmp(e->name, lc->name, e->name_len) != 0))
@@ -584,7 +584,7 @@ static int demote_to_scan(epindex *ix, size_t i) {
   pe->ix = NULL;
   pe->reason = EPINDEX_REASON_DAMAGED;
   int rc = ep_strvec_addf(&ix->diags, "%s: index not used: %s",
-                          *pe->path ? pe->path : ".",
+                          ep_path_or_dot(pe->path),
                           "index is damaged (a read failed)");
   return rc ? rc : scan_entry(pe);
 }
@@ -649,7 +649,7 @@ int epindex_inspect(const char *dir, epindex_policy policy,
   if (!d)
     return EPINDEX_ENOMEM;
   int rc = EPINDEX_OK;
-  const char *p = *dir ? dir : ".";
+  const char *p = ep_path_or_dot(dir);
   struct stat st;
   int err = stat_dir(p, &st);
   if (err) {

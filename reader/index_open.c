@@ -388,7 +388,7 @@ int ep_index_open(const char *dir_path, const struct stat *dir,
                   ep_buf *detail) {
   /* By path, not through a directory descriptor: when the index is fresh
    * this saves an open and a close, a fifth of the cost of a lookup. */
-  const char *p = *dir_path ? dir_path : ".";
+  const char *p = ep_path_or_dot(dir_path);
   char idxdir[PATH_MAX];
   if ((size_t)snprintf(idxdir, sizeof(idxdir), "%s/" EPINDEX_INDEX_DIR, p) >=
       sizeof(idxdir)) {
@@ -442,7 +442,7 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
   ep_buf scratch = {0};
   if (!detail)
     detail = &scratch;
-  const char *p = *dir_path ? dir_path : ".";
+  const char *p = ep_path_or_dot(dir_path);
   char idxfile[PATH_MAX], lkfile[PATH_MAX];
   if ((size_t)snprintf(idxfile, sizeof(idxfile), "%s/" EPINDEX_INDEX_FILE,
                        idxdir) >= sizeof(idxfile) ||

@@ -101,7 +101,7 @@ static void write_meta(row_writer *w, const ep_index_counts *n,
 /* line of a dist row: kind | hidden << 2 | link << 3 | (entry rows
  * stored) << 8 */
 static int64_t dist_flags(const ep_dist *d) {
-  int64_t stored = d->hidden || d->problem || !d->key ? 0 : (int64_t)d->count;
+  int64_t stored = ep_dist_answers(d) ? (int64_t)d->count : 0;
   return (int64_t)d->kind | (d->hidden ? 4 : 0) | (d->link ? 8 : 0) |
          stored << 8;
 }
@@ -219,7 +219,7 @@ int ep_writer_add(ep_writer *wr, const ep_catalog *cat, const bool *only,
   for (size_t i = 0; i < cat->nentries && w->rc == SQLITE_OK; i++) {
     const ep_entry *e = &cat->entries[cat->by_group[i]];
     const ep_dist *d = &cat->dists[e->dist];
-    if (d->hidden || d->problem || !d->key || (only && !only[e->dist]))
+    if (!ep_dist_answers(d) || (only && !only[e->dist]))
       continue;
     put_row(w, e->group, (int)e->group_len, d->ord, e->line, e->name,
             (int)e->name_len, e->value, (int)e->value_len, NULL, d);

@@ -127,6 +127,11 @@ void ep_catalog_group_range(const ep_catalog *c, const char *group, size_t glen,
   *hi_out = lo;
 }
 
+int ep_catalog_seal(ep_catalog *c) {
+  int rc = ep_catalog_mark_hidden(c);
+  return rc ? rc : ep_catalog_finish(c);
+}
+
 int ep_catalog_mark_hidden(ep_catalog *c) {
   /* Sorting positions by key keeps this near O(n log n) for 50,000 dists. */
   for (size_t i = 0; i < c->ndists; i++)
@@ -934,7 +939,7 @@ static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
 
 int ep_scan_path_entry(const char *path, ep_catalog *cat,
                        epindex_source *what) {
-  const char *p = *path ? path : ".";
+  const char *p = ep_path_or_dot(path);
   *what = EPINDEX_SOURCE_NONE;
   int rc = EPINDEX_OK;
   int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -955,9 +960,5 @@ int ep_scan_path_entry(const char *path, ep_catalog *cat,
     if (is_zip)
       *what = EPINDEX_SOURCE_SCAN;
   }
-  if (!rc)
-    rc = ep_catalog_mark_hidden(cat);
-  if (!rc)
-    rc = ep_catalog_finish(cat);
-  return rc;
+  return rc ? rc : ep_catalog_seal(cat);
 }

@@ -67,6 +67,13 @@ typedef struct ep_dist {
   size_t first, count; /* its entries: catalog->entries[first..first+count) */
 } ep_dist;
 
+/* Does the distribution answer with its entry points? Not when an earlier
+ * one here has its key, when importlib.metadata would raise on it, or when
+ * its key cannot be told. The one rule: index rows, scans and counts. */
+static inline bool ep_dist_answers(const ep_dist *d) {
+  return !d->hidden && !d->problem && d->key;
+}
+
 typedef struct ep_entry {
   const char *group, *name, *value;
   uint32_t group_len, name_len, value_len;
@@ -166,5 +173,8 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
                    int ep_err);
 /* Mark dists hidden by an earlier one with the same key in this catalog. */
 int ep_catalog_mark_hidden(ep_catalog *cat);
+/* Once every distribution is read: mark the hidden ones, then sort the
+ * entries by group (ep_catalog_finish). */
+int ep_catalog_seal(ep_catalog *cat);
 
 #endif /* EPINDEX_SCAN_H */

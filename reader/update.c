@@ -356,9 +356,7 @@ static int snapshot_once(update_ctx *u, bool egg, ep_catalog *cat,
                       reread);
   ep_listing_free(&l);
   if (!rc)
-    rc = ep_catalog_mark_hidden(cat);
-  if (!rc)
-    rc = ep_catalog_finish(cat);
+    rc = ep_catalog_seal(cat);
   if (rc)
     return fail(u, rc, "cannot read", NULL);
   if (fstat(u->dirfd, &after) != 0)
@@ -443,11 +441,16 @@ static size_t count_restricted(const ep_catalog *c) {
   return n;
 }
 
+/* The directory's real path, which the index records (meta dir). */
+static void real_dir(const update_ctx *u, char real[PATH_MAX]) {
+  if (!realpath(ep_path_or_dot(u->dir), real))
+    snprintf(real, PATH_MAX, "%s", u->dir);
+}
+
 static int write_and_replace(update_ctx *u, const ep_catalog *cat,
                              const ep_dirstamp *ds, bool is_egg) {
   char real[PATH_MAX];
-  if (!realpath(*u->dir ? u->dir : ".", real))
-    snprintf(real, sizeof(real), "%s", u->dir);
+  real_dir(u, real);
   int rc = ep_index_write(u->tmpfd, cat, ds, real, is_egg, u->lktmpfd, &u->err);
   return rc ? rc : replace_with_tmp(u, count_restricted(cat));
 }
@@ -748,8 +751,7 @@ static int write_patch(update_ctx *u, const patch_plan *p,
                        const ep_index_counts *old_totals, const ep_dirstamp *ds,
                        bool is_egg, size_t *entries) {
   char real[PATH_MAX];
-  if (!realpath(*u->dir ? u->dir : ".", real))
-    snprintf(real, sizeof(real), "%s", u->dir);
+  real_dir(u, real);
   int rc = copy_index(u);
   ep_writer *w = NULL;
   if (!rc)
@@ -922,7 +924,7 @@ static int update_locked(update_ctx *u, unsigned flags,
     stats->restricted = count_restricted(&cat);
     stats->entries = 0;
     for (size_t i = 0; i < cat.ndists; i++)
-      if (!cat.dists[i].hidden && !cat.dists[i].problem && cat.dists[i].key)
+      if (ep_dist_answers(&cat.dists[i]))
         stats->entries += cat.dists[i].count;
   }
   ep_catalog_free(&cat);
@@ -999,7 +1001,7 @@ int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
                   .lktmpfd = -1};
   int rc;
   struct stat st;
-  u.dirfd = open(*dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  u.dirfd = open(ep_path_or_dot(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (u.dirfd >= 0 && fstat(u.dirfd, &st) == 0) {
     u.owner = idxdir ? geteuid() : st.st_uid;
     /* a user's cache is read by that user alone */

@@ -21,7 +21,8 @@ __all__ = ["entry_points", "EntryPoint", "EntryPoints", "Distribution",
            "explain", "update", "accelerate", "restore", "EpindexWarning"]
 __version__ = _epindex.__version__
 
-_POLICIES = {None: 0, "stat": 0, "verify": 1, "trust": 2}
+_POLICIES = {None: _epindex.POLICY_STAT, "stat": _epindex.POLICY_STAT,
+             "verify": _epindex.POLICY_VERIFY, "trust": _epindex.POLICY_TRUST}
 
 
 class EpindexWarning(UserWarning):

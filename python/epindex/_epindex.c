@@ -116,7 +116,6 @@ static PyTypeObject HandleType = {
 };
 
 static PyObject *describe(epindex *ix, PyObject **diags) {
-  static const char *const src[] = {"none", "index", "scan", "cache"};
   size_t n = epindex_path_count(ix), nd = epindex_diag_count(ix);
   PyObject *sources = PyList_New((Py_ssize_t)n);
   *diags = PyList_New((Py_ssize_t)nd);
@@ -127,7 +126,7 @@ static PyObject *describe(epindex *ix, PyObject **diags) {
   }
   for (size_t i = 0; i < n; i++) {
     PyObject *t =
-        Py_BuildValue("(ss)", src[epindex_path_source(ix, i)],
+        Py_BuildValue("(ss)", epindex_source_name(epindex_path_source(ix, i)),
                       epindex_reason_name(epindex_path_reason(ix, i)));
     if (!t)
       goto fail;
@@ -302,6 +301,9 @@ PyMODINIT_FUNC PyInit__epindex(void) {
       PyModule_AddIntConstant(m, "SCHEMA_VERSION", EPINDEX_SCHEMA_VERSION) <
           0 ||
       PyModule_AddIntConstant(m, "HEAL", EPINDEX_OPEN_HEAL) < 0 ||
+      PyModule_AddIntConstant(m, "POLICY_STAT", EPINDEX_POLICY_STAT) < 0 ||
+      PyModule_AddIntConstant(m, "POLICY_VERIFY", EPINDEX_POLICY_VERIFY) < 0 ||
+      PyModule_AddIntConstant(m, "POLICY_TRUST", EPINDEX_POLICY_TRUST) < 0 ||
       PyModule_AddIntConstant(m, "USER_CACHE", EPINDEX_OPEN_USER_CACHE) < 0) {
     Py_DECREF(m);
     return NULL;

@@ -101,9 +101,9 @@ chmod 755 "$T"
 home=$T/nobody-home
 mkdir "$home" && chown nobody "$home"
 mkdir -p "$site/cacheme-1.0.dist-info"
-check user-cache 0 '"name": "x"' "$site: user cache \\(index was not current and this process rebuilt it\\)" \
+check user-cache 0 '"name": "x"' "$site: cache \\(index was not current and this process rebuilt it\\)" \
   -- runuser -u nobody -- env HOME="$home" "$EPINDEX" query --user-cache --explain --json --path "$site" g
-check user-cache-fresh 0 '"name": "x"' "$site: user cache \\(index is fresh\\)" \
+check user-cache-fresh 0 '"name": "x"' "$site: cache \\(index is fresh\\)" \
   -- runuser -u nobody -- env HOME="$home" "$EPINDEX" query --user-cache --explain --json --path "$site" g
 check user-cache-site-untouched 1 "stale" '^$' -- "$EPINDEX" verify "$site"
 "$EPINDEX" update "$site" >/dev/null

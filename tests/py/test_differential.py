@@ -98,7 +98,7 @@ def served(err, paths):
 def warnings(err):
     """stderr lines that are not --explain's."""
     return [line for line in err.splitlines() if not re.match(
-        r"epindex: .*: (index|scan|user cache|nothing) \(", line)]
+        r"epindex: .*: (index|scan|cache|none) \(", line)]
 
 
 def index_dirs(paths):
