@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
     epindex *ix;
     epindex_result *res;
     double t0 = now_us();
-    if (epindex_open(&ix, paths, npaths, policy) ||
+    if (epindex_open(&ix, paths, npaths, policy, 0) ||
         epindex_lookup(ix, group, NULL, &res)) {
       fprintf(stderr, "lookup_bench: lookup failed\n");
       return 1;

@@ -418,9 +418,9 @@ static int cmd_query(options *o) {
   }
   epindex *ix = NULL;
   epindex_result *res = NULL;
-  int rc = epindex_open_v2(&ix, o->paths, o->npaths, o->policy,
-                           (o->heal ? EPINDEX_OPEN_HEAL : 0) |
-                               (o->user_cache ? EPINDEX_OPEN_USER_CACHE : 0));
+  int rc = epindex_open(&ix, o->paths, o->npaths, o->policy,
+                        (o->heal ? EPINDEX_OPEN_HEAL : 0) |
+                            (o->user_cache ? EPINDEX_OPEN_USER_CACHE : 0));
   if (!rc)
     rc = epindex_lookup(ix, o->nargs ? o->args[0] : NULL, o->name, &res);
   if (!rc) {

@@ -19,9 +19,15 @@
  *     stay valid until that object is freed. They are UTF-8 and
  *     NUL-terminated; where a length is offered it is authoritative, because
  *     entry point text may legally contain NUL characters.
- *   - The library never prints, never exits and keeps no global mutable
- *     state. An epindex handle may be shared between threads: calls on it are
- *     serialised internally. Results are independent of their handle.
+ *   - The library never prints and never exits. Its global state is set
+ *     once per process, on first use, under pthread_once(), and never
+ *     changes after: an SQLite VFS named "epindex-fd" (registered, not as
+ *     the default: it reads or writes one validated descriptor and opens
+ *     nothing by name; other users of SQLite in the process are
+ *     unaffected), and libarchive, loaded with dlopen() when a zip path
+ *     entry is first read. An epindex
+ *     handle may be shared between threads: calls on it are serialised
+ *     internally. Results are independent of their handle.
  */
 #ifndef EPINDEX_H
 #define EPINDEX_H
@@ -77,7 +83,7 @@ EPINDEX_API const char *epindex_libversion(void);
   X(EBUSY, -9, "directory busy: it kept changing, or another update runs")     \
   X(ESQLITE, -10, "SQLite error")                                              \
   X(ETOOLONG, -11, "path too long")                                            \
-  X(ERANGE, -12, "index out of range")                                         \
+  /* -12 is not used */                                                        \
   X(EUNTRUSTED, -13,                                                           \
     "refused: owned by another user, writable by others or a symlink")         \
   X(ETIMEDOUT, -14, "timed out waiting for another update's lock")             \
@@ -97,12 +103,16 @@ EPINDEX_API const char *epindex_err_name(int code);
 /* ---- Freshness policies ----------------------------------------------- */
 
 /*
- * How much an index must prove before it is served (docs/freshness.md):
- *   STAT   (default) the directory's device, inode and mtime equal the ones
- *          recorded, and the recording was not racy: O(1) system calls.
- *          If they differ the index is verified as below before use.
+ * How much an index must prove before it is served (docs/freshness.md,
+ * which lists what each policy cannot see):
+ *   STAT   (default) the directory's device, inode, mtime and ctime equal
+ *          the ones recorded, the recording was not racy, and each
+ *          symlinked metadata entry resolves to what it did: one stat, plus
+ *          one per symlinked entry. Otherwise the index is verified as
+ *          below before use.
  *   VERIFY always compare the directory's metadata entries, in discovery
- *          order, and each one's file sizes and (unless relocated) mtimes.
+ *          order, and the stamps (inode, size, mtime, ctime) of each one's
+ *          files; only sizes when the tree was relocated.
  *   TRUST  serve any well-formed, trusted index of the current schema
  *          without freshness checks (immutable images).
  */
@@ -162,37 +172,29 @@ EPINDEX_API const char *epindex_reason_text(epindex_reason reason);
 
 typedef struct epindex epindex;
 
+/* Flags for epindex_open(). */
+#define EPINDEX_OPEN_HEAL 0x1u /* rebuild indexes that are not current */
+#define EPINDEX_OPEN_USER_CACHE                                                \
+  0x2u /* index unwritable dirs in the user's                                  \
+          cache */
+
 /*
  * Open an ordered search path (like sys.path). Each path entry is judged now:
  * its index is opened and checked under `policy`, or it is scanned (a
  * directory, a zip file, an .egg). "" means the current directory, as in
- * sys.path. Entries that do not exist are kept and answer nothing.
+ * sys.path. Entries that do not exist are kept and answer nothing. flags is
+ * 0 or a combination of EPINDEX_OPEN_*.
  *
- * Broken metadata never makes this fail: it is skipped and reported through
- * epindex_diag_*(). On success *out is a handle to close with
- * epindex_close(); on failure *out is NULL and the result is EPINDEX_ENOMEM
- * or EPINDEX_EINVAL (paths NULL with npaths > 0, or a NULL entry).
- */
-EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
-                             size_t npaths, epindex_policy policy);
-
-/* Flags for epindex_open_v2(). */
-#define EPINDEX_OPEN_HEAL 0x1u /* rebuild indexes that are not current */
-#define EPINDEX_OPEN_USER_CACHE                                                \
-  0x2u /* keep indexes of unwritable dirs in the                               \
-          user's cache */
-
-/*
- * epindex_open() with flags. With EPINDEX_OPEN_HEAL, a directory whose index
- * is missing, stale, relocated, racy, damaged or outdated (an older
- * schema) is re-indexed by this call
- * (as epindex_update_dir() would) when this process owns the directory (or
- * is root) and may write it -- for installers that run no hook, such as
- * pip. The rebuild takes the directory's update lock without waiting: while
- * one process rebuilds, the others answer from their own scan, so a crowd
- * of processes starting on a stale index causes one rebuild, not a
- * thundering herd. Such an entry's reason is EPINDEX_REASON_REBUILT.
- * Indexes of another schema, foreign or untrusted files are never touched.
+ * With EPINDEX_OPEN_HEAL, a directory whose index is missing, stale,
+ * relocated, racy, damaged or outdated (an older schema) is re-indexed by
+ * this call (as epindex_update_dir() would) when this process owns the
+ * directory (root included) and may write it -- for installers that run no
+ * hook, such as pip. The rebuild takes the directory's update lock without
+ * waiting: while one process rebuilds, the others answer from their own
+ * scan, so a crowd of processes starting on a stale index causes one
+ * rebuild, not a thundering herd. Such an entry's reason is
+ * EPINDEX_REASON_REBUILT. Indexes of a newer schema, foreign or untrusted
+ * files are never touched.
  *
  * With EPINDEX_OPEN_USER_CACHE, a directory with no usable index that this
  * process may not re-index (another owner, read-only) is answered from an
@@ -202,10 +204,20 @@ EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
  * built and refreshed like the directory's own (same atomic write and
  * non-blocking lock), trusted only when this user owns it and nobody else
  * may write it; the entry's source is EPINDEX_SOURCE_CACHE.
+ *
+ * Broken metadata never makes this fail: it is skipped and reported through
+ * epindex_diag_*(). On success *out is a handle to close with
+ * epindex_close(). Errors (*out is then NULL):
+ *   EPINDEX_EINVAL  out NULL, paths NULL with npaths > 0, a NULL entry, an
+ *                   unknown policy or flag;
+ *   EPINDEX_ENOMEM  out of memory;
+ *   EPINDEX_EIO     an index failed to read while distributions of a later
+ *                   entry were checked against it (a file damaged or
+ *                   truncated between its check and its use).
  */
-EPINDEX_API int epindex_open_v2(epindex **out, const char *const *paths,
-                                size_t npaths, epindex_policy policy,
-                                unsigned flags);
+EPINDEX_API int epindex_open(epindex **out, const char *const *paths,
+                             size_t npaths, epindex_policy policy,
+                             unsigned flags);
 /* Release a handle and everything it owns. NULL is a no-op. */
 EPINDEX_API void epindex_close(epindex *ix);
 
@@ -267,7 +279,8 @@ EPINDEX_API size_t epindex_result_count(const epindex_result *r);
  * *len = 0) for a missing DIST/VERSION, an out-of-range row or field. */
 EPINDEX_API const char *epindex_result_get(const epindex_result *r, size_t i,
                                            epindex_field f, size_t *len);
-/* Index in the search path of the entry row i came from. */
+/* Index in the search path of the entry row i came from; SIZE_MAX for an
+ * out-of-range row. */
 EPINDEX_API size_t epindex_result_path_index(const epindex_result *r, size_t i);
 EPINDEX_API void epindex_result_free(epindex_result *r);
 
@@ -327,11 +340,19 @@ typedef struct epindex_update_stats {
  * distribution holds something that not every reader of dir may read: the
  * index never shows a reader what it could not have read itself.
  *
- * Returns EPINDEX_OK, or ENOENT / ENOTDIR / EACCES / EROFS / ENOSPC / EIO /
- * EBUSY / ESQLITE / ENOMEM / ETOOLONG / EINVAL / EUNTRUSTED / ETIMEDOUT /
- * ENOTSITE; then nothing was changed and, when errbuf is not NULL, a message
- * naming the failing file is written to it (NUL-terminated, truncated to
- * errlen). stats may be NULL.
+ * Returns EPINDEX_OK, or one of these; then nothing was changed and, when
+ * errbuf is not NULL, a message naming the failing file is written to it
+ * (NUL-terminated, truncated to errlen). stats may be NULL.
+ *   EINVAL      dir NULL, or an unknown flag
+ *   ENOENT, ENOTDIR, EACCES, ETOOLONG   dir cannot be opened as a directory
+ *   EROFS, EACCES, ENOSPC, EIO          the index cannot be written
+ *   EUNTRUSTED  EPINDEX_INDEX_DIR or its lock is another user's, a symlink
+ *               or writable by others
+ *   EBUSY       NOWAIT and another update holds the lock; or the directory
+ *               kept changing during 8 snapshots, or the clock stood still
+ *   ETIMEDOUT   another update held the lock past the wait
+ *   ENOTSITE    SITE_ONLY and dir is not a site directory
+ *   ESQLITE     SQLite failed otherwise; ENOMEM  out of memory
  */
 EPINDEX_API int epindex_update_dir(const char *dir, unsigned flags,
                                    epindex_update_stats *stats, char *errbuf,

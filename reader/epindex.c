@@ -278,16 +278,12 @@ static int report_problems(epindex *ix) {
 }
 
 int epindex_open(epindex **out, const char *const *paths, size_t npaths,
-                 epindex_policy policy) {
-  return epindex_open_v2(out, paths, npaths, policy, 0);
-}
-
-int epindex_open_v2(epindex **out, const char *const *paths, size_t npaths,
-                    epindex_policy policy, unsigned flags) {
+                 epindex_policy policy, unsigned flags) {
   if (!out)
     return EPINDEX_EINVAL;
   *out = NULL;
-  if ((npaths && !paths) || (unsigned)policy > EPINDEX_POLICY_TRUST)
+  if ((npaths && !paths) || (unsigned)policy > EPINDEX_POLICY_TRUST ||
+      (flags & ~(EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)))
     return EPINDEX_EINVAL;
   for (size_t i = 0; i < npaths; i++)
     if (!paths[i])
@@ -445,7 +441,7 @@ const char *epindex_result_get(const epindex_result *r, size_t i,
 }
 
 size_t epindex_result_path_index(const epindex_result *r, size_t i) {
-  return r && i < r->n ? r->rows[i].path_index : 0;
+  return r && i < r->n ? r->rows[i].path_index : SIZE_MAX;
 }
 
 void epindex_result_free(epindex_result *r) {

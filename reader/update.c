@@ -990,7 +990,10 @@ int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
   memset(stats, 0, sizeof(*stats));
   if (errbuf && errlen)
     errbuf[0] = '\0';
-  if (!dir)
+  const unsigned known = EPINDEX_UPDATE_FULL | EPINDEX_UPDATE_NOWAIT |
+                         EPINDEX_UPDATE_SITE_ONLY | EPINDEX_UPDATE_STDLIB |
+                         EPINDEX_UPDATE_LOCK_WAIT(0xFFFFu);
+  if (!dir || (flags & ~known))
     return EPINDEX_EINVAL;
   update_ctx u = {.dir = dir,
                   .idxdir = idxdir,

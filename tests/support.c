@@ -97,7 +97,7 @@ void expect_nul_name_kept(const char *site) {
   const char *paths[] = {site};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_path_reason(ix, 0), EPINDEX_REASON_FRESH);
   assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);

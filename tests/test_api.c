@@ -4,11 +4,14 @@
 
 #include "epindex.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 static void test_codes_and_names(void **state) {
   (void)state;
@@ -37,14 +40,14 @@ static void test_argument_checks(void **state) {
   (void)state;
   epindex *ix = (epindex *)1;
   const char *bad[] = {"/tmp", NULL};
-  assert_int_equal(epindex_open(NULL, NULL, 0, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(NULL, NULL, 0, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_EINVAL);
-  assert_int_equal(epindex_open(&ix, NULL, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, NULL, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_EINVAL);
   assert_null(ix);
-  assert_int_equal(epindex_open(&ix, bad, 2, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, bad, 2, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_EINVAL);
-  assert_int_equal(epindex_open(&ix, bad, 1, (epindex_policy)7),
+  assert_int_equal(epindex_open(&ix, bad, 1, (epindex_policy)7, 0),
                    EPINDEX_EINVAL);
   epindex_result *r = (epindex_result *)1;
   assert_int_equal(epindex_lookup(NULL, "g", NULL, &r), EPINDEX_EINVAL);
@@ -55,7 +58,8 @@ static void test_argument_checks(void **state) {
   assert_int_equal(epindex_path_count(NULL), 0);
   assert_null(epindex_result_get(NULL, 0, EPINDEX_FIELD_NAME, NULL));
   /* an empty search path answers nothing */
-  assert_int_equal(epindex_open(&ix, NULL, 0, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, NULL, 0, EPINDEX_POLICY_STAT, 0),
+                   EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, NULL, NULL, &r), EPINDEX_OK);
   assert_int_equal(epindex_result_count(r), 0);
   size_t len = 7;
@@ -117,7 +121,7 @@ static void test_precedence_across_entries(void **state) {
   const char *paths[] = {f->c, f->a, f->b};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_NONE);
   assert_int_equal(epindex_path_source(ix, 1), EPINDEX_SOURCE_INDEX);
@@ -144,7 +148,8 @@ static void test_precedence_across_entries(void **state) {
   epindex_close(ix);
   /* reversed order: b wins */
   const char *rev[] = {f->b, f->a};
-  assert_int_equal(epindex_open(&ix, rev, 2, EPINDEX_POLICY_STAT), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, rev, 2, EPINDEX_POLICY_STAT, 0),
+                   EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
   got = names(r);
   assert_non_null(strstr(got, "from_b,"));
@@ -163,7 +168,7 @@ static void test_problems_are_reported_once_visible(void **state) {
            (size_t)-1);
   const char *paths[] = {f->a, f->b};
   epindex *ix;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_diag_count(ix), 1);
   assert_non_null(
@@ -183,7 +188,7 @@ static void test_name_filter_respects_embedded_nul(void **state) {
     const char *paths[] = {f->b};
     epindex *ix;
     epindex_result *r;
-    assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+    assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
                      EPINDEX_OK);
     assert_int_equal(epindex_lookup(ix, "g", "a", &r), EPINDEX_OK);
     assert_int_equal(epindex_result_count(r), 1);
@@ -218,7 +223,7 @@ static void test_one_handle_many_threads(void **state) {
   fx *f = *state;
   const char *paths[] = {f->a, f->b};
   epindex *ix;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   pthread_t t[4];
   thread_arg args[4];
@@ -269,7 +274,7 @@ static void test_getters_while_lookups_demote(void **state) {
    * lookup, which demotes it */
   sh("rm -f '%s/.epindex/lookup.tbl' '%s/.epindex/lookup.tbl'", f->a, f->b);
   epindex *ix;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_TRUST),
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_TRUST, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_INDEX);
   sh("truncate -s 16384 '%s/.epindex/index.db'", f->a);
@@ -293,6 +298,90 @@ static void test_getters_while_lookups_demote(void **state) {
   epindex_close(ix);
 }
 
+/* Each code the header documents for a function, provoked here; the ones
+ * that need a special file system or an attacker are provoked where those
+ * are set up: EROFS and ENOSPC in test_update.c (test_read_only_file_system,
+ * test_full_disk_keeps_old_index), EUNTRUSTED and ETIMEDOUT there too
+ * (test_refuses_index_dir_others_control,
+ * test_lock_is_private_and_waits_are_bounded), ENOMEM in test_faults.c.
+ * Not provoked: epindex_open's and a lookup's EIO, which need an index to
+ * fail between its check and its use while a later entry is compared with
+ * it (a damaged index on its own is scanned instead: test_index.c). */
+static void test_error_codes_as_documented(void **state) {
+  fx *f = *state;
+  epindex *ix = NULL;
+  epindex_result *r = NULL;
+  const char *one[] = {f->a};
+  /* epindex_open: EINVAL for a bad argument of each kind */
+  assert_int_equal(epindex_open(&ix, one, 1, EPINDEX_POLICY_STAT, 0x80),
+                   EPINDEX_EINVAL);
+  assert_null(ix);
+  /* epindex_lookup_n: EINVAL */
+  assert_int_equal(epindex_lookup_n(NULL, "g", 1, NULL, 0, &r), EPINDEX_EINVAL);
+  assert_int_equal(epindex_lookup_n(ix, "g", 1, NULL, 0, NULL), EPINDEX_EINVAL);
+  /* epindex_update_dir */
+  char err[256], longp[5000];
+  char *file = path_join(f->tmp, "a-file");
+  char *empty = path_join(f->tmp, "empty");
+  put_file(f->tmp, "a-file", "x", 1);
+  put_dir(f->tmp, "empty");
+  memset(longp, 'x', sizeof(longp) - 1);
+  longp[0] = '/';
+  longp[sizeof(longp) - 1] = '\0';
+  const struct {
+    const char *dir;
+    unsigned flags;
+    int want;
+  } cases[] = {
+      {NULL, 0, EPINDEX_EINVAL},
+      {f->a, 0x100, EPINDEX_EINVAL}, /* an unknown flag */
+      {"/nonexistent/dir", 0, EPINDEX_ENOENT},
+      {file, 0, EPINDEX_ENOTDIR},
+      {longp, 0, EPINDEX_ETOOLONG},
+      {empty, EPINDEX_UPDATE_SITE_ONLY, EPINDEX_ENOTSITE},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int rc = epindex_update_dir(cases[i].dir, cases[i].flags, NULL, err,
+                                sizeof(err));
+    if (rc != cases[i].want)
+      fail_msg("update case %zu: %s, expected %s", i, epindex_err_name(rc),
+               epindex_err_name(cases[i].want));
+  }
+  /* EBUSY: NOWAIT while another update holds the lock */
+  char lock[4096];
+  snprintf(lock, sizeof(lock), "%s/" EPINDEX_INDEX_DIR "/lock", f->a);
+  int fd = open(lock, O_RDWR);
+  assert_true(fd >= 0 && flock(fd, LOCK_EX) == 0);
+  assert_int_equal(
+      epindex_update_dir(f->a, EPINDEX_UPDATE_NOWAIT | EPINDEX_UPDATE_FULL,
+                         NULL, err, sizeof(err)),
+      EPINDEX_EBUSY);
+  close(fd);
+  /* epindex_inspect: EINVAL; any directory gets a verdict */
+  epindex_dirinfo *d = NULL;
+  assert_int_equal(epindex_inspect(NULL, EPINDEX_POLICY_STAT, &d),
+                   EPINDEX_EINVAL);
+  assert_int_equal(epindex_inspect("/nonexistent", EPINDEX_POLICY_STAT, &d),
+                   EPINDEX_OK);
+  epindex_dirinfo_free(d);
+  /* epindex_policy_parse: EINVAL */
+  epindex_policy p;
+  assert_int_equal(epindex_policy_parse("fast", &p), EPINDEX_EINVAL);
+  /* the getters' out-of-range answers */
+  assert_int_equal(epindex_open(&ix, one, 1, EPINDEX_POLICY_STAT, 0), 0);
+  assert_int_equal(epindex_lookup(ix, "g", NULL, &r), 0);
+  assert_int_equal(epindex_result_path_index(r, 99), SIZE_MAX);
+  assert_null(epindex_result_get(r, 99, EPINDEX_FIELD_NAME, NULL));
+  assert_int_equal(epindex_path_source(ix, 99), EPINDEX_SOURCE_NONE);
+  assert_int_equal(epindex_path_reason(ix, 99), EPINDEX_REASON_ABSENT);
+  assert_string_equal(epindex_source_name(EPINDEX_SOURCE_CACHE), "cache");
+  assert_string_equal(epindex_source_name((epindex_source)9), "unknown");
+  epindex_result_free(r);
+  epindex_close(ix);
+  free(file);
+  free(empty);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -302,6 +391,7 @@ int main(void) {
       T(test_problems_are_reported_once_visible),
       T(test_one_handle_many_threads),
       T(test_getters_while_lookups_demote),
+      T(test_error_codes_as_documented),
       T(test_name_filter_respects_embedded_nul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -58,7 +58,7 @@ static seen look(const char *dir, unsigned flags) {
   epindex *ix;
   epindex_result *r;
   seen s = {EPINDEX_SOURCE_NONE, EPINDEX_REASON_ABSENT, 0};
-  if (epindex_open_v2(&ix, paths, 1, EPINDEX_POLICY_STAT, flags) ||
+  if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, flags) ||
       epindex_lookup(ix, "g", NULL, &r))
     _exit(90);
   s = (seen){epindex_path_source(ix, 0), epindex_path_reason(ix, 0),

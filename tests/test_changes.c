@@ -57,7 +57,7 @@ static void update(const char *dir) { update_flags(dir, 0, NULL); }
 static char *answer(const char *path, epindex_policy p, epindex_reason *why) {
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, &path, 1, p), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, &path, 1, p, 0), EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, NULL, NULL, &r), EPINDEX_OK);
   size_t cap = 8192, len = 0;
   char *out = calloc(1, cap);
@@ -377,7 +377,7 @@ static void expect_nul_answers(const char *egg, const char *site,
   const char *paths[] = {egg, site};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_path_source(ix, 0), src);
   assert_int_equal(epindex_path_source(ix, 1), src);

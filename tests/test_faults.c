@@ -34,7 +34,7 @@ static size_t count(const char *dir) {
   const char *paths[] = {dir};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
   size_t n = epindex_result_count(r);
@@ -60,7 +60,7 @@ static void test_permission_denied(void **state) {
     const char *paths[] = {d};
     epindex *ix;
     epindex_result *r;
-    if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT) ||
+    if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0) ||
         epindex_lookup(ix, "g", NULL, &r))
       _exit(12);
     size_t n = epindex_result_count(r);
@@ -83,7 +83,7 @@ static void test_vanished_directory(void **state) {
   const char *paths[] = {d};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   sh("rm -rf '%s'/*.dist-info '%s/.epindex'", d, d); /* gone after open */
   assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
@@ -162,7 +162,7 @@ static void test_symlink_loops_as_path_entries(void **state) {
   const char *paths[] = {loop, d};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
   assert_int_equal(epindex_result_count(r), 2); /* the rest still answers */

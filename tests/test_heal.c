@@ -37,8 +37,7 @@ static size_t lookup(const char *dir, unsigned flags, epindex_reason *why,
   const char *paths[] = {dir};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open_v2(&ix, paths, 1, EPINDEX_POLICY_STAT, flags),
-                   0);
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, flags), 0);
   assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
   size_t n = epindex_result_count(r);
   *why = epindex_path_reason(ix, 0);
@@ -125,8 +124,7 @@ static void test_no_thundering_herd(void **state) {
       const char *paths[] = {d};
       epindex *ix;
       epindex_result *r;
-      if (epindex_open_v2(&ix, paths, 1, EPINDEX_POLICY_STAT,
-                          EPINDEX_OPEN_HEAL) ||
+      if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, EPINDEX_OPEN_HEAL) ||
           epindex_lookup(ix, "g", NULL, &r))
         _exit(1);
       why = epindex_path_reason(ix, 0);

@@ -51,7 +51,7 @@ static char *query(const char *dir, epindex_policy p, const char *group,
   epindex *ix;
   epindex_result *r;
   const char *paths[] = {dir};
-  assert_int_equal(epindex_open(&ix, paths, 1, p), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 1, p, 0), EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, group, NULL, &r), EPINDEX_OK);
   char *out = calloc(1, 8192);
   for (size_t i = 0; i < epindex_result_count(r); i++) {
@@ -251,7 +251,7 @@ static void damage(const fx *f, const char *cmd) {
 static void expect_refused(const fx *f, epindex_reason why) {
   epindex *ix;
   const char *paths[] = {f->site};
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   if (epindex_path_reason(ix, 0) != why)
     fail_msg("reason %s, expected %s",
@@ -263,7 +263,7 @@ static void expect_refused(const fx *f, epindex_reason why) {
 
 static size_t diag_count(const char *site) {
   epindex *ix;
-  assert_int_equal(epindex_open(&ix, &site, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, &site, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   size_t n = epindex_diag_count(ix);
   epindex_close(ix);
@@ -286,7 +286,7 @@ static void test_damaged_indexes_fall_back(void **state) {
       "seek=4096 count=20000 conv=notrunc 2>/dev/null");
   epindex *ix;
   const char *paths[] = {f->site};
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   epindex_result *r;
   assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
@@ -339,7 +339,7 @@ static void test_hostile_schema_objects_never_run(void **state) {
   /* views are disabled: reading the index fails, the entry is scanned */
   epindex *ix;
   const char *paths[] = {f->site};
-  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   epindex_result *r;
   assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);

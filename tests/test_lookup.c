@@ -61,7 +61,7 @@ static char *answer(const char *site, epindex_policy policy, const char *group,
   epindex *ix;
   epindex_result *r;
   const char *paths[] = {site};
-  assert_int_equal(epindex_open(&ix, paths, 1, policy), EPINDEX_OK);
+  assert_int_equal(epindex_open(&ix, paths, 1, policy, 0), EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, group, name, &r), EPINDEX_OK);
   size_t cap = 16384;
   char *out = calloc(1, cap);
@@ -266,7 +266,7 @@ static void test_empty_directory_table(void **state) {
   const char *paths[] = {empty, f->site};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);
   assert_int_equal(epindex_result_count(r), 2);
@@ -288,7 +288,7 @@ static void test_keys_decide_precedence(void **state) {
   const char *paths[] = {f->site, later};
   epindex *ix;
   epindex_result *r;
-  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT),
+  assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_path_reason(ix, 1), EPINDEX_REASON_FRESH);
   assert_int_equal(epindex_lookup(ix, "console_scripts", NULL, &r), EPINDEX_OK);

@@ -97,9 +97,9 @@ static void expect_same_as_full(const char *d) {
   const char *a[] = {d}, *b[] = {tmp};
   epindex *x, *y;
   epindex_result *rx, *ry;
-  assert_int_equal(epindex_open(&x, a, 1, EPINDEX_POLICY_VERIFY), 0);
+  assert_int_equal(epindex_open(&x, a, 1, EPINDEX_POLICY_VERIFY, 0), 0);
   assert_int_equal(epindex_path_reason(x, 0), EPINDEX_REASON_VERIFIED);
-  assert_int_equal(epindex_open(&y, b, 1, EPINDEX_POLICY_STAT), 0);
+  assert_int_equal(epindex_open(&y, b, 1, EPINDEX_POLICY_STAT, 0), 0);
   assert_int_equal(epindex_lookup(x, NULL, NULL, &rx), 0);
   assert_int_equal(epindex_lookup(y, NULL, NULL, &ry), 0);
   assert_int_equal(epindex_result_count(rx), epindex_result_count(ry));

@@ -257,7 +257,7 @@ def _opened(paths, policy):
             return c[1], c[3]
     stamps = _stamps(paths)
     # EPINDEX_HEAL=1: rebuild indexes that pip (no hook) left behind, one
-    # process at a time (see epindex_open_v2 in epindex.h)
+    # process at a time (see epindex_open in epindex.h)
     flags = _epindex.HEAL if _os.environ.get("EPINDEX_HEAL") == "1" else 0
     # EPINDEX_USER_CACHE=1: indexes of directories this user may not write
     # are kept in $XDG_CACHE_HOME/epindex/

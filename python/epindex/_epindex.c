@@ -190,8 +190,8 @@ static PyObject *mod_open(PyObject *self, PyObject *args) {
   epindex *ix = NULL;
   int rc;
   PyThreadState *ts = PyEval_SaveThread();
-  rc = epindex_open_v2(&ix, (const char *const *)paths, (size_t)n,
-                       (epindex_policy)policy, flags);
+  rc = epindex_open(&ix, (const char *const *)paths, (size_t)n,
+                    (epindex_policy)policy, flags);
   PyEval_RestoreThread(ts);
   free_paths(paths, n);
   if (rc)

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   for (int policy = 0; policy < 3; policy++) {
     epindex *ix;
     epindex_result *r;
-    if (epindex_open(&ix, paths, 1, (epindex_policy)policy) != EPINDEX_OK)
+    if (epindex_open(&ix, paths, 1, (epindex_policy)policy, 0) != EPINDEX_OK)
       abort();
     if (epindex_lookup(ix, NULL, NULL, &r) == EPINDEX_OK) {
       /* a hostile index served under "trust" may say anything; otherwise

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     for (int g = 0; g < 2; g++) {
       epindex *ix;
       epindex_result *r;
-      if (epindex_open(&ix, paths, 2, (epindex_policy)policy) != EPINDEX_OK)
+      if (epindex_open(&ix, paths, 2, (epindex_policy)policy, 0) != EPINDEX_OK)
         abort();
       if (epindex_lookup(ix, groups[g], NULL, &r) == EPINDEX_OK) {
         if (policy != EPINDEX_POLICY_TRUST && epindex_result_count(r) != 1)

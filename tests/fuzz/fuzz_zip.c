@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   const char *paths[] = {path};
   epindex *ix;
   epindex_result *r;
-  if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT) != EPINDEX_OK)
+  if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0) != EPINDEX_OK)
     abort();
   if (epindex_lookup(ix, NULL, NULL, &r) == EPINDEX_OK)
     epindex_result_free(r);

@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
   const char *paths[] = {argv[1]};
   epindex *ix;
   epindex_result *r;
-  if (argc != 2 || epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT) ||
+  if (argc != 2 || epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0) ||
       epindex_lookup(ix, "console_scripts", NULL, &r))
     return 1;
   int good = epindex_result_count(r) == 1 &&

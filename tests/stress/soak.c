@@ -145,7 +145,7 @@ static void *reader_thread(void *arg) {
     epindex_policy p = (epindex_policy)(k % 2); /* stat, verify */
     epindex *ix;
     epindex_result *r;
-    if (epindex_open(&ix, paths, 1, p) ||
+    if (epindex_open(&ix, paths, 1, p, 0) ||
         epindex_lookup(ix, "soak", NULL, &r)) {
       s->bad++;
       continue;
@@ -196,7 +196,7 @@ static char *answer_text(epindex_source *src, epindex_reason *why) {
   const char *paths[] = {site};
   epindex *ix;
   epindex_result *r;
-  if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT))
+  if (epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0))
     return NULL;
   if (epindex_lookup(ix, "soak", NULL, &r)) {
     epindex_close(ix);
