@@ -63,7 +63,9 @@ static const char usage_text[] =
     "                     implements), else exit 3\n"
     "      --name NAME    only entry points called NAME\n"
     "      --json         one JSON array of objects with keys group, name,\n"
-    "                     value, dist, version, path, metadir\n"
+    "                     value, dist, version, path, metadir (strict JSON:\n"
+    "                     bytes of a file name that are not UTF-8 are\n"
+    "                     written as U+FFFD)\n"
     "      --explain      tell on stderr where each path entry's answer came\n"
     "                     from (index, scan, cache: the user cache, or\n"
     "                     none) and why\n"
@@ -76,12 +78,16 @@ static const char usage_text[] =
     "                     indexes in $XDG_CACHE_HOME/epindex "
     "(~/.cache/epindex)\n"
     "  verify DIR...      is each index fresh? exit 0 if all would be served,\n"
-    "                     1 otherwise; prints the verdict and its reason\n"
+    "                     1 otherwise, 3 if a DIR is missing or no directory;\n"
+    "                     prints the verdict and what differs\n"
     "  status DIR...      what each index holds, for whom it was built, "
     "verdict\n"
     "\n"
-    "Common options:\n"
+    "Options of query, verify and status:\n"
     "      --policy P     freshness policy: stat (default), verify or trust\n"
+    "An option given to a command it does not apply to is a usage error.\n"
+    "\n"
+    "Options of every command:\n"
     "  -h, --help         show this help\n"
     "      --version      show the version\n"
     "\n"
@@ -102,13 +108,67 @@ typedef struct options {
   unsigned lock_timeout;
   char **args;
   int nargs;
+  unsigned given; /* the OPT_* bits of the options given */
 } options;
+
+/* The options, and which command each means something to: any other use
+ * is a usage error (exit 2), never silently ignored. */
+enum {
+  O_PATH = 1u << 0,
+  O_PYTHON = 1u << 1,
+  O_POLICY = 1u << 2,
+  O_JSON = 1u << 3,
+  O_NAME = 1u << 4,
+  O_EXPLAIN = 1u << 5,
+  O_FULL = 1u << 6,
+  O_HEAL = 1u << 7,
+  O_USER_CACHE = 1u << 8,
+  O_INCLUDE_STDLIB = 1u << 9,
+  O_LOCK_TIMEOUT = 1u << 10
+};
+
+static const char *const option_names[] = {
+    "--path",       "--python",         "--policy",      "--json",
+    "--name",       "--explain",        "--full",        "--heal",
+    "--user-cache", "--include-stdlib", "--lock-timeout"};
+
+typedef struct command {
+  const char *name, *usage;
+  unsigned allowed;
+} command;
+
+static const command commands[] = {
+    {"update",
+     "epindex update [--full] [--lock-timeout S] [DIR...]\n"
+     "       epindex update --python PY [--include-stdlib] [--full] "
+     "[--lock-timeout S]",
+     O_PYTHON | O_INCLUDE_STDLIB | O_FULL | O_LOCK_TIMEOUT},
+    {"query",
+     "epindex query [--path DIR]... [--python PY] [--policy P] [--json]\n"
+     "       [--name NAME] [--explain] [--heal] [--user-cache] [GROUP]",
+     O_PATH | O_PYTHON | O_POLICY | O_JSON | O_NAME | O_EXPLAIN | O_HEAL |
+         O_USER_CACHE},
+    {"verify", "epindex verify [--policy P] DIR...", O_POLICY},
+    {"status", "epindex status [--policy P] DIR...", O_POLICY},
+};
 
 static void die_usage(const char *msg) __attribute__((noreturn));
 
 static void die_usage(const char *msg) {
   fprintf(stderr, "epindex: %s\nTry 'epindex --help'.\n", msg);
   exit(EXIT_USAGE);
+}
+
+/* An option given to a command it means nothing to. */
+static void check_options(const options *o, const command *c) {
+  unsigned bad = o->given & ~c->allowed;
+  for (unsigned i = 0; bad && i < sizeof(option_names) / sizeof(*option_names);
+       i++)
+    if (bad & (1u << i)) {
+      fprintf(stderr, "epindex: %s does not apply to %s\nUsage: %s\n",
+              option_names[i], c->name, c->usage);
+      exit(EXIT_USAGE);
+    }
 }
 
 static void *xrealloc(void *p, size_t n) {
@@ -241,41 +301,54 @@ static void py_info_free(py_info *pi) {
 /* ---- JSON -----------------------------------------------------------------
  */
 
+/* Length of the valid UTF-8 sequence at s[0..n) (strict: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned c = s[0];
+  size_t len = c < 0x80                 ? 1
+               : c >= 0xC2 && c <= 0xDF ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+  if (!len || len > n)
+    return 0;
+  for (size_t k = 1; k < len; k++)
+    if ((s[k] & 0xC0) != 0x80)
+      return 0;
+  if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) ||
+      (c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] > 0x8F))
+    return 0;
+  return len;
+}
+
+/* A JSON string (RFC 8259). Text that is not UTF-8 can only be in file
+ * names (path, metadir: entry point files and METADATA are UTF-8 or
+ * skipped); each such byte is written as U+FFFD, so that strict parsers
+ * accept the output. The text output prints the bytes as they are. */
 static void json_string(const char *s, size_t n) {
   if (!s) {
     fputs("null", stdout);
     return;
   }
   putchar('"');
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n;) {
     unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
+    size_t len = utf8_seq((const unsigned char *)s + i, n - i);
+    if (c == '"' || c == '\\')
       printf("\\%c", c);
-    } else if (c == '\n') {
+    else if (c == '\n')
       fputs("\\n", stdout);
-    } else if (c == '\t') {
+    else if (c == '\t')
       fputs("\\t", stdout);
-    } else if (c == '\r') {
+    else if (c == '\r')
       fputs("\\r", stdout);
-    } else if (c < 0x20 || c == 0x7F) {
+    else if (c < 0x20 || c == 0x7F)
       printf("\\u%04x", c);
-    } else if (c < 0x80) {
-      putchar(c);
-    } else {
-      /* copy a valid UTF-8 sequence; escape stray bytes as Python's
-       * surrogateescape does (U+DC80..U+DCFF) */
-      size_t need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : 0;
-      size_t k = 1;
-      while (need && k <= need && i + k < n &&
-             ((unsigned char)s[i + k] & 0xC0) == 0x80)
-        k++;
-      if (need && k == need + 1) {
-        fwrite(s + i, 1, k, stdout);
-        i += need;
-      } else {
-        printf("\\udc%02x", c);
-      }
-    }
+    else if (len)
+      fwrite(s + i, 1, len, stdout);
+    else
+      fputs("\\ufffd", stdout);
+    i += len ? len : 1;
   }
   putchar('"');
 }
@@ -455,15 +528,28 @@ static int cmd_verify_status(const options *o, int show_meta) {
     }
     epindex_reason r = epindex_dirinfo_reason(d);
     const char *detail = epindex_dirinfo_detail(d);
-    printf("%s: %s (%s%s%s)\n", o->args[i], epindex_reason_name(r),
-           epindex_reason_text(r), *detail ? ": " : "", detail);
+    if (r == EPINDEX_REASON_ABSENT || r == EPINDEX_REASON_NOT_DIR) {
+      fprintf(stderr, "epindex: %s: %s\n", o->args[i], epindex_reason_text(r));
+      epindex_dirinfo_free(d);
+      status = EXIT_FAIL;
+      continue;
+    }
+    /* "fresh", "stale: delta-1.0.dist-info changed", "missing (no index)":
+     * the reason's sentence only where its name alone says too little */
+    if (*detail)
+      printf("%s: %s: %s\n", o->args[i], epindex_reason_name(r), detail);
+    else if (epindex_reason_is_served(r))
+      printf("%s: %s\n", o->args[i], epindex_reason_name(r));
+    else
+      printf("%s: %s (%s)\n", o->args[i], epindex_reason_name(r),
+             epindex_reason_text(r));
     if (show_meta) {
       printf("  policy: %s\n", epindex_policy_name(o->policy));
       for (size_t k = 0; k < epindex_dirinfo_count(d); k++)
         printf("  %s: %s\n", epindex_dirinfo_key(d, k),
                epindex_dirinfo_value(d, k));
     }
-    if (!epindex_reason_is_served(r))
+    if (!epindex_reason_is_served(r) && status == 0)
       status = EXIT_STALE;
     epindex_dirinfo_free(d);
   }
@@ -508,38 +594,49 @@ static void parse_options(int argc, char **argv, const char *optstring,
   while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
     switch (c) {
     case OPT_PATH:
+      o->given |= O_PATH;
       o->paths = xrealloc(o->paths, (o->npaths + 1) * sizeof(*o->paths));
       o->paths[o->npaths++] = optarg;
       break;
     case OPT_PYTHON:
+      o->given |= O_PYTHON;
       o->python = optarg;
       break;
     case OPT_POLICY:
+      o->given |= O_POLICY;
       if (epindex_policy_parse(optarg, &o->policy))
         die_usage("--policy must be stat, verify or trust");
       break;
     case OPT_JSON:
+      o->given |= O_JSON;
       o->json = 1;
       break;
     case OPT_NAME:
+      o->given |= O_NAME;
       o->name = optarg;
       break;
     case OPT_EXPLAIN:
+      o->given |= O_EXPLAIN;
       o->explain = 1;
       break;
     case OPT_FULL:
+      o->given |= O_FULL;
       o->full = 1;
       break;
     case OPT_HEAL:
+      o->given |= O_HEAL;
       o->heal = 1;
       break;
     case OPT_USER_CACHE:
+      o->given |= O_USER_CACHE;
       o->user_cache = 1;
       break;
     case OPT_INCLUDE_STDLIB:
+      o->given |= O_INCLUDE_STDLIB;
       o->include_stdlib = 1;
       break;
     case OPT_LOCK_TIMEOUT: {
+      o->given |= O_LOCK_TIMEOUT;
       char *end;
       unsigned long v = strtoul(optarg, &end, 10);
       if (!*optarg || *end || v < 1 || v > 65535)
@@ -574,17 +671,20 @@ int main(int argc, char **argv) {
   parse_options(rest, restv, "h", &o);
   o.args = restv + optind;
   o.nargs = rest - optind;
-  int status;
-  if (strcmp(o.command, "update") == 0)
-    status = cmd_update(&o);
-  else if (strcmp(o.command, "query") == 0)
-    status = cmd_query(&o);
-  else if (strcmp(o.command, "verify") == 0)
-    status = cmd_verify_status(&o, 0);
-  else if (strcmp(o.command, "status") == 0)
-    status = cmd_verify_status(&o, 1);
-  else
+  const command *c = NULL;
+  for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+    if (strcmp(o.command, commands[i].name) == 0)
+      c = &commands[i];
+  if (!c)
     die_usage("unknown COMMAND (expected update, query, verify or status)");
+  check_options(&o, c);
+  int status;
+  if (c == &commands[0])
+    status = cmd_update(&o);
+  else if (c == &commands[1])
+    status = cmd_query(&o);
+  else
+    status = cmd_verify_status(&o, c == &commands[3]);
   free(o.paths);
   return status;
 }

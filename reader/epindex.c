@@ -142,10 +142,16 @@ static bool user_cache_dir(const char *p, char *real, char *out, size_t n) {
  * cache, trusted only when the user owns it, rebuilt (without waiting for
  * another rebuilder) when it is not current. */
 static void use_user_cache(path_ent *pe, const char *p, const struct stat *st,
-                           epindex_policy policy) {
-  char real[PATH_MAX], idxdir[PATH_MAX];
-  if (!user_cache_dir(p, real, idxdir, sizeof(idxdir)))
+                           epindex_policy policy, ep_strvec *diags) {
+  char real[PATH_MAX], idxdir[PATH_MAX], err[512];
+  if (!user_cache_dir(p, real, idxdir, sizeof(idxdir))) {
+    /* said, so that "scan (no index)" is not all a user learns */
+    (void)ep_strvec_addf(diags,
+                         "%s: user cache not used: neither XDG_CACHE_HOME "
+                         "nor HOME is an absolute path",
+                         p);
     return;
+  }
   epindex_reason why;
   uid_t me = geteuid();
   if (ep_index_open_in(p, st, idxdir, me, policy, &pe->ix, &why, NULL) ||
@@ -155,11 +161,16 @@ static void use_user_cache(path_ent *pe, const char *p, const struct stat *st,
     why = EPINDEX_REASON_MISSING;
   }
   bool rebuilt = false;
-  if (!pe->ix && reason_repairable(why)) {
+  /* UNREADABLE: the cache directory cannot be reached, which the update
+   * then says why */
+  if (!pe->ix && (reason_repairable(why) || why == EPINDEX_REASON_UNREADABLE)) {
     epindex_update_stats stats;
     struct stat now;
-    if (ep_update_into(p, idxdir, EPINDEX_UPDATE_NOWAIT, &stats, NULL, 0) ||
-        stat(p, &now) != 0 ||
+    int rc = ep_update_into(p, idxdir, EPINDEX_UPDATE_NOWAIT, &stats, err,
+                            sizeof(err));
+    if (rc && rc != EPINDEX_EBUSY) /* EBUSY: another process is at it */
+      (void)ep_strvec_addf(diags, "%s: user cache not used: %s", p, err);
+    if (rc || stat(p, &now) != 0 ||
         ep_index_open_in(p, &now, idxdir, me, policy, &pe->ix, &why, NULL))
       return;
     rebuilt = !stats.unchanged;
@@ -190,7 +201,7 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
     heal(pe, p, policy);
   else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
            pe->reason != EPINDEX_REASON_UNTRUSTED)
-    use_user_cache(pe, p, &st, policy);
+    use_user_cache(pe, p, &st, policy, diags);
   if (!rc && pe->ix) {
     if (pe->source != EPINDEX_SOURCE_CACHE)
       pe->source = EPINDEX_SOURCE_INDEX;

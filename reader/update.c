@@ -60,11 +60,13 @@ static int fail(update_ctx *u, int code, const char *what, const char *name) {
   return code;
 }
 
+/* name is relative to the directory, or absolute (the user cache's). */
 static int sys_fail(update_ctx *u, const char *what, const char *name) {
   int e = errno;
+  bool absolute = name && name[0] == '/';
   u->err.len = 0;
-  ep_buf_appendf(&u->err, "%s %s%s%s: %s", what, u->dir, name ? "/" : "",
-                 name ? name : "", strerror(e));
+  ep_buf_appendf(&u->err, "%s %s%s%s: %s", what, absolute ? "" : u->dir,
+                 name && !absolute ? "/" : "", name ? name : "", strerror(e));
   return ep_errno_code(e);
 }
 

@@ -50,7 +50,7 @@ check query-two-groups 2 '^$' 'at most one GROUP' -- "$EPINDEX" query --path "$s
 check verify-missing 1 'missing \(no index\)' '^$' -- "$EPINDEX" verify "$site"
 check update 0 "^$site: 2 dists, 3 entry points, 2 read, [0-9.]+ ms$" '^$' -- "$EPINDEX" update "$site"
 check update-unchanged 0 "^$site: unchanged" '^$' -- "$EPINDEX" update "$site"
-check verify-fresh 0 "^$site: fresh \(index is fresh\)$" '^$' -- "$EPINDEX" verify "$site"
+check verify-fresh 0 "^$site: fresh$" '^$' -- "$EPINDEX" verify "$site"
 check status 0 '  dists: 2' '^$' -- "$EPINDEX" status "$site"
 check status-dir 0 "  dir: $site" '^$' -- "$EPINDEX" status "$site"
 check query-text 0 $'console_scripts\tfoo = foo:main\t\\(foo 1.0\\)' '^$' -- "$EPINDEX" query --path "$site" console_scripts
@@ -62,7 +62,7 @@ check query-explain 0 'foo' "$site: index \\(index is fresh\\)" -- "$EPINDEX" qu
 check query-empty-group 0 '^\[\]$' '^$' -- "$EPINDEX" query --json --path "$site" nothing.here
 
 mkdir -p "$site/new-1.0.dist-info"
-check verify-stale 1 "^$site: stale \(index is stale: .*new-1.0.dist-info" '^$' -- "$EPINDEX" verify "$site"
+check verify-stale 1 "^$site: stale: .*new-1.0.dist-info" '^$' -- "$EPINDEX" verify "$site"
 check query-stale-scans 0 '^\[\]$' "$site: scan \\(index is stale\\)" -- "$EPINDEX" query --explain --path "$site" --json nothing
 check verify-trust 0 'trusted' '^$' -- "$EPINDEX" verify --policy trust "$site"
 
@@ -76,7 +76,35 @@ check broken-utf8 0 '"name": "x"' 'invalid UTF-8 at byte 0' -- "$EPINDEX" query 
 check update-missing 3 '^$' "epindex: cannot open $T/nope: No such file or directory" -- "$EPINDEX" update "$T/nope"
 check update-file 3 '^$' 'Not a directory' -- "$EPINDEX" update "$site/foo-1.0.dist-info/METADATA"
 check update-partial-failure 3 "^$site: " 'No such file' -- "$EPINDEX" update "$T/nope" "$site"
-check verify-not-dir 1 'not-a-dir' '^$' -- "$EPINDEX" verify "$site/foo-1.0.dist-info/METADATA"
+check verify-not-dir 3 '^$' 'epindex: .*METADATA: path entry is not a directory' -- "$EPINDEX" verify "$site/foo-1.0.dist-info/METADATA"
+check verify-nonexistent 3 '^$' 'epindex: /nonexistent: path entry does not exist' -- "$EPINDEX" verify /nonexistent
+# an option is accepted only by the commands it means something to
+for bad in "verify --json $site" "update --json $site" "status --heal $site" \
+  "verify --user-cache $site" "update --name x $site" "query --full" \
+  "update --policy verify $site" "verify --path $site $site"; do
+  opt=$(echo "$bad" | grep -o -- '--[a-z-]*' | head -1)
+  cmd=${bad%% *}
+  # shellcheck disable=SC2086
+  check "option-$cmd$opt" 2 '^$' "epindex: $opt does not apply to $cmd" -- "$EPINDEX" $bad
+done
+check option-usage-shown 2 '^$' 'Usage: epindex verify \[--policy P\] DIR' -- "$EPINDEX" verify --json "$site"
+# JSON is strict: a file name that is not UTF-8 is written with U+FFFD
+badname=$T/$'s\xe9'
+mkdir -p "$badname/b-1.dist-info"
+printf 'Name: b\n' >"$badname/b-1.dist-info/METADATA"
+printf '[g]\nb = b:main\n' >"$badname/b-1.dist-info/entry_points.txt"
+check json-non-utf8-path 0 '"path": "[^"]*s\\ufffd"' '^$' -- "$EPINDEX" query --json --path "$badname" g
+check explain-non-utf8-path 0 'b = b:main' $'s\xe9: scan' -- "$EPINDEX" query --explain --path "$badname" g
+# a user cache that cannot be made says why, and the answer is a scan's
+ucsite=$T/ucsite
+mkdir -p "$ucsite/u-1.dist-info" && printf 'Name: u\n' >"$ucsite/u-1.dist-info/METADATA"
+chown -R nobody "$ucsite" 2>/dev/null || true
+touch "$T/cache-file"
+if [[ $(stat -c %u "$ucsite") != "$(id -u)" ]]; then
+  XDG_CACHE_HOME=$T/cache-file check user-cache-unusable 0 '^$' \
+    "user cache not used: cannot create $T/cache-file/epindex: Not a directory" \
+    -- "$EPINDEX" query --user-cache --path "$ucsite" g
+fi
 check query-nonexistent-path 0 '^\[\]$' '^$' -- "$EPINDEX" query --json --path "$T/nope" g
 
 # a damaged lookup table: index.db answers, silently
