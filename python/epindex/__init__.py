@@ -239,9 +239,19 @@ def _stamps(paths):
 
 
 def _paths_of(path):
-    """sys.path entries as importlib.metadata takes them: str or PathLike."""
-    return [p if isinstance(p, str) else _os.fspath(p)
-            for p in (_sys.path if path is None else path)]
+    """sys.path entries as importlib.metadata takes them: str or PathLike,
+    in a list (a str alone would be taken as a list of characters)."""
+    if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
+        raise TypeError("path must be a list of path entries (str or "
+                        "os.PathLike), not %s" % type(path).__name__)
+    paths = []
+    for p in (_sys.path if path is None else path):
+        p = p if isinstance(p, str) else _os.fspath(p)
+        if not isinstance(p, str):
+            raise TypeError("path entries must be str or os.PathLike of "
+                            "str, not %s" % type(p).__name__)
+        paths.append(p)
+    return paths
 
 
 def _opened(paths, policy):
@@ -298,6 +308,9 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
     if policy not in _POLICIES:
         raise ValueError("policy must be 'stat', 'verify' or 'trust'")
     paths = _paths_of(path)
+    if not all(v is None or isinstance(v, str) for v in (group, name)):
+        # importlib.metadata compares: no group or name equals a non-str
+        return EntryPoints(())
     h, results = _opened(paths, policy)
     eps = results.get((group, name))
     if eps is None:
@@ -309,7 +322,10 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
 
 def explain(path=None, policy=None):
     """Where each path entry's answer comes from: a list of
-    (path entry, 'index' | 'scan' | 'none', reason) and the diagnostics."""
+    (path entry, 'index' | 'scan' | 'cache' | 'none', reason) and the
+    diagnostics."""
+    if policy not in _POLICIES:
+        raise ValueError("policy must be 'stat', 'verify' or 'trust'")
     paths = _paths_of(path)
     h = _epindex.open(paths, _POLICIES[policy])
     return ([(p,) + s for p, s in zip(paths, h.sources)], list(h.diagnostics))

@@ -29,14 +29,27 @@ def scheme_of(python):
     return json.loads(out)
 
 
+def installer_advice():
+    """Why pypa/installer cannot be imported here, and what to do."""
+    here = sys.executable
+    if sys.prefix != sys.base_prefix:
+        # a venv: the system's copy, if any, is invisible to it
+        return ("pypa/installer cannot be imported by %s (a virtual "
+                "environment, which does not see the system's packages): "
+                "install it into the venv, or run a python3 that has both "
+                "installer and epindex: python3 -m epindex install WHEEL... "
+                "--python %s" % (here, here))
+    return ("pypa/installer cannot be imported by %s: install it "
+            "(Debian: apt-get install python3-installer)" % here)
+
+
 def install(wheels, python):
     try:
         from installer import install as install_wheel
         from installer.destinations import SchemeDictionaryDestination
         from installer.sources import WheelFile
     except ImportError:
-        sys.exit("epindex: pypa/installer is needed to install wheels "
-                 "(Debian: apt-get install python3-installer)")
+        sys.exit("epindex: " + installer_advice())
     scheme = scheme_of(python)
     scheme.setdefault("headers", os.path.join(scheme["data"], "include"))
     destination = SchemeDictionaryDestination(

@@ -72,6 +72,40 @@ def test_installed_without_setuptools(venv):
     assert out == ["0.1.0", "False"]  # importing epindex does not import it
 
 
+def test_argument_types_as_importlib_takes_them(venv, tmp_path):
+    code = r"""
+import importlib.metadata as im, epindex, json
+out = {}
+out["group5"] = [len(epindex.entry_points(group=5)), len(im.entry_points(group=5))]
+out["name5"] = [len(epindex.entry_points(name=5)), len(im.entry_points(name=5))]
+for bad in ("/tmp", b"/tmp", [5]):
+    try:
+        epindex.entry_points(path=bad)
+        out[repr(bad)] = "no error"
+    except TypeError as e:
+        out[repr(bad)] = str(e)
+try:
+    epindex.explain(policy="fast")
+except ValueError as e:
+    out["policy"] = str(e)
+print(json.dumps(out))
+"""
+    out = json.loads(subprocess.run([venv_python(venv), "-c", code], check=True,
+                                    capture_output=True, text=True).stdout)
+    assert out["group5"] == [0, 0] and out["name5"] == [0, 0]
+    assert out["'/tmp'"].startswith("path must be a list of path entries")
+    assert out["b'/tmp'"].startswith("path must be a list of path entries")
+    assert out["[5]"].startswith("expected str, bytes or os.PathLike")
+    assert "stat" in out["policy"]
+    # the venv cannot see Debian's python3-installer: the advice says so
+    whl = tmp_path / "x-1.0-py3-none-any.whl"
+    whl.write_bytes(b"")
+    res = subprocess.run([venv_python(venv), "-m", "epindex", "install", str(whl)],
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert "a virtual environment, which does not see the system's" in res.stderr
+
+
 def test_tricky_paths_all_index_states(venv, tmp_path):
     """missing, fresh, stale, relocated (cp -r) and damaged indexes."""
     root = str(tmp_path / "t")
