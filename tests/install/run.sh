@@ -74,6 +74,19 @@ CM
 if cmake -S "$T/proj" -B "$T/proj/b2" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null 2>&1; then
   bad "find_package accepted version 1"; else ok; fi
 
+# the installed command runs from its prefix with no help ($ORIGIN RPATH)
+if env -u LD_LIBRARY_PATH "$prefix/bin/epindex" query --path "$T/site" console_scripts |
+   grep -q 'demo = demo:main'; then ok; else bad "PREFIX/bin/epindex without LD_LIBRARY_PATH"; fi
+# the README's C example, as it is in docs/examples, and as it is quoted
+src=$(cd "$(dirname "$0")/../.." && pwd)
+example=$src/docs/examples/console_scripts.c
+if cc -Wall -Werror "$example" -o "$T/cs" $(pkg-config --cflags --libs epindex) \
+     -Wl,-rpath,"$(pkg-config --variable=libdir epindex)" &&
+   [[ $("$T/cs" "$T/site") == "demo = demo:main" ]]; then ok
+else bad "docs/examples/console_scripts.c"; fi
+if python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' \
+     "$example" "$src/README.md"; then ok; else bad "README does not quote docs/examples/console_scripts.c"; fi
+
 for f in bin/epindex include/epindex.h share/man/man1/epindex.1 \
          share/bash-completion/completions/epindex; do
   if [[ -e $prefix/$f ]]; then ok; else bad "missing $f"; fi
