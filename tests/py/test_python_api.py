@@ -72,6 +72,36 @@ def test_installed_without_setuptools(venv):
     assert out == ["0.1.0", "False"]  # importing epindex does not import it
 
 
+@pytest.mark.parametrize("interp", PYTHONS)
+def test_pip_wheel_installs_in_a_fresh_venv(interp, tmp_path):
+    """`pip wheel .` builds a wheel (no setuptools, no wheel package), which
+    installs with no network into a new venv and answers there."""
+    build = str(tmp_path / "build")
+    subprocess.run([interp, "-m", "venv", build], check=True, capture_output=True)
+    out = str(tmp_path / "wheels")
+    res = subprocess.run([venv_python(build), "-m", "pip", "wheel", "-q", "--no-index",
+                          "--no-build-isolation", "-w", out, ROOT],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    wheels = os.listdir(out)
+    assert len(wheels) == 1 and wheels[0].startswith("epindex-0.1.0-cp3")
+    with zipfile.ZipFile(os.path.join(out, wheels[0])) as z:
+        names = z.namelist()
+    assert "epindex-accelerate.pth" in names and any(
+        n.startswith("epindex/_epindex.") and n.endswith(".so") for n in names)
+    fresh = str(tmp_path / "fresh")
+    subprocess.run([interp, "-m", "venv", fresh], check=True, capture_output=True)
+    subprocess.run([venv_python(fresh), "-m", "pip", "install", "-q", "--no-index",
+                    os.path.join(out, wheels[0])], check=True, capture_output=True)
+    site = str(tmp_path / "site")
+    envgen.dist(site, "w-1.0.dist-info", "w", eps="[console_scripts]\nw = w:main\n")
+    got = subprocess.run([venv_python(fresh), "-c",
+                          "import epindex, sys; print([e.value for e in "
+                          "epindex.entry_points(group='console_scripts', path=[sys.argv[1]])])",
+                          site], capture_output=True, text=True, check=True).stdout
+    assert got.strip() == "['w:main']"
+
+
 def test_argument_types_as_importlib_takes_them(venv, tmp_path):
     code = r"""
 import importlib.metadata as im, epindex, json
