@@ -63,9 +63,37 @@ mkdir -p "$T"/{SOURCES,SPECS,BUILD,RPMS,SRPMS} "$T/epindex-$version"
 (cd "$src" && git ls-files -z | xargs -0 cp --parents -t "$T/epindex-$version")
 tar -C "$T" -czf "$T/SOURCES/epindex-$version.tar.gz" "epindex-$version"
 # --nodeps: this machine's packages are not in an RPM database
-if rpmbuild -bb --nodeps --define "_topdir $T" "$src/packaging/rpm/epindex.spec" \
-  >"$T/rpmbuild.log" 2>&1; then ok "rpmbuild -bb"
+# the distribution's flags, with markers, must reach every compile and link
+if rpmbuild -bb --nodeps --define "_topdir $T" \
+  --define "optflags -O2 -g -DEPINDEX_RPM_CFLAGS" \
+  --define "build_cflags -O2 -g -DEPINDEX_RPM_CFLAGS" \
+  --define "build_ldflags -Wl,-z,relro -Wl,--defsym=epindex_rpm_ldflags=0" \
+  "$src/packaging/rpm/epindex.spec" >"$T/rpmbuild.log" 2>&1; then ok "rpmbuild -bb"
 else tail -20 "$T/rpmbuild.log"; bad "rpmbuild -bb"; fi
+compiles=$(grep -c -- ' -c .*\.c$' "$T/rpmbuild.log" || true)
+flagged=$(grep -- ' -c .*\.c$' "$T/rpmbuild.log" | grep -c -- '-DEPINDEX_RPM_CFLAGS' || true)
+[[ $compiles -gt 10 && $flagged -eq $compiles ]] &&
+  ok "CFLAGS reach all $compiles compiles" || bad "CFLAGS reach $flagged of $compiles compiles"
+links=$(grep -E -c -- ' -o (libepindex\.so|epindex|_epindex)' "$T/rpmbuild.log" || true)
+linked=$(grep -E -- ' -o (libepindex\.so|epindex|_epindex)' "$T/rpmbuild.log" |
+  grep -c -- 'epindex_rpm_ldflags' || true)
+[[ $links -ge 3 && $linked -eq $links ]] &&
+  ok "LDFLAGS reach all $links links" || bad "LDFLAGS reach $linked of $links links"
+pyrpm=$(find "$T/RPMS" -name "python3-epindex-$version-*.rpm" | head -1)
+if [[ -n $pyrpm ]]; then
+  pyfiles=$(rpm -qlp "$pyrpm" 2>/dev/null)
+  for f in epindex/__init__.py epindex/_epindex epindex-accelerate.pth; do
+    grep -q -- "$f" <<<"$pyfiles" && ok "python3-epindex carries $f" || bad "python3-epindex lacks $f"
+  done
+  mkdir -p "$T/pyroot" && (cd "$T/pyroot" && rpm2cpio "$pyrpm" | cpio -idm --quiet)
+  pysite=$(dirname "$(find "$T/pyroot" -name __init__.py -path '*epindex*' | head -1)")
+  add_dist "$T/pysite" py_demo
+  if PYTHONPATH=$(dirname "$pysite") /usr/bin/python3 -c \
+    "import epindex, sys; sys.exit([e.value for e in epindex.entry_points(group='demo.plugins', path=[sys.argv[1]])] != ['py_demo:hook'])" \
+    "$T/pysite"; then ok "python3-epindex answers"; else bad "python3-epindex does not answer"; fi
+else
+  bad "no python3-epindex package"
+fi
 rpm=$(find "$T/RPMS" -name "epindex-$version-*.rpm" | head -1)
 if [[ -n $rpm ]]; then
   files=$(rpm -qlp "$rpm" 2>/dev/null)
