@@ -591,6 +591,7 @@ static void parse_options(int argc, char **argv, const char *optstring,
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
   int c;
+  opterr = 0;
   while ((c = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
     switch (c) {
     case OPT_PATH:
@@ -651,8 +652,11 @@ static void parse_options(int argc, char **argv, const char *optstring,
       printf("epindex %s (schema %d)\n", epindex_libversion(),
              EPINDEX_SCHEMA_VERSION);
       exit(0);
-    default:
-      fprintf(stderr, "Try 'epindex --help'.\n");
+    default: /* getopt's own messages would name argv[0], not epindex */
+      fprintf(stderr,
+              "epindex: unknown option, or one missing its argument: %s\n"
+              "Try 'epindex --help'.\n",
+              argv[optind - 1]);
       exit(EXIT_USAGE);
     }
   }

@@ -41,7 +41,10 @@ check help-after-command 0 'Exit status' '^$' -- "$EPINDEX" query --help
 check version 0 '^epindex [0-9]+\.[0-9]+\.[0-9]+ \(schema 3\)$' '^$' -- "$EPINDEX" --version
 check no-command 2 '^$' 'missing COMMAND' -- "$EPINDEX"
 check bad-command 2 '^$' 'unknown COMMAND' -- "$EPINDEX" frobnicate
-check bad-option 2 '^$' "Try 'epindex --help'" -- "$EPINDEX" query --bogus
+check bad-option 2 '^$' "^epindex: unknown option, or one missing its argument: --bogus" -- "$EPINDEX" query --bogus
+check missing-argument 2 '^$' "^epindex: unknown option, or one missing its argument: --path" -- "$EPINDEX" query --path
+# every message on stderr starts with epindex: (none names argv[0])
+check stderr-prefix 2 '^$' '^epindex: ' -- "$EPINDEX" verify --json "$site"
 check bad-policy 2 '^$' 'stat, verify or trust' -- "$EPINDEX" query --policy maybe --path "$site"
 check update-no-args 2 '^$' 'needs DIR' -- "$EPINDEX" update
 check verify-no-args 2 '^$' 'needs DIR' -- "$EPINDEX" verify
