@@ -28,7 +28,7 @@ for k in $(seq 1 "$kills"); do
   wait "$pid" 2>/dev/null
   verdict=$("$EPINDEX" status --policy trust "$site" | head -1)
   case $verdict in
-    *": trusted "*|*": missing "*) ;;
+    *": trusted" | *": trusted:"* | *": missing"*) ;;
     *) bad=$((bad + 1)); echo "kill $k: $verdict" ;;
   esac
   ls "$site/.epindex" | grep -q tmp && litter_seen=$((litter_seen + 1))
