@@ -59,8 +59,13 @@ static const char usage_text[] =
     "      --path DIR     a search-path entry; repeat in sys.path order\n"
     "      --python PY    use PY's sys.path (default: python3's, if no "
     "--path);\n"
-    "                     PY must be CPython 3.11-3.13 (whose rules epindex\n"
+    "                     PY must be CPython 3.11-3.15 (whose rules epindex\n"
     "                     implements), else exit 3\n"
+    "      --rules 3.N    answer by importlib.metadata's rules of Python 3.N\n"
+    "                     (3.11-3.15; default: PY's, or 3.13's with --path):\n"
+    "                     from 3.15 on, a distribution with an entry point\n"
+    "                     value that is no object reference is skipped (there\n"
+    "                     importlib.metadata raises), with a warning\n"
     "      --name NAME    only entry points called NAME\n"
     "      --json         one JSON array of objects with keys group, name,\n"
     "                     value, dist, version, path, metadir (strict JSON:\n"
@@ -105,6 +110,7 @@ typedef struct options {
   const char *name;
   epindex_policy policy;
   int json, explain, full, heal, user_cache, include_stdlib;
+  int rules; /* --rules 3.N: N; 0 when not given */
   unsigned lock_timeout;
   char **args;
   int nargs;
@@ -124,13 +130,14 @@ enum {
   O_HEAL = 1u << 7,
   O_USER_CACHE = 1u << 8,
   O_INCLUDE_STDLIB = 1u << 9,
-  O_LOCK_TIMEOUT = 1u << 10
+  O_LOCK_TIMEOUT = 1u << 10,
+  O_RULES = 1u << 11
 };
 
 static const char *const option_names[] = {
-    "--path",       "--python",         "--policy",      "--json",
-    "--name",       "--explain",        "--full",        "--heal",
-    "--user-cache", "--include-stdlib", "--lock-timeout"};
+    "--path",       "--python",         "--policy",       "--json",
+    "--name",       "--explain",        "--full",         "--heal",
+    "--user-cache", "--include-stdlib", "--lock-timeout", "--rules"};
 
 typedef struct command {
   const char *name, *usage;
@@ -144,10 +151,11 @@ static const command commands[] = {
      "[--lock-timeout S]",
      O_PYTHON | O_INCLUDE_STDLIB | O_FULL | O_LOCK_TIMEOUT},
     {"query",
-     "epindex query [--path DIR]... [--python PY] [--policy P] [--json]\n"
-     "       [--name NAME] [--explain] [--heal] [--user-cache] [GROUP]",
+     "epindex query [--path DIR]... [--python PY] [--rules 3.N] [--policy P]\n"
+     "       [--json] [--name NAME] [--explain] [--heal] [--user-cache] "
+     "[GROUP]",
      O_PATH | O_PYTHON | O_POLICY | O_JSON | O_NAME | O_EXPLAIN | O_HEAL |
-         O_USER_CACHE},
+         O_USER_CACHE | O_RULES},
     {"verify", "epindex verify [--policy P] DIR...", O_POLICY},
     {"status", "epindex status [--policy P] DIR...", O_POLICY},
 };
@@ -196,7 +204,10 @@ static const char py_syspath[] =
 /* The interpreters whose importlib.metadata rules the library implements
  * (docs/conformance.md). */
 #define PY_RULES_MIN 11
-#define PY_RULES_MAX 13
+#define PY_RULES_MAX 15
+/* from this minor version on, importlib.metadata validates entry point
+ * values (EPINDEX_OPEN_VALUE_RULE) */
+#define PY_VALUE_RULE 15
 
 typedef struct py_info {
   char **paths;
@@ -477,23 +488,28 @@ static int cmd_query(options *o) {
   if (o->nargs > 1)
     die_usage("query takes at most one GROUP");
   py_info pi = {NULL, 0, 0, 0};
+  int rules = o->rules; /* --rules, else the interpreter's, else 3.13's */
   if (o->python || o->npaths == 0) {
     const char *py = o->python ? o->python : "python3";
     if (python_sys_path(py, &pi) != 0)
       return EXIT_FAIL;
-    if (!python_rules_known(py, &pi)) {
+    if (!rules && !python_rules_known(py, &pi)) {
       py_info_free(&pi);
       return EXIT_FAIL;
     }
+    if (!rules)
+      rules = pi.minor;
     o->paths = xrealloc(o->paths, (o->npaths + pi.n) * sizeof(*o->paths));
     for (size_t i = 0; i < pi.n; i++)
       o->paths[o->npaths++] = pi.paths[i];
   }
   epindex *ix = NULL;
   epindex_result *res = NULL;
-  int rc = epindex_open(&ix, o->paths, o->npaths, o->policy,
-                        (o->heal ? EPINDEX_OPEN_HEAL : 0) |
-                            (o->user_cache ? EPINDEX_OPEN_USER_CACHE : 0));
+  int rc =
+      epindex_open(&ix, o->paths, o->npaths, o->policy,
+                   (o->heal ? EPINDEX_OPEN_HEAL : 0) |
+                       (o->user_cache ? EPINDEX_OPEN_USER_CACHE : 0) |
+                       (rules >= PY_VALUE_RULE ? EPINDEX_OPEN_VALUE_RULE : 0));
   if (!rc)
     rc = epindex_lookup(ix, o->nargs ? o->args[0] : NULL, o->name, &res);
   if (!rc) {
@@ -573,7 +589,8 @@ static void parse_options(int argc, char **argv, const char *optstring,
     OPT_HEAL,
     OPT_USER_CACHE,
     OPT_INCLUDE_STDLIB,
-    OPT_LOCK_TIMEOUT
+    OPT_LOCK_TIMEOUT,
+    OPT_RULES
   };
   static const struct option longopts[] = {
       {"path", required_argument, NULL, OPT_PATH},
@@ -587,6 +604,7 @@ static void parse_options(int argc, char **argv, const char *optstring,
       {"user-cache", no_argument, NULL, OPT_USER_CACHE},
       {"include-stdlib", no_argument, NULL, OPT_INCLUDE_STDLIB},
       {"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
+      {"rules", required_argument, NULL, OPT_RULES},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0}};
@@ -643,6 +661,16 @@ static void parse_options(int argc, char **argv, const char *optstring,
       if (!*optarg || *end || v < 1 || v > 65535)
         die_usage("--lock-timeout takes whole seconds from 1 to 65535");
       o->lock_timeout = (unsigned)v;
+      break;
+    }
+    case OPT_RULES: {
+      o->given |= O_RULES;
+      int minor = 0;
+      char tail;
+      if (sscanf(optarg, "3.%d%c", &minor, &tail) != 1 ||
+          minor < PY_RULES_MIN || minor > PY_RULES_MAX)
+        die_usage("--rules takes a Python version from 3.11 to 3.15");
+      o->rules = minor;
       break;
     }
     case 'h':

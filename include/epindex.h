@@ -173,10 +173,13 @@ EPINDEX_API const char *epindex_reason_text(epindex_reason reason);
 typedef struct epindex epindex;
 
 /* Flags for epindex_open(). */
-#define EPINDEX_OPEN_HEAL 0x1u /* rebuild indexes that are not current */
-#define EPINDEX_OPEN_USER_CACHE                                                \
-  0x2u /* index unwritable dirs in the user's                                  \
-          cache */
+/* rebuild indexes that are not current */
+#define EPINDEX_OPEN_HEAL 0x1u
+/* keep the indexes of directories this process may not write in the
+ * user's cache */
+#define EPINDEX_OPEN_USER_CACHE 0x2u
+/* answer by the rule of Python 3.15+ (below) */
+#define EPINDEX_OPEN_VALUE_RULE 0x4u
 
 /*
  * Open an ordered search path (like sys.path). Each path entry is judged now:
@@ -205,9 +208,17 @@ typedef struct epindex epindex;
  * non-blocking lock), trusted only when this user owns it and nobody else
  * may write it; the entry's source is EPINDEX_SOURCE_CACHE.
  *
+ * With EPINDEX_OPEN_VALUE_RULE, answers follow importlib.metadata of Python
+ * 3.15 and later (importlib_metadata 8.7+), which validates an entry point's
+ * value when it is constructed (EntryPoint.pattern: module[:attr][ [extras]],
+ * docs/conformance.md): a visible distribution with a value that is no
+ * object reference is one importlib.metadata raises on, so it is skipped
+ * and reported like other broken metadata. Without it, the rules of
+ * 3.11-3.14, where such a value is returned and fails only when loaded.
+ *
  * Broken metadata never makes this fail: it is skipped and reported through
- * epindex_diag_*(). On success *out is a handle to close with
- * epindex_close(). Errors (*out is then NULL):
+ * epindex_diag_*() and counted by epindex_skipped_count(). On success *out is a
+ * handle to close with epindex_close(). Errors (*out is then NULL):
  *   EPINDEX_EINVAL  out NULL, paths NULL with npaths > 0, a NULL entry, an
  *                   unknown policy or flag;
  *   EPINDEX_ENOMEM  out of memory;
@@ -237,6 +248,10 @@ EPINDEX_API epindex_reason epindex_path_reason(const epindex *ix, size_t i);
  * file; they are owned by the handle.
  */
 EPINDEX_API size_t epindex_diag_count(const epindex *ix);
+/* How many distributions were skipped because importlib.metadata would
+ * raise on them (each has a diagnostic): when it is not 0, importlib.metadata
+ * raises where this handle answers. */
+EPINDEX_API size_t epindex_skipped_count(const epindex *ix);
 EPINDEX_API const char *epindex_diag_message(const epindex *ix, size_t i);
 
 /* ---- Looking up entry points ------------------------------------------ */

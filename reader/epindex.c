@@ -35,15 +35,20 @@ typedef struct path_ent {
   ep_catalog cat; /* source SCAN */
   ep_key *keys;   /* SCAN: sorted keys of cat, for precedence */
   size_t nkeys;
-  int64_t ndists; /* 0: cannot hide anything */
+  int64_t ndists;    /* 0: cannot hide anything */
+  ep_key *ruled_out; /* INDEX: sorted keys of distributions the value rule
+                        skips (EPINDEX_OPEN_VALUE_RULE), in cat's arena */
+  size_t nruled_out, nruled_out_cap;
 } path_ent;
 
 struct epindex {
   pthread_mutex_t mu;
   epindex_policy policy;
+  unsigned flags;
   size_t n;
   path_ent *ents;
   ep_strvec diags;
+  size_t skipped; /* distributions skipped: importlib.metadata raises */
 };
 
 static int build_keys(path_ent *pe) {
@@ -245,14 +250,98 @@ static int demote_to_scan(epindex *ix, size_t i);
 typedef struct problem_msg {
   const char *path;
   ep_strvec *diags;
+  size_t *skipped;
 } problem_msg;
 
 static int add_problem(void *ctx, const char *metadir, size_t mlen,
                        const char *why, size_t wlen) {
   problem_msg *pm = ctx;
+  (*pm->skipped)++;
   return ep_strvec_addf(pm->diags, "%s/%.*s: skipped: %.*s", pm->path,
                         (int)mlen, metadir ? metadir : "?", (int)wlen,
                         why ? why : "?");
+}
+
+/* ---- the value rule (importlib.metadata of Python 3.15+) -----------------
+ *
+ * EntryPoint() validates its value there, so a distribution with a value
+ * that is no object reference makes entry_points() raise. Indexes record
+ * such distributions whatever the reader's rules (\nbadvalue rows); a
+ * reader that applies the rule skips the visible ones as broken. */
+
+#define RULE_WHY_FMT                                                           \
+  "entry_points.txt: line %lld: value '%.*s' is not an object reference "      \
+  "(importlib.metadata of Python 3.15+ raises)"
+
+typedef struct rule_ctx {
+  epindex *ix;
+  size_t entry;
+} rule_ctx;
+
+static int ruled_index_row(void *ctx, const char *metadir, size_t mlen,
+                           const char *key, size_t klen, int64_t line,
+                           const char *value, size_t vlen) {
+  rule_ctx *rc = ctx;
+  path_ent *pe = &rc->ix->ents[rc->entry];
+  int h = hidden_by_earlier(rc->ix, rc->entry, key, klen);
+  if (h)
+    return h < 0 ? h : EPINDEX_OK;
+  if (ep_grow(&pe->ruled_out, &pe->nruled_out_cap, pe->nruled_out,
+              sizeof(*pe->ruled_out), 4))
+    return EPINDEX_ENOMEM;
+  /* the row's text lives only during the call: the key is kept in the
+   * entry's (otherwise unused) catalog arena, freed with the entry */
+  char *k = ep_arena_strndup(&pe->cat.arena, key, klen);
+  if (!k)
+    return EPINDEX_ENOMEM;
+  pe->ruled_out[pe->nruled_out++] = (ep_key){k, klen};
+  char why[600];
+  snprintf(why, sizeof(why), RULE_WHY_FMT, (long long)line, (int)vlen, value);
+  problem_msg pm = {ep_path_or_dot(pe->path), &rc->ix->diags, &rc->ix->skipped};
+  return add_problem(&pm, metadir, mlen, why, strlen(why));
+}
+
+/* A scan's distributions that the rule makes broken get a problem, which
+ * report_problems() then tells as it tells any other. */
+static int rule_scanned(epindex *ix, size_t i) {
+  path_ent *pe = &ix->ents[i];
+  for (size_t d = 0; d < pe->cat.ndists; d++) {
+    ep_dist *dist = &pe->cat.dists[d];
+    if (!dist->bad_value || !ep_dist_answers(dist))
+      continue;
+    const ep_entry *e = &pe->cat.entries[dist->first + dist->bad_value - 1];
+    char why[600];
+    snprintf(why, sizeof(why), RULE_WHY_FMT, (long long)e->line,
+             (int)e->value_len, e->value);
+    if (!(dist->problem = ep_arena_strndup(&pe->cat.arena, why, strlen(why))))
+      return EPINDEX_ENOMEM;
+  }
+  return EPINDEX_OK;
+}
+
+static int apply_value_rule(epindex *ix) {
+  for (size_t i = 0; i < ix->n; i++) {
+    path_ent *pe = &ix->ents[i];
+    int rc = EPINDEX_OK;
+    if (pe->ix) {
+      rule_ctx c = {ix, i};
+      rc = ep_index_bad_values(pe->ix, ruled_index_row, &c);
+      if (rc == EPINDEX_OK && pe->nruled_out > 1)
+        qsort(pe->ruled_out, pe->nruled_out, sizeof(*pe->ruled_out),
+              ep_key_cmp);
+    } else if (pe->source == EPINDEX_SOURCE_SCAN) {
+      rc = rule_scanned(ix, i);
+    }
+    if (rc)
+      return rc;
+  }
+  return EPINDEX_OK;
+}
+
+static bool ruled_out(const path_ent *pe, const char *key, size_t klen) {
+  ep_key k = {key, klen};
+  return pe->nruled_out && bsearch(&k, pe->ruled_out, pe->nruled_out,
+                                   sizeof(*pe->ruled_out), ep_key_cmp);
 }
 
 /* Problems of scanned entries' visible distributions, in path order. An
@@ -261,7 +350,7 @@ static int report_problems(epindex *ix) {
   int rc = EPINDEX_OK;
   for (size_t i = 0; i < ix->n && !rc; i++) {
     path_ent *pe = &ix->ents[i];
-    problem_msg pm = {ep_path_or_dot(pe->path), &ix->diags};
+    problem_msg pm = {ep_path_or_dot(pe->path), &ix->diags, &ix->skipped};
     if (pe->ix) {
       size_t before = ix->diags.len;
       rc = ep_index_problems(pe->ix, add_problem, &pm);
@@ -294,7 +383,8 @@ int epindex_open(epindex **out, const char *const *paths, size_t npaths,
     return EPINDEX_EINVAL;
   *out = NULL;
   if ((npaths && !paths) || (unsigned)policy > EPINDEX_POLICY_TRUST ||
-      (flags & ~(EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)))
+      (flags & ~(EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE |
+                 EPINDEX_OPEN_VALUE_RULE)))
     return EPINDEX_EINVAL;
   for (size_t i = 0; i < npaths; i++)
     if (!paths[i])
@@ -312,6 +402,9 @@ int epindex_open(epindex **out, const char *const *paths, size_t npaths,
     rc = ix->ents[i].path ? judge_entry(&ix->ents[i], policy, flags, &ix->diags)
                           : EPINDEX_ENOMEM;
   }
+  ix->flags = flags;
+  if (!rc && (flags & EPINDEX_OPEN_VALUE_RULE))
+    rc = apply_value_rule(ix);
   if (!rc)
     rc = report_problems(ix);
   if (rc) {
@@ -330,6 +423,7 @@ void epindex_close(epindex *ix) {
     ep_index_close(ix->ents[i].ix);
     ep_catalog_free(&ix->ents[i].cat);
     free(ix->ents[i].keys);
+    free(ix->ents[i].ruled_out);
   }
   free(ix->ents);
   ep_strvec_free(&ix->diags);
@@ -369,6 +463,15 @@ epindex_reason epindex_path_reason(const epindex *ix, size_t i) {
   epindex_reason r = ix->ents[i].reason;
   pthread_mutex_unlock(mu_of(ix));
   return r;
+}
+
+size_t epindex_skipped_count(const epindex *ix) {
+  if (!ix)
+    return 0;
+  pthread_mutex_lock(mu_of(ix));
+  size_t n = ix->skipped;
+  pthread_mutex_unlock(mu_of(ix));
+  return n;
 }
 
 size_t epindex_diag_count(const epindex *ix) {
@@ -500,6 +603,8 @@ static int visible(lookup_ctx *lc, const char *key, size_t klen) {
 
 static int add_index_row(void *ctx, const ep_row *r) {
   lookup_ctx *lc = ctx;
+  if (ruled_out(&lc->ix->ents[lc->entry], r->f[EP_COL_KEY], r->n[EP_COL_KEY]))
+    return EPINDEX_OK;
   int v = visible(lc, r->f[EP_COL_KEY], r->n[EP_COL_KEY]);
   if (v <= 0)
     return v;
@@ -593,7 +698,15 @@ static int demote_to_scan(epindex *ix, size_t i) {
   int rc = ep_strvec_addf(&ix->diags, "%s: index not used: %s",
                           ep_path_or_dot(pe->path),
                           "index is damaged (a read failed)");
-  return rc ? rc : scan_entry(pe);
+  free(pe->ruled_out); /* its keys live in the arena scan_entry frees */
+  pe->ruled_out = NULL;
+  pe->nruled_out = pe->nruled_out_cap = 0;
+  if (!rc)
+    rc = scan_entry(pe);
+  /* told once already, from the index: marked, not told again */
+  if (!rc && (ix->flags & EPINDEX_OPEN_VALUE_RULE))
+    rc = rule_scanned(ix, i);
+  return rc;
 }
 
 int epindex_lookup(epindex *ix, const char *group, const char *name,

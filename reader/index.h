@@ -54,6 +54,13 @@ ep_audience ep_index_audience(const ep_index *ix);
 typedef int (*ep_problem_fn)(void *ctx, const char *metadir, size_t mlen,
                              const char *why, size_t wlen);
 int ep_index_problems(ep_index *ix, ep_problem_fn fn, void *ctx);
+/* Each visible distribution with an entry point value that is no object
+ * reference (ep_dist.bad_value): its metadata entry, key, and the first
+ * such value with its line in entry_points.txt. */
+typedef int (*ep_badvalue_fn)(void *ctx, const char *metadir, size_t mlen,
+                              const char *key, size_t klen, int64_t line,
+                              const char *value, size_t vlen);
+int ep_index_bad_values(ep_index *ix, ep_badvalue_fn fn, void *ctx);
 /* Does the index hold a distribution with this key? 1 yes, 0 no, <0 error. */
 int ep_index_has_key(ep_index *ix, const char *key, size_t klen);
 
@@ -91,6 +98,7 @@ int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
 /* Totals recorded in an index's meta rows. */
 typedef struct ep_index_counts {
   size_t dists, entries, problems, links;
+  size_t badvalues; /* \nbadvalue rows (ep_dist.bad_value) */
   size_t egg_infos; /* EGG-INFO children of the directory (see ep_listing) */
 } ep_index_counts;
 

@@ -33,7 +33,7 @@ struct ep_index {
   sqlite3_stmt *all;         /* all entry points, discovery order (lazily) */
   ep_dirstamp ds;
   ep_audience aud; /* who the file is readable by (docs/security.md) */
-  int64_t ndists, nproblems, nentries, nlinks;
+  int64_t ndists, nproblems, nentries, nlinks, nbadvalues;
   int64_t egg, egg_infos; /* built as an .egg path entry; EGG-INFO children */
   _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
 };

@@ -48,6 +48,7 @@ void ep_index_counts_of(const ep_index *ix, ep_index_counts *n) {
   n->problems = (size_t)ix->nproblems;
   n->links = (size_t)ix->nlinks;
   n->egg_infos = (size_t)ix->egg_infos;
+  n->badvalues = (size_t)ix->nbadvalues;
 }
 
 /* Owned by owner (the directory's owner; the user, for a cache index) or
@@ -137,8 +138,8 @@ typedef struct meta_ctx {
 
 /* The meta facts a reader needs, all of which an index must have. */
 static const char *const meta_keys[] = {
-    "dev",      "ino",     "mtime_ns", "ctime_ns", "stamp_ns", "dists",
-    "problems", "entries", "links",    "egg",      "egg_infos"};
+    "dev",      "ino",     "mtime_ns", "ctime_ns", "stamp_ns",  "dists",
+    "problems", "entries", "links",    "egg",      "egg_infos", "badvalues"};
 #define META_N (sizeof(meta_keys) / sizeof(meta_keys[0]))
 #define META_ALL ((1u << META_N) - 1)
 
@@ -146,7 +147,7 @@ static int64_t *meta_field(ep_index *ix, unsigned i) {
   int64_t *dst[] = {&ix->ds.dev,      &ix->ds.ino,      &ix->ds.mtime_ns,
                     &ix->ds.ctime_ns, &ix->ds.stamp_ns, &ix->ndists,
                     &ix->nproblems,   &ix->nentries,    &ix->nlinks,
-                    &ix->egg,         &ix->egg_infos};
+                    &ix->egg,         &ix->egg_infos,   &ix->nbadvalues};
   _Static_assert(sizeof(dst) / sizeof(dst[0]) == META_N, "one per meta key");
   return dst[i];
 }
@@ -206,7 +207,7 @@ static ep_index *new_index(int fd) {
   ix->by_grp = ix->by_grp_full = ix->all = NULL;
   ix->ds = (ep_dirstamp){0, 0, 0, 0, 0};
   ix->aud = (ep_audience){EP_AUD_OWNER, 0};
-  ix->ndists = ix->nproblems = ix->nentries = ix->nlinks = 0;
+  ix->ndists = ix->nproblems = ix->nentries = ix->nlinks = ix->nbadvalues = 0;
   ix->egg = ix->egg_infos = 0;
   return ix;
 }

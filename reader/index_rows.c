@@ -264,6 +264,30 @@ int ep_index_problems(ep_index *ix, ep_problem_fn fn, void *ctx) {
                            problem_row, &p);
 }
 
+typedef struct badvalue_ctx {
+  ep_badvalue_fn fn;
+  void *ctx;
+} badvalue_ctx;
+
+static int badvalue_row(void *ctx, const ep_row *r) {
+  badvalue_ctx *b = ctx;
+  int64_t line;
+  if (!r->f[EP_COL_KEY] || !r->f[EP_COL_NAME] || !r->f[EP_COL_METADIR] ||
+      !ep_ix_parse_int(r->f[EP_COL_VALUE], r->n[EP_COL_VALUE], &line))
+    return EPINDEX_EIO;
+  return b->fn(b->ctx, r->f[EP_COL_METADIR], r->n[EP_COL_METADIR],
+               r->f[EP_COL_KEY], r->n[EP_COL_KEY], line, r->f[EP_COL_NAME],
+               r->n[EP_COL_NAME]);
+}
+
+int ep_index_bad_values(ep_index *ix, ep_badvalue_fn fn, void *ctx) {
+  if (ix->nbadvalues <= 0)
+    return EPINDEX_OK;
+  badvalue_ctx b = {fn, ctx};
+  return ep_ix_each_in_grp(ix, EP_GRP_BADVALUE, strlen(EP_GRP_BADVALUE),
+                           badvalue_row, &b);
+}
+
 typedef struct kv_ctx {
   ep_strvec *keys, *values;
 } kv_ctx;
@@ -320,6 +344,7 @@ static int load_dist_row(void *ctx, const ep_row *r) {
   d->kind = (ep_kind)(flags & 3);
   d->hidden = (flags & 4) != 0;
   d->link = (flags & 8) != 0;
+  d->bad_value = (flags & 16) != 0; /* its entries are not loaded here */
   d->stored = (uint32_t)(flags >> 8);
   d->ord = r->ord;
   d->key = dup_field(cat, r, EP_COL_KEY, &d->key_len);

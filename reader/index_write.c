@@ -82,6 +82,7 @@ static void write_meta(row_writer *w, const ep_index_counts *n,
               {"entries", (int64_t)n->entries},
               {"problems", (int64_t)n->problems},
               {"links", (int64_t)n->links},
+              {"badvalues", (int64_t)n->badvalues},
               {"egg", is_egg},
               {"egg_infos", (int64_t)n->egg_infos},
               {"uid", (int64_t)geteuid()}};
@@ -103,11 +104,11 @@ static void write_meta(row_writer *w, const ep_index_counts *n,
 static int64_t dist_flags(const ep_dist *d) {
   int64_t stored = ep_dist_answers(d) ? (int64_t)d->count : 0;
   return (int64_t)d->kind | (d->hidden ? 4 : 0) | (d->link ? 8 : 0) |
-         stored << 8;
+         (d->bad_value ? 16 : 0) | stored << 8;
 }
 
-static void write_dist_rows(row_writer *w, const ep_dist *d,
-                            ep_index_counts *added) {
+static void write_dist_rows(row_writer *w, const ep_catalog *cat,
+                            const ep_dist *d, ep_index_counts *added) {
   char stamp[EP_STAMP_TEXT_MAX];
   ep_stamp_format(&d->stamp, stamp, sizeof(stamp));
   put_row(w, EP_GRP_DIST, -1, d->ord, dist_flags(d), d->problem, -1, stamp, -1,
@@ -132,6 +133,13 @@ static void write_dist_rows(row_writer *w, const ep_dist *d,
   if (d->problem) {
     put_row(w, EP_GRP_PROBLEM, -1, d->ord, 0, d->problem, -1, NULL, 0, NULL, d);
     added->problems++;
+  }
+  if (ep_dist_answers(d) && d->bad_value) { /* judged by the reader's rules */
+    const ep_entry *e = &cat->entries[d->first + d->bad_value - 1];
+    int64_t line = e->line;
+    put_row(w, EP_GRP_BADVALUE, -1, d->ord, line, e->value, (int)e->value_len,
+            NULL, 0, &line, d);
+    added->badvalues++;
   }
 }
 
@@ -215,7 +223,7 @@ int ep_writer_add(ep_writer *wr, const ep_catalog *cat, const bool *only,
   row_writer *w = &wr->w;
   for (size_t i = 0; i < cat->ndists && w->rc == SQLITE_OK; i++)
     if (!only || only[i])
-      write_dist_rows(w, &cat->dists[i], added);
+      write_dist_rows(w, cat, &cat->dists[i], added);
   for (size_t i = 0; i < cat->nentries && w->rc == SQLITE_OK; i++) {
     const ep_entry *e = &cat->entries[cat->by_group[i]];
     const ep_dist *d = &cat->dists[e->dist];
@@ -273,7 +281,7 @@ int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
   int rc = ep_writer_open(fd, true, &wr, err);
   if (rc)
     return rc;
-  ep_index_counts totals = {cat->ndists, 0, 0, 0, cat->egg_infos};
+  ep_index_counts totals = {.dists = cat->ndists, .egg_infos = cat->egg_infos};
   if ((rc = ep_writer_add(wr, cat, NULL, &totals)) != EPINDEX_OK) {
     rc = writer_fail(wr, err);
     ep_writer_abort(wr);

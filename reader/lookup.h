@@ -14,6 +14,7 @@
 #define EP_GRP_PROBLEM "\nproblem"
 #define EP_GRP_KEY "\nkey\n"
 #define EP_GRP_LINK "\nlink"
+#define EP_GRP_BADVALUE "\nbadvalue"
 
 #define EP_LOOKUP_VERSION 3
 /* The fields of a row, in the order of the lookup table and of index.db's

@@ -569,6 +569,15 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
     rc = set_problem(cat, di, "entry_points.txt: line %lu has no '='",
                      (unsigned long)bad_line);
   }
+  /* valid for 3.11-3.14, raises on construction in 3.15+: remembered, and
+   * judged by each reader's rules */
+  for (size_t k = first; !rc && k < cat->nentries; k++) {
+    const ep_entry *e = &cat->entries[k];
+    if (e->dist == di && !ep_value_is_object_ref(e->value, e->value_len)) {
+      cat->dists[di].bad_value = (uint32_t)(k - first) + 1;
+      break;
+    }
+  }
   return rc;
 }
 

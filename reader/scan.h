@@ -61,6 +61,9 @@ typedef struct ep_dist {
   bool restricted;     /* the writer read files of it that some reader of
                           the index may not (access.c): index is 0600 */
   bool link;           /* its metadata entry is a symlink */
+  uint32_t bad_value;  /* 1 + index among its entries of the first whose value
+                          is no object reference (EntryPoint.pattern), else 0:
+                          importlib.metadata of Python 3.15+ raises on it */
   int64_t ord;         /* position key in the index (gapped, increasing) */
   uint32_t stored;     /* entry rows it has in the index it was loaded from */
   ep_stamp stamp;

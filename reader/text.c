@@ -111,6 +111,16 @@ static bool is_space(uint32_t cp) {
 }
 
 /* What str.splitlines() splits on ("\r\n" is handled by the caller). */
+static bool in_ranges(const uint32_t (*r)[2], size_t n, uint32_t cp);
+
+/* re's \w in a str pattern: str.isalnum() or '_'. */
+static bool is_word(uint32_t cp) {
+  if (cp < 0x80)
+    return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+           (cp >= '0' && cp <= '9') || cp == '_';
+  return in_ranges(ep_word, sizeof(ep_word) / sizeof(ep_word[0]), cp);
+}
+
 static bool is_break(uint32_t cp) {
   return in_list(ep_break_cps, COUNT(ep_break_cps), cp);
 }
@@ -585,4 +595,61 @@ int ep_header_value(const char *text, size_t n, const char *field,
                                                               : EPINDEX_ENOMEM;
   free(lines);
   return rc;
+}
+
+/* ---- EntryPoint.pattern (importlib.metadata of Python 3.15+) ----------- */
+
+typedef struct scanner {
+  const unsigned char *s;
+  size_t n, i;
+} scanner;
+
+static int32_t peek(const scanner *sc, size_t *next) {
+  *next = sc->i;
+  return sc->i < sc->n ? utf8_next(sc->s, sc->n, next) : -1;
+}
+
+/* Consume [\w.]* (or \s* with space); how many code points. */
+static size_t take_while(scanner *sc, bool space) {
+  size_t count = 0, next;
+  int32_t cp;
+  while (
+      (cp = peek(sc, &next)) >= 0 &&
+      (space ? is_space((uint32_t)cp) : cp == '.' || is_word((uint32_t)cp))) {
+    sc->i = next;
+    count++;
+  }
+  return count;
+}
+
+bool ep_value_is_object_ref(const char *value, size_t n) {
+  /* re.match(r'(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?'
+   *          r'((?P<extras>\[.*\])\s*)?$', value), without backtracking:
+   * no shorter module or attr could let the rest match, and greedy .*
+   * within the brackets can end only at the last ']'. */
+  scanner sc = {(const unsigned char *)value, n, 0};
+  size_t next;
+  if (take_while(&sc, false) == 0)
+    return false;
+  take_while(&sc, true);
+  if (peek(&sc, &next) == ':') {
+    sc.i = next;
+    take_while(&sc, true);
+    if (take_while(&sc, false) == 0)
+      return false;
+    take_while(&sc, true);
+  }
+  if (sc.i == n)
+    return true;
+  if (value[sc.i] != '[')
+    return false;
+  const char *close = NULL;
+  for (size_t k = sc.i + 1; k < n; k++)
+    if (value[k] == ']')
+      close = value + k;
+  if (!close)
+    return false;
+  sc.i = (size_t)(close - value) + 1;
+  take_while(&sc, true);
+  return sc.i == n;
 }

@@ -46,6 +46,11 @@ int ep_parse_entry_points(const char *text, size_t n, ep_entry_cb cb, void *ctx,
  */
 int ep_header_value(const char *text, size_t n, const char *field, ep_buf *out);
 
+/* Is value (valid UTF-8) an object reference by EntryPoint.pattern, which
+ * importlib.metadata of Python 3.15+ (importlib_metadata 8.7+) checks when
+ * an entry point is constructed? (\w and \s as re has them for str.) */
+bool ep_value_is_object_ref(const char *value, size_t n);
+
 /* Translate "\r\n" and "\r" to "\n" in place (Python's universal newlines);
  * returns the new length. */
 size_t ep_universal_newlines(char *s, size_t n);

@@ -24,6 +24,7 @@
 #include "access.h"
 #include "index.h"
 #include "scan.h"
+#include "text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -286,6 +287,8 @@ static bool reuse_old(void *ctx, ep_catalog *cat, size_t di,
       d->count = 0;
       return false;
     }
+    if (!d->bad_value && !ep_value_is_object_ref(e->value, e->value_len))
+      d->bad_value = (uint32_t)k + 1;
   }
   return true;
 }
@@ -689,6 +692,7 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
     p->gone.entries += o->stored;
     p->gone.problems += o->problem && !o->hidden;
     p->gone.links += o->link;
+    p->gone.badvalues += o->bad_value && ep_dist_answers(o);
   }
   /* the usual install or upgrade asks about one or two keys: scanning is
    * cheaper than sorting tens of thousands */
@@ -768,9 +772,12 @@ static int write_patch(update_ctx *u, const patch_plan *p,
     return rc ? rc : fail(u, EPINDEX_EIO, "cannot patch", EPINDEX_INDEX_DIR);
   }
   ep_index_counts totals = {
-      p->listing.len, old_totals->entries - p->gone.entries + added.entries,
-      old_totals->problems - p->gone.problems + added.problems,
-      old_totals->links - p->gone.links + added.links, p->listing.egg_infos};
+      .dists = p->listing.len,
+      .entries = old_totals->entries - p->gone.entries + added.entries,
+      .problems = old_totals->problems - p->gone.problems + added.problems,
+      .links = old_totals->links - p->gone.links + added.links,
+      .badvalues = old_totals->badvalues - p->gone.badvalues + added.badvalues,
+      .egg_infos = p->listing.egg_infos};
   *entries = totals.entries;
   rc = ep_writer_commit(w, &totals, ds, real, is_egg, u->lktmpfd, &u->err);
   return rc ? rc : replace_with_tmp(u, count_restricted(delta));

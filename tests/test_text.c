@@ -209,6 +209,126 @@ static void test_universal_newlines(void **state) {
   assert_memory_equal(s, "a\nb\nc\n", 6);
 }
 
+/* EntryPoint.pattern of importlib.metadata (Python 3.15+): expected values
+ * from Python's re on the same strings (\w is str.isalnum() or '_'; \s is
+ * str.isspace()). */
+static void test_value_is_object_ref(void **state) {
+  (void)state;
+  static const struct {
+    const char *value;
+    bool ok;
+  } cases[] = {
+      {"pkg", true},
+      {"pkg.mod", true},
+      {"pkg.mod:attr", true},
+      {"pkg.mod:obj.attr", true},
+      {"pkg.mod:attr [extra1, extra2]", true},
+      {"invalid-name", false},
+      {"a:", false},
+      {":b", false},
+      {"a : b", true},
+      {"a :b [x]", true},
+      {"a[x]", true},
+      {"a [x] ", true},
+      {"a [x] y", false},
+      {"a [x]]", true},
+      {"a [[x]", true},
+      {"a [x", false},
+      {"a ]", false},
+      {"mod\xc3"
+       "\xb6"
+       "d:f\xc3"
+       "\xbc"
+       "nc",
+       true},
+      {"m\xc2"
+       "\xb2"
+       ":x",
+       true},
+      {"m\xd9"
+       "\xa0"
+       ":x",
+       true},
+      {"\xe4"
+       "\xb8"
+       "\xad"
+       "\xe6"
+       "\x96"
+       "\x87"
+       ":\xe5"
+       "\x87"
+       "\xbd"
+       "\xe6"
+       "\x95"
+       "\xb0",
+       true},
+      {"a\xe3"
+       "\x80"
+       "\x80"
+       ":\xe3"
+       "\x80"
+       "\x80"
+       "b",
+       true},
+      {"a\xc2"
+       "\xa0"
+       "[x]\xe2"
+       "\x80"
+       "\x83",
+       true},
+      {"a/b", false},
+      {"a b", false},
+      {"a:b:c", false},
+      {".", true},
+      {"..:.", true},
+      {"a: [x]", false},
+      {"a:b [", false},
+      {"x\xe2"
+       "\x80"
+       "\x8b"
+       "z",
+       false},
+      {"a\xc2"
+       "\x85",
+       true},
+      {"_:_", true},
+      {"a\xe2"
+       "\x80"
+       "\xa8",
+       true},
+      {"1:2", true},
+      {"a:b[]", true},
+      {"a:b []  ", true},
+      {"", false},
+      {"a.b-c:d", false},
+      {"\xc2"
+       "\xbd"
+       ":x",
+       true},
+      {"a\xcc"
+       "\x81"
+       ":b",
+       false},
+      {"caf\xc3"
+       "\xa9"
+       ":m\xc3"
+       "\xb6"
+       "d",
+       true},
+      {"\xf0"
+       "\x9d"
+       "\x90"
+       "\x80"
+       ":x",
+       true},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    if (ep_value_is_object_ref(cases[i].value, strlen(cases[i].value)) !=
+        cases[i].ok)
+      fail_msg("case %zu (%s): expected %s", i, cases[i].value,
+               cases[i].ok ? "valid" : "invalid");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_basic),
@@ -226,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_metadata_headers),
       cmocka_unit_test(test_folded_headers_are_dedented),
       cmocka_unit_test(test_universal_newlines),
+      cmocka_unit_test(test_value_is_object_ref),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -254,16 +254,27 @@ def _paths_of(path):
     return paths
 
 
-def _opened(paths, policy):
+# importlib.metadata of Python 3.15+ validates entry point values when they
+# are constructed: a distribution with one that is no object reference is
+# one it raises on (docs/conformance.md)
+_VALUE_RULE = _sys.version_info >= (3, 15)
+
+
+def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True):
     """(handle, results) for a search path: reused while no path entry
     changed (policy verify re-checks every time, trust never does). results
-    is a dict in which callers keep what they built from this handle."""
+    is a dict in which callers keep what they built from this handle.
+    Diagnostics are warned about once, when warn (accelerate() does not
+    warn: importlib.metadata raises instead)."""
     global _cache
     code = _POLICIES[policy]
-    key = (tuple(paths), code)
+    key = (tuple(paths), code, bool(value_rule))
     c = _cache
     if c is not None and c[0] == key and code != 1:
         if code == 2 or c[2] == _stamps(paths):
+            if warn and not c[4]:
+                _warn(c[1].diagnostics)
+                _cache = c[:4] + (True,)
             return c[1], c[3]
     stamps = _stamps(paths)
     # EPINDEX_HEAL=1: rebuild indexes that pip (no hook) left behind, one
@@ -273,14 +284,18 @@ def _opened(paths, policy):
     # are kept in $XDG_CACHE_HOME/epindex/
     if _os.environ.get("EPINDEX_USER_CACHE") == "1":
         flags |= _epindex.USER_CACHE
+    if value_rule:
+        flags |= _epindex.VALUE_RULE
     h = _epindex.open(paths, code, flags)
-    if h.diagnostics:
+    if warn:
         _warn(h.diagnostics)
-    _cache = (key, h, stamps, {})
+    _cache = (key, h, stamps, {}, warn)
     return h, _cache[3]
 
 
 def _warn(diagnostics):
+    if not diagnostics:
+        return
     import warnings
     for message in diagnostics:
         warnings.warn(message, EpindexWarning, stacklevel=4)
@@ -327,7 +342,8 @@ def explain(path=None, policy=None):
     if policy not in _POLICIES:
         raise ValueError("policy must be 'stat', 'verify' or 'trust'")
     paths = _paths_of(path)
-    h = _epindex.open(paths, _POLICIES[policy])
+    h = _epindex.open(paths, _POLICIES[policy],
+                      _epindex.VALUE_RULE if _VALUE_RULE else 0)
     return ([(p,) + s for p, s in zip(paths, h.sources)], list(h.diagnostics))
 
 
@@ -358,11 +374,25 @@ def _can_answer(path):
     return all(isinstance(p, str) for p in path)
 
 
-def _importlib_eps(module, paths, group, name):
+def _validates_values(module):
+    """Does this importlib.metadata (stdlib or backport) raise on an entry
+    point value that is no object reference, as 3.15+ and 8.7+ do?"""
+    rule = getattr(module, "_epindex_value_rule", None)
+    if rule is None:
+        try:
+            module.EntryPoint(name="n", value="-", group="g")
+            rule = False
+        except ValueError:
+            rule = True
+        module._epindex_value_rule = rule
+    return rule
+
+
+def _importlib_eps(module, h, results, group, name):
     """importlib's own EntryPoint objects, each bound to a PathDistribution
     of its metadata directory (one per distribution), reused while the
     search path is unchanged."""
-    h, results = _opened(paths, None)
+    paths = _paths_of(None)
     key = (module.__name__, group, name)
     eps = results.get(key)
     if eps is None:
@@ -385,12 +415,16 @@ def _accelerated(module):
     def entry_points(**params):
         if not _can_answer(_sys.path):
             return original(**params)
+        h, results = _opened(_paths_of(None), None, _validates_values(module),
+                             warn=False)
+        if h.skipped:  # importlib.metadata raises here: let it
+            return original(**params)
         group, name = params.get("group"), params.get("name")
         if not isinstance(group, str):
             group = None
         if not isinstance(name, str):
             name = None
-        eps = _importlib_eps(module, _paths_of(None), group, name)
+        eps = _importlib_eps(module, h, results, group, name)
         if group is not None and set(params) <= {"group", "name"}:
             # select() would keep every one of them, in this order
             return module.EntryPoints(eps)
@@ -409,7 +443,7 @@ def _eps_by_dist(module, paths):
     importlib.metadata.entry_points() would return. A distribution that is
     not there -- hidden by one before it, broken, or without entry points --
     reads its own file."""
-    h, results = _opened(paths, None)
+    h, results = _opened(paths, None, _validates_values(module), warn=False)
     key = (module.__name__, "by-dist")
     found = results.get(key)
     if found is None:

@@ -87,6 +87,11 @@ static PyObject *handle_get_diagnostics(Handle *h, void *unused) {
   return Py_NewRef(h->diagnostics);
 }
 
+static PyObject *handle_get_skipped(Handle *h, void *unused) {
+  (void)unused;
+  return PyLong_FromSize_t(epindex_skipped_count(h->ix));
+}
+
 static PyObject *handle_get_sources(Handle *h, void *unused) {
   (void)unused;
   return Py_NewRef(h->sources);
@@ -101,6 +106,8 @@ static PyMethodDef handle_methods[] = {
 static PyGetSetDef handle_getset[] = {
     {"diagnostics", (getter)handle_get_diagnostics, NULL,
      "metadata skipped and indexes not used, as messages", NULL},
+    {"skipped", (getter)handle_get_skipped, NULL,
+     "distributions skipped where importlib.metadata would raise", NULL},
     {"sources", (getter)handle_get_sources, NULL,
      "per path entry: (source, reason) -- 'index'/'scan'/'none' and why", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
@@ -301,6 +308,7 @@ PyMODINIT_FUNC PyInit__epindex(void) {
       PyModule_AddIntConstant(m, "SCHEMA_VERSION", EPINDEX_SCHEMA_VERSION) <
           0 ||
       PyModule_AddIntConstant(m, "HEAL", EPINDEX_OPEN_HEAL) < 0 ||
+      PyModule_AddIntConstant(m, "VALUE_RULE", EPINDEX_OPEN_VALUE_RULE) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_STAT", EPINDEX_POLICY_STAT) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_VERIFY", EPINDEX_POLICY_VERIFY) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_TRUST", EPINDEX_POLICY_TRUST) < 0 ||
