@@ -154,9 +154,25 @@ check update-not-python 3 '^$' 'is not a Python interpreter' -- "$EPINDEX" updat
 # de-duplicate distributions) is refused, not answered by 3.13's
 printf '#!/bin/sh\nprintf "epindex-sys-path\\0003.9\\000%s\\000"\n' "$site" >"$T/python3.9"
 chmod +x "$T/python3.9"
-check query-other-rules 3 '^$' 'is Python 3\.9; epindex answers by the rules of importlib.metadata in Python 3\.11 to 3\.13' \
+check query-other-rules 3 '^$' 'is Python 3\.9; epindex answers by the rules of importlib.metadata in Python 3\.11 to 3\.15' \
   -- "$EPINDEX" query --python "$T/python3.9" g
 check update-other-rules 0 "^$site: " '^$' -- "$EPINDEX" update --python "$T/python3.9"
+# --rules: 3.15 skips (with a warning) a distribution whose entry point value
+# is no object reference, where its importlib.metadata raises; 3.13 returns it
+vr=$T/valuerule
+mkdir -p "$vr/a-1.dist-info" "$vr/b-1.dist-info"
+printf 'Name: a\n' >"$vr/a-1.dist-info/METADATA"
+printf '[g]\nfoo = invalid-name\n[h]\nok = a:m\n' >"$vr/a-1.dist-info/entry_points.txt"
+printf 'Name: b\n' >"$vr/b-1.dist-info/METADATA"
+printf '[g]\nbar = b:ok\n' >"$vr/b-1.dist-info/entry_points.txt"
+check rules-3.13 0 'foo = invalid-name' '^$' -- "$EPINDEX" query --rules 3.13 --path "$vr" g
+check rules-3.15 0 'bar = b:ok' "a-1.dist-info: skipped: entry_points.txt: line 2: value 'invalid-name' is not an object reference" \
+  -- "$EPINDEX" query --rules 3.15 --path "$vr" g
+check rules-3.15-other-group 0 '^$' 'a-1.dist-info: skipped' -- "$EPINDEX" query --rules 3.15 --path "$vr" h
+"$EPINDEX" update "$vr" >/dev/null
+check rules-3.15-indexed 0 'bar = b:ok' "a-1.dist-info: skipped" -- "$EPINDEX" query --rules 3.15 --path "$vr" g
+check rules-bad 2 '^$' 'rules takes a Python version from 3.11 to 3.15' -- "$EPINDEX" query --rules 3.16 --path "$vr" g
+check rules-not-update 2 '^$' 'rules does not apply to update' -- "$EPINDEX" update --rules 3.15 "$vr"
 
 # the writer's own directory: refused (exit 3) when others control it
 mkdir -p "$T/sec/s-1.0.dist-info" "$T/sec/.epindex"
