@@ -359,17 +359,21 @@ _originals = {}  # module name -> its original (entry_points, distributions)
 _KNOWN_FINDERS = ("PathFinder", "MetadataPathFinder")
 
 
-def _can_answer(path):
-    """False when something besides the standard path finders could yield
-    distributions (a custom sys.meta_path finder), or a path entry is not a
-    str: then the original function answers."""
+def _can_answer(path, module):
+    """False when something besides the path finders the accelerated module
+    itself consults could yield distributions (a custom sys.meta_path
+    finder; for the stdlib, also the backport's own finder, which the
+    backport installs on import), or a path entry is not a str: then the
+    original function answers."""
+    ours = ("importlib.", "_frozen_importlib")
+    if module.__name__ == "importlib_metadata":
+        ours += ("importlib_metadata",)
     for finder in _sys.meta_path:
         if getattr(finder, "find_distributions", None) is None:
             continue
         name = getattr(finder, "__name__", type(finder).__name__)
-        module = getattr(finder, "__module__", "")
-        if name not in _KNOWN_FINDERS or not module.startswith(
-                ("importlib", "_frozen_importlib", "importlib_metadata")):
+        where = getattr(finder, "__module__", "")
+        if name not in _KNOWN_FINDERS or not where.startswith(ours):
             return False
     return all(isinstance(p, str) for p in path)
 
@@ -413,7 +417,7 @@ def _accelerated(module):
     selectable = hasattr(module, "SelectableGroups")  # 3.11, backport 4.x
 
     def entry_points(**params):
-        if not _can_answer(_sys.path):
+        if not _can_answer(_sys.path, module):
             return original(**params)
         h, results = _opened(_paths_of(None), None, _validates_values(module),
                              warn=False)
@@ -485,7 +489,7 @@ def _accelerated_distributions(module):
 
     def distributions(**kwargs):
         dists = original(**kwargs)
-        if kwargs or not _can_answer(_sys.path):
+        if kwargs or not _can_answer(_sys.path, module):
             return dists
         found = _eps_by_dist(module, _paths_of(None))
         return (_rebind(cls, found, d, module) for d in dists)

@@ -1,6 +1,8 @@
 """Print importlib.metadata's answer as JSON, for differential tests.
 
 Usage: python oracle.py [--group G] [--name N] PATH...
+EPINDEX_ORACLE=importlib_metadata asks the backport instead (it must be on
+PYTHONPATH: ../shared/oracles/importlib_metadata-9.0.0).
 The search path is exactly PATH... Output: {"sorted_by_group": bool,
 "eps": [{group, name, value, dist, version}, ...]} in the order
 importlib.metadata returns them. Without --group/--name, Python 3.11 returns
@@ -24,7 +26,14 @@ def warm_up(md):
             f.write("Name: w\nVersion: 1\n\nbody\n")
         with open(os.path.join(info, "entry_points.txt"), "w") as f:
             f.write("[g]\nw = w:f\n")
-        for dist in md.distributions(path=[d]):
+        # and a zip path entry: zipfile (or the backport's zipp) is
+        # imported on first use
+        import zipfile
+        zpath = os.path.join(d, "w.zip")
+        with zipfile.ZipFile(zpath, "w") as z:
+            z.writestr("z-1.dist-info/METADATA", "Name: z\nVersion: 1\n")
+            z.writestr("z-1.dist-info/entry_points.txt", "[g]\nz = z:f\n")
+        for dist in md.distributions(path=[d, zpath]):
             for ep in dist.entry_points:
                 ep.dist.name, ep.dist.version, ep.module, ep.attr
 
@@ -40,7 +49,10 @@ def main(argv):
             name = next(it)
         else:
             paths.append(a)
-    import importlib.metadata as md  # before sys.path changes: it needs it
+    import importlib
+    import os
+    # before sys.path changes: it needs it
+    md = importlib.import_module(os.environ.get("EPINDEX_ORACLE", "importlib.metadata"))
 
     warm_up(md)
     sys.path[:] = paths
@@ -62,10 +74,16 @@ def main(argv):
             eps = list(res)
     out = []
     for ep in eps:
+        # broken METADATA: importlib raises on access (the backport 8.0+
+        # also for a missing Version: Message.__getitem__ raises KeyError)
         try:
-            dist, version = ep.dist.name, ep.dist.version
-        except Exception:  # broken METADATA: importlib raises on access
-            dist = version = None
+            dist = ep.dist.name
+        except Exception:
+            dist = None
+        try:
+            version = ep.dist.version
+        except Exception:
+            version = None
         out.append(dict(group=ep.group, name=ep.name, value=ep.value,
                         dist=dist, version=version))
     json.dump({"sorted_by_group": sorted_by_group, "eps": out}, sys.stdout)
