@@ -548,9 +548,11 @@ def report(suite, out_dir, started):
              time.strftime("%Y-%m-%d")),
          "Machine: %s, %d cores, %s; %s." % (platform.machine(), os.cpu_count(),
                                               platform.platform(), open("/proc/meminfo").readline().split(":")[1].strip()),
-         "Interpreters: %s; Debian's peers run by `%s` (%s)." % (
+         "Interpreters: %s; Debian's peers run by `%s` (%s; importlib_metadata %s)." % (
              ", ".join("%s `%s`" % (v, p) for v, p in sorted(suite.pys.items())), DEBIAN_PY,
-             platform.python_version() if sys.executable == DEBIAN_PY else run([DEBIAN_PY, "--version"]).strip()),
+             platform.python_version() if sys.executable == DEBIAN_PY else run([DEBIAN_PY, "--version"]).strip(),
+             run([DEBIAN_PY, "-c", "import importlib.metadata as m; "
+                  "print(m.version('importlib_metadata'))"]).strip()),
          "Every number is the median of %d rounds that alternate the contenders in a "
          "rotating order; each measurement is a new process." % a.rounds, "",
          "## Targets of the core and Python issues", "",
