@@ -326,7 +326,9 @@ static int apply_value_rule(epindex *ix) {
     if (pe->ix) {
       rule_ctx c = {ix, i};
       rc = ep_index_bad_values(pe->ix, ruled_index_row, &c);
-      if (rc == EPINDEX_OK && pe->nruled_out > 1)
+      if (rc == EPINDEX_EIO) /* a read failed: its directory is scanned */
+        rc = demote_to_scan(ix, i);
+      else if (rc == EPINDEX_OK && pe->nruled_out > 1)
         qsort(pe->ruled_out, pe->nruled_out, sizeof(*pe->ruled_out),
               ep_key_cmp);
     } else if (pe->source == EPINDEX_SOURCE_SCAN) {

@@ -382,6 +382,49 @@ static void test_error_codes_as_documented(void **state) {
   free(empty);
 }
 
+/* The value rule of Python 3.15+: a visible distribution with a value that
+ * is no object reference is skipped and counted; without the flag it is
+ * answered; a later distribution of the same name stays hidden. */
+static void test_value_rule_and_skipped_count(void **state) {
+  fx *f = *state;
+  char *x = path_join(f->tmp, "x"), *y = path_join(f->tmp, "y");
+  put_dist(x, "bad-1.0.dist-info", "bad", "1.0",
+           "[g]\nok = bad:ok\nno = not/a/module\n");
+  put_dist(x, "good-1.0.dist-info", "good", "1.0", "[g]\ngood = good:m\n");
+  put_dist(y, "bad-2.0.dist-info", "bad", "2.0", "[g]\nlater = bad2:m\n");
+  const char *paths[] = {x, y};
+  for (int indexed = 0; indexed < 2; indexed++) {
+    if (indexed) {
+      assert_int_equal(epindex_update_dir(x, 0, NULL, NULL, 0), EPINDEX_OK);
+      assert_int_equal(epindex_update_dir(y, 0, NULL, NULL, 0), EPINDEX_OK);
+    }
+    for (int rule = 0; rule < 2; rule++) {
+      epindex *ix;
+      epindex_result *r;
+      assert_int_equal(epindex_open(&ix, paths, 2, EPINDEX_POLICY_STAT,
+                                    rule ? EPINDEX_OPEN_VALUE_RULE : 0),
+                       EPINDEX_OK);
+      assert_int_equal(epindex_path_source(ix, 0),
+                       indexed ? EPINDEX_SOURCE_INDEX : EPINDEX_SOURCE_SCAN);
+      assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
+      /* bad's 3 entries, or none of them; never bad 2.0's */
+      assert_int_equal(epindex_result_count(r), rule ? 1 : 3);
+      for (size_t i = 0; i < epindex_result_count(r); i++)
+        assert_string_not_equal(
+            epindex_result_get(r, i, EPINDEX_FIELD_VALUE, NULL), "bad2:m");
+      assert_int_equal(epindex_skipped_count(ix), rule ? 1 : 0);
+      assert_int_equal(epindex_diag_count(ix), rule ? 1 : 0);
+      if (rule)
+        assert_non_null(strstr(epindex_diag_message(ix, 0),
+                               "value 'not/a/module' is not an object"));
+      epindex_result_free(r);
+      epindex_close(ix);
+    }
+  }
+  free(x);
+  free(y);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -392,6 +435,7 @@ int main(void) {
       T(test_one_handle_many_threads),
       T(test_getters_while_lookups_demote),
       T(test_error_codes_as_documented),
+      T(test_value_rule_and_skipped_count),
       T(test_name_filter_respects_embedded_nul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

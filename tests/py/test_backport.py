@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import envgen  # noqa: E402
-from test_differential import (EPINDEX, KEYS, PYTHONS, damage_indexes,  # noqa: E402
-                               drop_indexes, index_dirs, relocate, served)
+from test_differential import (PYTHONS, damage_indexes, drop_indexes,  # noqa: E402
+                               index_dirs, ours, relocate, served)
 
 BACKPORT = os.path.normpath(os.path.join(ROOT, "..", "shared", "oracles",
                                          "importlib_metadata-9.0.0"))
@@ -59,15 +59,7 @@ def backport_answer(py, backport, paths, group=None):
 
 
 def ours_315(paths, group=None):
-    cmd = [EPINDEX, "query", "--json", "--explain", "--rules", "3.15"]
-    for p in paths:
-        cmd += ["--path", p]
-    if group is not None:
-        cmd.append(group)
-    res = subprocess.run(cmd, capture_output=True, check=True)
-    rows = json.loads(res.stdout.decode("utf-8", "surrogateescape"))
-    err = res.stderr.decode("utf-8", "surrogateescape")
-    return [{k: r[k] for k in KEYS} for r in rows], err
+    return ours(paths, group, rules="3.15")
 
 
 def assert_same_as_backport(py, backport, root, paths, groups):

@@ -55,9 +55,11 @@ def test_at_least_three_interpreters():
     assert {"11", "12", "13"} <= versions, PYTHONS
 
 
-def ours(paths, group=None, policy=None):
+def ours(paths, group=None, policy=None, rules=None):
     """(rows, stderr); stderr has --explain's line per path entry."""
     cmd = [EPINDEX, "query", "--json", "--explain"]
+    if rules:
+        cmd += ["--rules", rules]
     if policy:
         cmd += ["--policy", policy]
     for p in paths:
