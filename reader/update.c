@@ -374,23 +374,52 @@ static int snapshot_once(update_ctx *u, bool egg, ep_catalog *cat,
   return rc;
 }
 
-/* Take snapshots until one is consistent; each failed one becomes the parse
- * cache of the next, so only what changed is read again. */
-static int snapshot(update_ctx *u, bool egg, ep_catalog *cat, ep_dirstamp *ds,
-                    size_t *reread) {
+/* The one retry loop of reads that must settle (a snapshot, a patch's
+ * delta): once() reads and tells whether what it read is consistent and not
+ * racy; it is tried at most MAX_SNAPSHOTS times. */
+typedef int (*attempt_fn)(update_ctx *u, void *arg, int attempt, bool *settled);
+
+static int until_settled(update_ctx *u, attempt_fn once, void *arg,
+                         int unsettled_rc) {
   for (int attempt = 0; attempt < MAX_SNAPSHOTS; attempt++) {
     bool settled = false;
-    int rc = snapshot_once(u, egg, cat, ds, reread, &settled);
+    int rc = once(u, arg, attempt, &settled);
     if (rc || settled)
       return rc;
-    ep_catalog_free(&u->old);
-    u->old = *cat;
-    memset(cat, 0, sizeof(*cat));
-    u->old_stamp_ns = ds->stamp_ns;
-    if ((rc = index_old(u)) != EPINDEX_OK)
-      return rc;
   }
-  return fail(u, EPINDEX_EBUSY, "gave up on", NULL);
+  return unsettled_rc == EPINDEX_EBUSY
+             ? fail(u, EPINDEX_EBUSY, "gave up on", NULL)
+             : unsettled_rc;
+}
+
+typedef struct snapshot_job {
+  bool egg;
+  ep_catalog *cat;
+  ep_dirstamp *ds;
+  size_t *reread;
+} snapshot_job;
+
+/* One snapshot; a failed one becomes the parse cache of the next, so only
+ * what changed is read again. */
+static int snapshot_attempt(update_ctx *u, void *arg, int attempt,
+                            bool *settled) {
+  snapshot_job *j = arg;
+  (void)attempt;
+  int rc = snapshot_once(u, j->egg, j->cat, j->ds, j->reread, settled);
+  if (rc || *settled)
+    return rc;
+  ep_catalog_free(&u->old);
+  u->old = *j->cat;
+  memset(j->cat, 0, sizeof(*j->cat));
+  u->old_stamp_ns = j->ds->stamp_ns;
+  return index_old(u);
+}
+
+/* Take snapshots until one is consistent (EBUSY after MAX_SNAPSHOTS). */
+static int snapshot(update_ctx *u, bool egg, ep_catalog *cat, ep_dirstamp *ds,
+                    size_t *reread) {
+  snapshot_job j = {egg, cat, ds, reread};
+  return until_settled(u, snapshot_attempt, &j, EPINDEX_EBUSY);
 }
 
 /* ---- writing
@@ -727,29 +756,39 @@ static bool delta_keys_unique(const patch_plan *p, const ep_catalog *delta) {
   return true;
 }
 
+typedef struct delta_job {
+  const patch_plan *p;
+  ep_catalog *delta;
+  int64_t *stamp;
+  size_t *reread;
+} delta_job;
+
+static int delta_attempt(update_ctx *u, void *arg, int attempt, bool *settled) {
+  delta_job *j = arg;
+  ep_catalog_free(j->delta);
+  *j->reread = 0;
+  int rc = attempt ? fs_now(u, j->stamp) : EPINDEX_OK;
+  j->delta->aud = &u->aud;
+  if (!rc)
+    rc = ep_scan_listed(u->dirfd, &j->p->toread, j->delta, NULL, NULL,
+                        j->reread);
+  for (size_t i = 0; !rc && i < j->delta->ndists; i++)
+    j->delta->dists[i].ord = j->p->toread_ord[i];
+  if (!rc)
+    rc = ep_catalog_finish(j->delta);
+  int64_t newest = newest_change(j->delta, 0);
+  *settled = !rc && newest < *j->stamp;
+  return rc || *settled ? rc : wait_past(u, newest);
+}
+
 /* Read the new and changed entries. Files written in the clock tick of the
  * stamp could change again unseen: wait for the tick to pass, stamp again
- * and read them again (they are few), as the full snapshot does. */
+ * and read them again (they are few), as the full snapshot does. Still
+ * racy after that: the caller's check sends it to a snapshot. */
 static int read_delta(update_ctx *u, const patch_plan *p, ep_catalog *delta,
                       int64_t *stamp, size_t *reread) {
-  for (int attempt = 0; attempt < MAX_SNAPSHOTS; attempt++) {
-    ep_catalog_free(delta);
-    *reread = 0;
-    int rc = attempt ? fs_now(u, stamp) : EPINDEX_OK;
-    delta->aud = &u->aud;
-    if (!rc)
-      rc = ep_scan_listed(u->dirfd, &p->toread, delta, NULL, NULL, reread);
-    for (size_t i = 0; !rc && i < delta->ndists; i++)
-      delta->dists[i].ord = p->toread_ord[i];
-    if (!rc)
-      rc = ep_catalog_finish(delta);
-    int64_t newest = newest_change(delta, 0);
-    if (rc || newest < *stamp)
-      return rc;
-    if ((rc = wait_past(u, newest)) != EPINDEX_OK)
-      return rc;
-  }
-  return EPINDEX_OK; /* still racy: the caller's check sends it to a snapshot */
+  delta_job j = {p, delta, stamp, reread};
+  return until_settled(u, delta_attempt, &j, EPINDEX_OK);
 }
 
 static int write_patch(update_ctx *u, const patch_plan *p,
