@@ -20,6 +20,8 @@
 --                                   is here" (precedence across path entries)
 --   grp = char(10) || 'link'        a symlinked metadata entry: what it
 --                                   resolved to (value = 'dev ino ctime')
+--   grp = char(10) || 'badvalue'    a visible distribution with an entry
+--                                   point value that is no object reference
 --   grp = char(10) || 'problem'     a distribution whose entry points are
 --                                   skipped, and why
 --
