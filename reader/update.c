@@ -963,7 +963,7 @@ static int update_locked(update_ctx *u, unsigned flags,
   if (u->tmpfd < 0 && (rc = create_tmp(u)) != EPINDEX_OK)
     return rc;
   ep_catalog cat = {0};
-  ep_dirstamp ds;
+  ep_dirstamp ds = {0}; /* set by the snapshot that settles */
   rc = snapshot(u, egg, &cat, &ds, &stats->reread);
   if (!rc)
     rc = write_and_replace(u, &cat, &ds, egg);
