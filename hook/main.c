@@ -3,15 +3,17 @@
  *
  *   epindex update  [--full] [--lock-timeout S] [--python PY
  *                   [--include-stdlib]] [DIR...]
- *   epindex query   [--path DIR]... [--python PY] [--policy P] [--json]
- *                   [--name NAME] [--explain] [GROUP]
+ *   epindex query   [--path DIR]... [--python PY] [--rules 3.N] [--policy P]
+ *                   [--json] [--name NAME] [--explain] [--heal]
+ *                   [--user-cache] [GROUP]
  *   epindex verify  [--policy P] DIR...
  *   epindex status  [--policy P] DIR...
  *
+ * Each option is accepted only by the commands it applies to (commands[]).
  * Exit status: 0 success; 1 verify/status found an index that would not be
- * served; 2 usage error; 3 failure (I/O, permissions, a Python that would
- * not run). Warnings about skipped metadata go to stderr and do not change
- * the exit status.
+ * served; 2 usage error; 3 failure (I/O, permissions, a missing DIR, a
+ * Python that would not run or whose rules are not known). Warnings about
+ * skipped metadata go to stderr and do not change the exit status.
  */
 #define _GNU_SOURCE
 #include "epindex.h"
