@@ -641,10 +641,10 @@ static void *stamp_range(void *arg) {
   return NULL;
 }
 
-/* Three fstatat()s per entry (the entry, its entry_points.txt and its
- * metadata file), the bulk of an incremental update's time: the kernel's
- * lookups are CPU-bound, so large directories are split between two
- * threads. */
+/* Two or three fstatat()s per entry (the entry, its entry_points.txt and,
+ * when it matters, its metadata file), the bulk of an incremental update's
+ * time: the kernel's lookups are CPU-bound, so large directories are split
+ * between two threads. */
 static void stamp_all(int dirfd, const ep_listing *l, ep_stamp *out) {
   stamp_job a = {dirfd, l, out, 0, l->len}, b = a;
   pthread_t t;
