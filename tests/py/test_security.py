@@ -188,7 +188,16 @@ while time.monotonic() < end:
     swaps += 1
     time.sleep(0.2)
     os.unlink(idx)
-    os.rename(idx + ".aside", idx)
+    # root may make a new .epindex before this one is back: move it away
+    for n in range(100):
+        try:
+            os.rename(idx + ".aside", idx)
+            break
+        except OSError:
+            try:
+                os.rename(idx, "%s.root%d.%d" % (idx, swaps, n))
+            except OSError:
+                pass
 print(swaps)
 """
 
