@@ -95,13 +95,6 @@ int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
   return dir_entry(lk, lk->dir, lk->ngroups, i, grp, glen, it);
 }
 
-/* SQLite's BINARY order: bytes, then length. (Strings in the table are
- * also NUL-terminated, as SQLite's are: callers may use them as C strings.) */
-static int cmp_grp(const char *a, size_t alen, const char *b, size_t blen) {
-  int c = memcmp(a, b, alen < blen ? alen : blen);
-  return c ? c : (alen > blen) - (alen < blen);
-}
-
 /* Binary search of the directory at dir (n entries) for the name prefix +
  * s, without building that name. */
 static bool search(const ep_lookup *lk, size_t dir, size_t n,
@@ -113,9 +106,9 @@ static bool search(const ep_lookup *lk, size_t dir, size_t n,
     const char *g;
     if (dir_entry(lk, dir, n, mid, &g, &len, it) != EPINDEX_OK)
       return false;
-    int c = cmp_grp(g, len < plen ? len : plen, prefix, plen);
+    int c = ep_bytes_cmp(g, len < plen ? len : plen, prefix, plen);
     if (c == 0)
-      c = cmp_grp(g + plen, len - plen, s, slen);
+      c = ep_bytes_cmp(g + plen, len - plen, s, slen);
     if (c == 0)
       return true;
     if (c < 0)
@@ -268,7 +261,7 @@ static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
       rc = EPINDEX_ENOMEM;
       break;
     }
-    if (!last || cmp_grp(last, last_len, g, n) != 0) {
+    if (!last || ep_bytes_cmp(last, last_len, g, n) != 0) {
       if (last)
         rc = add_group(d, last, last_len, rows_off, rows);
       prev.len = 0;

@@ -70,18 +70,13 @@ int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
   return EPINDEX_OK;
 }
 
-static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn) {
-  int r = memcmp(a, b, an < bn ? an : bn);
-  return r ? r : (an > bn) - (an < bn);
-}
-
 /* qsort has no context argument; the entries live in a thread-local. */
 static _Thread_local const ep_entry *sort_entries;
 
 static int cmp_by_group(const void *pa, const void *pb) {
   const ep_entry *a = &sort_entries[*(const uint32_t *)pa];
   const ep_entry *b = &sort_entries[*(const uint32_t *)pb];
-  int r = cmp_bytes(a->group, a->group_len, b->group, b->group_len);
+  int r = ep_bytes_cmp(a->group, a->group_len, b->group, b->group_len);
   if (r)
     return r;
   if (a->dist != b->dist)
@@ -108,7 +103,7 @@ void ep_catalog_group_range(const ep_catalog *c, const char *group, size_t glen,
   while (lo < hi) { /* first >= group */
     size_t mid = lo + (hi - lo) / 2;
     const ep_entry *e = &c->entries[c->by_group[mid]];
-    if (cmp_bytes(e->group, e->group_len, group, glen) < 0)
+    if (ep_bytes_cmp(e->group, e->group_len, group, glen) < 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -118,7 +113,7 @@ void ep_catalog_group_range(const ep_catalog *c, const char *group, size_t glen,
   while (lo < hi) { /* first > group */
     size_t mid = lo + (hi - lo) / 2;
     const ep_entry *e = &c->entries[c->by_group[mid]];
-    if (cmp_bytes(e->group, e->group_len, group, glen) <= 0)
+    if (ep_bytes_cmp(e->group, e->group_len, group, glen) <= 0)
       lo = mid + 1;
     else
       hi = mid;
@@ -149,7 +144,7 @@ int ep_catalog_mark_hidden(ep_catalog *c) {
       size_t t = idx[i], j = i;
       while (j >= gap) {
         const ep_dist *a = &c->dists[idx[j - gap]], *b = &c->dists[t];
-        int r = cmp_bytes(a->key, a->key_len, b->key, b->key_len);
+        int r = ep_bytes_cmp(a->key, a->key_len, b->key, b->key_len);
         if (r < 0 || (r == 0 && idx[j - gap] < t))
           break;
         idx[j] = idx[j - gap];
@@ -159,8 +154,8 @@ int ep_catalog_mark_hidden(ep_catalog *c) {
     }
   }
   for (size_t i = 1; i < n; i++)
-    if (cmp_bytes(c->dists[idx[i - 1]].key, c->dists[idx[i - 1]].key_len,
-                  c->dists[idx[i]].key, c->dists[idx[i]].key_len) == 0)
+    if (ep_bytes_cmp(c->dists[idx[i - 1]].key, c->dists[idx[i - 1]].key_len,
+                     c->dists[idx[i]].key, c->dists[idx[i]].key_len) == 0)
       c->dists[idx[i]].hidden = true;
   free(idx);
   return EPINDEX_OK;

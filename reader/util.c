@@ -269,10 +269,14 @@ int64_t ep_mtime_ns(const struct stat *st) {
   return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
+int ep_bytes_cmp(const char *a, size_t an, const char *b, size_t bn) {
+  int r = memcmp(a, b, an < bn ? an : bn);
+  return r ? r : (an > bn) - (an < bn);
+}
+
 int ep_key_cmp(const void *a, const void *b) {
   const ep_key *x = a, *y = b;
-  int r = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
-  return r ? r : (x->n > y->n) - (x->n < y->n);
+  return ep_bytes_cmp(x->s, x->n, y->s, y->n);
 }
 
 int64_t ep_ctime_ns(const struct stat *st) {

@@ -71,8 +71,12 @@ size_t ep_strmap_get(const ep_strmap *m, const char *key);
 int ep_strmap_reserve(ep_strmap *m, size_t n);
 void ep_strmap_free(ep_strmap *m);
 
-/* A counted string (a uniqueness key may hold a NUL), and its order for
- * qsort() and bsearch(): bytes, then length. */
+/* SQLite's BINARY order of counted strings: bytes, then length. The one
+ * order of keys, groups and table names. */
+int ep_bytes_cmp(const char *a, size_t an, const char *b, size_t bn);
+
+/* A counted string (a uniqueness key may hold a NUL), and its order
+ * (ep_bytes_cmp) for qsort() and bsearch(). */
 typedef struct ep_key {
   const char *s;
   size_t n;
