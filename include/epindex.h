@@ -54,7 +54,7 @@ extern "C" {
    EPINDEX_VERSION_PATCH)
 
 /* The index schema this library reads and writes (PRAGMA user_version). */
-#define EPINDEX_SCHEMA_VERSION 3
+#define EPINDEX_SCHEMA_VERSION 4
 /* PRAGMA application_id of every index file: "EPIX". */
 #define EPINDEX_APPLICATION_ID 0x45504958
 /* Where the index lives, relative to the directory it describes. */
@@ -298,6 +298,79 @@ EPINDEX_API const char *epindex_result_get(const epindex_result *r, size_t i,
  * out-of-range row. */
 EPINDEX_API size_t epindex_result_path_index(const epindex_result *r, size_t i);
 EPINDEX_API void epindex_result_free(epindex_result *r);
+
+/* ---- Distributions ------------------------------------------------------ */
+
+typedef struct epindex_dists epindex_dists;
+
+/*
+ * The distributions importlib.metadata's path finder yields for the search
+ * path -- MetadataPathFinder.find_distributions(Context(name=name)) -- in
+ * its order: path entry by path entry, each one's metadata entries in
+ * discovery order; shadowed distributions (an earlier one has the same
+ * name) and those without entry points included, as distributions() has
+ * them. name NULL, or name_len 0 (Prepared("") is false), gives every
+ * distribution; otherwise those whose metadata entry's name matches it
+ * the way importlib.metadata matches (Prepared.normalize of the part
+ * before the first '-', and for the EGG-INFO of an .egg path entry the
+ * legacy normalisation of the entry's basename): the first row is
+ * importlib.metadata.distribution(name). name may hold NUL characters.
+ *
+ * Cost: from an index, one indexed lookup per path entry for a name, one
+ * range read per path entry for all; a scanned entry is walked. On success
+ * *out is a list to free with epindex_dists_free(). Errors as
+ * epindex_lookup_n().
+ */
+EPINDEX_API int epindex_distributions(epindex *ix, const char *name,
+                                      size_t name_len, epindex_dists **out);
+
+typedef enum epindex_dist_field {
+  EPINDEX_DIST_METADIR = 0, /* metadata entry as listed, e.g.
+                               "foo-1.0.dist-info", "foo.egg-info",
+                               "EGG-INFO" */
+  EPINDEX_DIST_NAME = 1,    /* METADATA Name; NULL: none, or unreadable */
+  EPINDEX_DIST_VERSION = 2, /* METADATA Version; NULL: none, or unreadable */
+  EPINDEX_DIST_KEY = 3,     /* importlib's uniqueness key (_normalized_name);
+                               NULL: it cannot be told */
+  EPINDEX_DIST_PATH = 4     /* the search-path entry it is on */
+} epindex_dist_field;
+
+/* Flags of a distribution (epindex_dists_flags()). */
+/* its entry points are known: epindex_dists_entry_points() answers. Not
+ * set when importlib.metadata raises reading them (broken metadata, and
+ * under EPINDEX_OPEN_VALUE_RULE a value that is no object reference), or
+ * for a distribution shadowed by one with the same key in its own
+ * directory, whose entry points no index keeps. */
+#define EPINDEX_DIST_ENTRY_POINTS 0x1u
+/* its metadata entry is a legacy *.egg-info (or *.dist-info) file */
+#define EPINDEX_DIST_FILE 0x2u
+
+EPINDEX_API size_t epindex_dists_count(const epindex_dists *d);
+/* Field f of distribution i, its byte length in *len when len is not NULL.
+ * NULL (and *len = 0) for a missing NAME/VERSION/KEY or out-of-range i/f.
+ * NAME and VERSION are what importlib.metadata's Distribution.name and
+ * .version return when they are not NULL; when NULL, importlib.metadata
+ * itself must be asked (it may return None, warn or raise). */
+EPINDEX_API const char *epindex_dists_get(const epindex_dists *d, size_t i,
+                                          epindex_dist_field f, size_t *len);
+/* Index in the search path of the entry distribution i is on; SIZE_MAX
+ * out of range. */
+EPINDEX_API size_t epindex_dists_path_index(const epindex_dists *d, size_t i);
+/* EPINDEX_DIST_* flags of distribution i; 0 out of range. */
+EPINDEX_API unsigned epindex_dists_flags(const epindex_dists *d, size_t i);
+/*
+ * The entry points of distribution i of d (which ix returned), in the order
+ * of its entry_points.txt: Distribution.entry_points. The first call on a
+ * path entry answered from an index reads that index's entry points once
+ * (kept by ix); later ones cost only their rows. On success *out is a
+ * result as epindex_lookup()'s. EPINDEX_ENOENT: not known (the flag
+ * EPINDEX_DIST_ENTRY_POINTS is not set, or the path entry was demoted to a
+ * scan that no longer has this distribution): read its entry_points.txt.
+ * EPINDEX_EINVAL for a NULL argument or out-of-range i.
+ */
+EPINDEX_API int epindex_dists_entry_points(epindex *ix, const epindex_dists *d,
+                                           size_t i, epindex_result **out);
+EPINDEX_API void epindex_dists_free(epindex_dists *d);
 
 /* ---- Writing and checking indexes -------------------------------------- */
 

@@ -39,6 +39,9 @@ typedef struct path_ent {
   ep_key *ruled_out; /* INDEX: sorted keys of distributions the value rule
                         skips (EPINDEX_OPEN_VALUE_RULE), in cat's arena */
   size_t nruled_out, nruled_out_cap;
+  ep_catalog view; /* INDEX: its distributions and entry points, loaded on
+                      the first epindex_dists_entry_points() */
+  bool viewed;
 } path_ent;
 
 struct epindex {
@@ -426,6 +429,7 @@ void epindex_close(epindex *ix) {
     ep_catalog_free(&ix->ents[i].cat);
     free(ix->ents[i].keys);
     free(ix->ents[i].ruled_out);
+    ep_catalog_free(&ix->ents[i].view);
   }
   free(ix->ents);
   ep_strvec_free(&ix->diags);
@@ -700,6 +704,8 @@ static int demote_to_scan(epindex *ix, size_t i) {
   int rc = ep_strvec_addf(&ix->diags, "%s: index not used: %s",
                           ep_path_or_dot(pe->path),
                           "index is damaged (a read failed)");
+  ep_catalog_free(&pe->view);
+  pe->viewed = false;
   free(pe->ruled_out); /* its keys live in the arena scan_entry frees */
   pe->ruled_out = NULL;
   pe->nruled_out = pe->nruled_out_cap = 0;
@@ -709,6 +715,40 @@ static int demote_to_scan(epindex *ix, size_t i) {
   if (!rc && (ix->flags & EPINDEX_OPEN_VALUE_RULE))
     rc = rule_scanned(ix, i);
   return rc;
+}
+
+/* One pass over the path entries; on EPINDEX_EIO, *failed names the entry
+ * whose index failed (SIZE_MAX: none did). */
+typedef int (*attempt_fn)(epindex *ix, void *job, size_t *failed);
+
+/* Run once until no index fails mid-way: each failing one is demoted to a
+ * scan and the pass starts again (at most once per path entry), so that an
+ * answer is never partial. Called with the handle's mutex held. */
+static int until_settled(epindex *ix, attempt_fn once, void *job) {
+  int rc = EPINDEX_EIO;
+  for (size_t attempt = 0; attempt <= ix->n && rc == EPINDEX_EIO; attempt++) {
+    size_t failed = SIZE_MAX;
+    rc = once(ix, job, &failed);
+    if (rc == EPINDEX_EIO && failed != SIZE_MAX) {
+      int d = demote_to_scan(ix, failed);
+      if (d)
+        rc = d;
+    } else if (rc == EPINDEX_EIO) {
+      break;
+    }
+  }
+  return rc;
+}
+
+typedef struct lookup_job {
+  const ep_key *group, *name;
+  epindex_result *res;
+} lookup_job;
+
+static int lookup_attempt(epindex *ix, void *job, size_t *failed) {
+  lookup_job *j = job;
+  j->res->n = 0;
+  return lookup_once(ix, j->group, j->name, j->res, failed);
 }
 
 int epindex_lookup(epindex *ix, const char *group, const char *name,
@@ -728,26 +768,352 @@ int epindex_lookup_n(epindex *ix, const char *group, size_t group_len,
   epindex_result *res = calloc(1, sizeof(*res));
   if (!res)
     return EPINDEX_ENOMEM;
+  lookup_job job = {&g, &n, res};
   pthread_mutex_lock(&ix->mu);
-  int rc = EPINDEX_EIO;
-  for (size_t attempt = 0; attempt <= ix->n && rc == EPINDEX_EIO; attempt++) {
-    size_t failed = SIZE_MAX;
-    res->n = 0;
-    rc = lookup_once(ix, &g, &n, res, &failed);
-    if (rc == EPINDEX_EIO && failed != SIZE_MAX) {
-      int d = demote_to_scan(ix, failed);
-      if (d)
-        rc = d;
-    } else if (rc == EPINDEX_EIO) {
-      break;
-    }
-  }
+  int rc = until_settled(ix, lookup_attempt, &job);
   pthread_mutex_unlock(&ix->mu);
   if (rc) {
     epindex_result_free(res);
     return rc;
   }
   *out = res;
+  return EPINDEX_OK;
+}
+
+/* ---- distributions
+ * ---------------------------------------------------------------- */
+
+#define DIST_NFIELDS 5
+
+typedef struct dist_row {
+  const char *f[DIST_NFIELDS];
+  uint32_t len[DIST_NFIELDS];
+  size_t path_index;
+  int64_t ord; /* its place in its path entry: finds its entry points */
+  unsigned flags;
+} dist_row;
+
+struct epindex_dists {
+  ep_arena arena;
+  dist_row *rows;
+  size_t n, cap;
+};
+
+/* Append a distribution, its strings copied (the path once per entry). */
+static int dists_add(epindex_dists *d, const char *const f[DIST_NFIELDS],
+                     const size_t len[DIST_NFIELDS], size_t path_index,
+                     int64_t ord, unsigned flags, const char **shared_path) {
+  if (!*shared_path &&
+      !(*shared_path = ep_arena_strndup(&d->arena, f[EPINDEX_DIST_PATH],
+                                        len[EPINDEX_DIST_PATH])))
+    return EPINDEX_ENOMEM;
+  if (ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows), 64))
+    return EPINDEX_ENOMEM;
+  dist_row *row = &d->rows[d->n];
+  for (int k = 0; k < DIST_NFIELDS; k++) {
+    row->f[k] = NULL;
+    row->len[k] = 0;
+    if (!f[k])
+      continue;
+    if (len[k] > UINT32_MAX)
+      return EPINDEX_ENOMEM;
+    row->len[k] = (uint32_t)len[k];
+    row->f[k] = k == EPINDEX_DIST_PATH
+                    ? *shared_path
+                    : ep_arena_strndup(&d->arena, f[k], len[k]);
+    if (!row->f[k])
+      return EPINDEX_ENOMEM;
+  }
+  row->path_index = path_index;
+  row->ord = ord;
+  row->flags = flags;
+  d->n++;
+  return EPINDEX_OK;
+}
+
+/* The query as importlib.metadata's Prepared holds it, and where a pass
+ * over the path entries is. */
+typedef struct dists_job {
+  epindex_dists *out;
+  bool all;           /* no name, or "" (Prepared("") is false) */
+  ep_buf grp;         /* EP_GRP_NAME + Prepared.normalize(name) */
+  ep_buf legacy, egg; /* Prepared.legacy_normalize(name); a path's key */
+  epindex *ix;
+  size_t entry;
+  const char *path_copy;
+} dists_job;
+
+/* Entry points are known for a distribution that answers with them
+ * (ep_dist_answers), unless the reader's value rule breaks it. */
+static unsigned dist_flags_of(bool file, bool answers, bool bad_value,
+                              unsigned open_flags) {
+  if (bad_value && (open_flags & EPINDEX_OPEN_VALUE_RULE))
+    answers = false;
+  return (answers ? EPINDEX_DIST_ENTRY_POINTS : 0u) |
+         (file ? EPINDEX_DIST_FILE : 0u);
+}
+
+static int dists_add_job(dists_job *j, const char *metadir, size_t mlen,
+                         const char *name, size_t nlen, const char *version,
+                         size_t vlen, const char *key, size_t klen, int64_t ord,
+                         unsigned flags) {
+  const char *path = j->ix->ents[j->entry].path;
+  const char *f[DIST_NFIELDS] = {metadir, name, version, key, path};
+  size_t len[DIST_NFIELDS] = {mlen, nlen, vlen, klen, strlen(path)};
+  return dists_add(j->out, f, len, j->entry, ord, flags, &j->path_copy);
+}
+
+/* A \ndist, \nname\n or \negg row (ep_index_dist_rows). */
+static int add_dist_row(void *ctx, const ep_row *r) {
+  dists_job *j = ctx;
+  const unsigned text = (1u << EP_COL_NAME) | (1u << EP_COL_METADIR) |
+                        (1u << EP_COL_DNAME) | (1u << EP_COL_DVERSION) |
+                        (1u << EP_COL_KEY);
+  if (!r->f[EP_COL_METADIR] || (r->ints & text) || (r->line & 3) > 2)
+    return EPINDEX_EIO; /* a hostile or damaged index */
+  bool answers = !(r->line & 4) && !r->f[EP_COL_NAME] && r->f[EP_COL_KEY];
+  unsigned flags = dist_flags_of((r->line & 3) == EP_KIND_FILE, answers,
+                                 (r->line & 16) != 0, j->ix->flags);
+  return dists_add_job(j, r->f[EP_COL_METADIR], r->n[EP_COL_METADIR],
+                       r->f[EP_COL_DNAME], r->n[EP_COL_DNAME],
+                       r->f[EP_COL_DVERSION], r->n[EP_COL_DVERSION],
+                       r->f[EP_COL_KEY], r->n[EP_COL_KEY], r->ord, flags);
+}
+
+/* Does the path entry's EGG-INFO answer to the name asked? */
+static int egg_matches(dists_job *j, const char *path, bool *yes) {
+  *yes = false;
+  if (!ep_path_is_egg(path))
+    return EPINDEX_OK;
+  int rc = ep_egg_lookup_key(path, &j->egg);
+  *yes = !rc && ep_bytes_cmp(j->egg.data, j->egg.len, j->legacy.data,
+                             j->legacy.len) == 0;
+  return rc;
+}
+
+static int dists_of_index(dists_job *j, path_ent *pe) {
+  if (j->all)
+    return ep_index_dist_rows(pe->ix, EP_GRP_DIST, strlen(EP_GRP_DIST),
+                              add_dist_row, j);
+  int rc = ep_index_dist_rows(pe->ix, j->grp.data, j->grp.len, add_dist_row, j);
+  bool egg;
+  if (!rc && !(rc = egg_matches(j, pe->path, &egg)) && egg)
+    rc = ep_index_dist_rows(pe->ix, EP_GRP_EGG, strlen(EP_GRP_EGG),
+                            add_dist_row, j);
+  return rc;
+}
+
+/* Does a scanned distribution answer to the name asked? */
+static int scanned_matches(dists_job *j, const path_ent *pe, const ep_dist *d,
+                           bool *yes) {
+  if (j->all) {
+    *yes = true;
+    return EPINDEX_OK;
+  }
+  if (d->kind == EP_KIND_EGG)
+    return egg_matches(j, pe->path, yes);
+  char *key = ep_lookup_key(d->metadir);
+  size_t plen = strlen(EP_GRP_NAME);
+  if (!key)
+    return EPINDEX_ENOMEM;
+  *yes = ep_bytes_cmp(key, strlen(key), j->grp.data + plen,
+                      j->grp.len - plen) == 0;
+  free(key);
+  return EPINDEX_OK;
+}
+
+static int dists_of_catalog(dists_job *j, const path_ent *pe) {
+  int rc = EPINDEX_OK;
+  for (size_t i = 0; i < pe->cat.ndists && !rc; i++) {
+    const ep_dist *d = &pe->cat.dists[i];
+    bool yes;
+    if ((rc = scanned_matches(j, pe, d, &yes)) != EPINDEX_OK || !yes)
+      continue;
+    unsigned flags = dist_flags_of(d->kind == EP_KIND_FILE, ep_dist_answers(d),
+                                   d->bad_value != 0, j->ix->flags);
+    rc = dists_add_job(j, d->metadir, strlen(d->metadir), d->name, d->name_len,
+                       d->version, d->version_len, d->key, d->key_len, d->ord,
+                       flags);
+  }
+  return rc;
+}
+
+static int dists_attempt(epindex *ix, void *job, size_t *failed) {
+  dists_job *j = job;
+  j->out->n = 0;
+  int rc = EPINDEX_OK;
+  for (size_t i = 0; i < ix->n && !rc; i++) {
+    path_ent *pe = &ix->ents[i];
+    j->entry = i;
+    j->path_copy = NULL;
+    if (pe->ix) {
+      if ((rc = dists_of_index(j, pe)) == EPINDEX_EIO)
+        *failed = i;
+    } else if (pe->source == EPINDEX_SOURCE_SCAN) {
+      rc = dists_of_catalog(j, pe);
+    }
+  }
+  return rc;
+}
+
+static int prepare_name(dists_job *j, const char *name, size_t len) {
+  ep_buf norm = {0};
+  int rc = ep_normalize(&norm, name, len);
+  rc = rc ? rc : ep_buf_append(&j->grp, EP_GRP_NAME, strlen(EP_GRP_NAME));
+  rc = rc ? rc : ep_buf_append(&j->grp, norm.data, norm.len);
+  rc = rc ? rc : ep_legacy_normalize(&j->legacy, name, len);
+  ep_buf_free(&norm);
+  return rc;
+}
+
+int epindex_distributions(epindex *ix, const char *name, size_t name_len,
+                          epindex_dists **out) {
+  if (!out)
+    return EPINDEX_EINVAL;
+  *out = NULL;
+  if (!ix)
+    return EPINDEX_EINVAL;
+  dists_job j = {.ix = ix, .all = !name || name_len == 0};
+  if (!(j.out = calloc(1, sizeof(*j.out))))
+    return EPINDEX_ENOMEM;
+  int rc = j.all ? EPINDEX_OK : prepare_name(&j, name, name_len);
+  if (!rc) {
+    pthread_mutex_lock(&ix->mu);
+    rc = until_settled(ix, dists_attempt, &j);
+    pthread_mutex_unlock(&ix->mu);
+  }
+  ep_buf_free(&j.grp);
+  ep_buf_free(&j.legacy);
+  ep_buf_free(&j.egg);
+  if (rc) {
+    epindex_dists_free(j.out);
+    return rc;
+  }
+  *out = j.out;
+  return EPINDEX_OK;
+}
+
+size_t epindex_dists_count(const epindex_dists *d) { return d ? d->n : 0; }
+
+const char *epindex_dists_get(const epindex_dists *d, size_t i,
+                              epindex_dist_field f, size_t *len) {
+  if (len)
+    *len = 0;
+  if (!d || i >= d->n || (unsigned)f >= DIST_NFIELDS)
+    return NULL;
+  if (len)
+    *len = d->rows[i].len[f];
+  return d->rows[i].f[f];
+}
+
+size_t epindex_dists_path_index(const epindex_dists *d, size_t i) {
+  return d && i < d->n ? d->rows[i].path_index : SIZE_MAX;
+}
+
+unsigned epindex_dists_flags(const epindex_dists *d, size_t i) {
+  return d && i < d->n ? d->rows[i].flags : 0;
+}
+
+void epindex_dists_free(epindex_dists *d) {
+  if (!d)
+    return;
+  ep_arena_free(&d->arena);
+  free(d->rows);
+  free(d);
+}
+
+/* The catalog holding a path entry's distributions with their entry
+ * points: the scan's, or the index's, loaded once. */
+static int catalog_with_entries(path_ent *pe, const ep_catalog **out) {
+  *out = NULL;
+  if (pe->ix && !pe->viewed) {
+    ep_catalog_free(&pe->view);
+    int rc = ep_index_load_view(pe->ix, &pe->view);
+    if (rc)
+      return rc;
+    pe->viewed = true;
+  }
+  if (pe->ix)
+    *out = &pe->view;
+  else if (pe->source == EPINDEX_SOURCE_SCAN)
+    *out = &pe->cat;
+  return EPINDEX_OK;
+}
+
+/* The distribution of a catalog at ord with this metadata entry (dists
+ * are in ord order), or NULL. */
+static const ep_dist *dist_at(const ep_catalog *c, int64_t ord,
+                              const char *metadir, size_t mlen) {
+  size_t lo = 0, hi = c->ndists;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (c->dists[mid].ord < ord)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == c->ndists || c->dists[lo].ord != ord)
+    return NULL;
+  const ep_dist *d = &c->dists[lo];
+  return strlen(d->metadir) == mlen && memcmp(d->metadir, metadir, mlen) == 0
+             ? d
+             : NULL;
+}
+
+typedef struct entries_job {
+  const dist_row *row;
+  epindex_result *res;
+} entries_job;
+
+static int entries_attempt(epindex *ix, void *job, size_t *failed) {
+  entries_job *j = job;
+  path_ent *pe = &ix->ents[j->row->path_index];
+  const ep_catalog *c;
+  j->res->n = 0;
+  int rc = catalog_with_entries(pe, &c);
+  if (rc == EPINDEX_EIO)
+    *failed = j->row->path_index;
+  if (rc)
+    return rc;
+  const ep_dist *d =
+      c ? dist_at(c, j->row->ord, j->row->f[EPINDEX_DIST_METADIR],
+                  j->row->len[EPINDEX_DIST_METADIR])
+        : NULL;
+  if (!d || !ep_dist_answers(d))
+    return EPINDEX_ENOENT;
+  const char *path_copy = NULL;
+  for (size_t k = 0; k < d->count && !rc; k++) {
+    const ep_entry *e = &c->entries[d->first + k];
+    const char *f[NFIELDS] = {e->group,   e->name,  e->value,  d->name,
+                              d->version, pe->path, d->metadir};
+    size_t len[NFIELDS] = {e->group_len,      e->name_len,    e->value_len,
+                           d->name_len,       d->version_len, strlen(pe->path),
+                           strlen(d->metadir)};
+    rc = result_add(j->res, f, len, j->row->path_index, &path_copy);
+  }
+  return rc;
+}
+
+int epindex_dists_entry_points(epindex *ix, const epindex_dists *d, size_t i,
+                               epindex_result **out) {
+  if (!out)
+    return EPINDEX_EINVAL;
+  *out = NULL;
+  if (!ix || !d || i >= d->n || d->rows[i].path_index >= ix->n)
+    return EPINDEX_EINVAL;
+  if (!(d->rows[i].flags & EPINDEX_DIST_ENTRY_POINTS))
+    return EPINDEX_ENOENT;
+  entries_job j = {&d->rows[i], calloc(1, sizeof(epindex_result))};
+  if (!j.res)
+    return EPINDEX_ENOMEM;
+  pthread_mutex_lock(&ix->mu);
+  int rc = until_settled(ix, entries_attempt, &j);
+  pthread_mutex_unlock(&ix->mu);
+  if (rc) {
+    epindex_result_free(j.res);
+    return rc;
+  }
+  *out = j.res;
   return EPINDEX_OK;
 }
 

@@ -90,6 +90,17 @@ int ep_index_built_for(ep_index *ix, const char *realdir);
 /* Load the whole index back into a catalog (update's parse cache). */
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
 
+/* The distribution rows (ord; line = flags, as a \ndist row's; name =
+ * problem; metadir, dname, dversion, key) of grp: EP_GRP_DIST (every
+ * one, in discovery order), EP_GRP_NAME + a Lookup key (those that
+ * distribution(name) finds by it), or EP_GRP_EGG (the EGG-INFO ones).
+ * From the lookup table when the handle has one, else index.db. */
+int ep_index_dist_rows(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
+                       void *ctx);
+/* Load every distribution (without stamps) and its entry points into cat,
+ * for a reader that hands them out one distribution at a time. */
+int ep_index_load_view(ep_index *ix, ep_catalog *cat);
+
 /* Write cat as a complete index file into fd (new and empty). */
 int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
                    const char *dir_realpath, bool is_egg, int lookup_fd,

@@ -50,8 +50,8 @@ struct ep_index {
 int ep_ix_each_in_grp(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
                       void *ctx);
 /* The same with ord and line filled in (index.db only: dist rows). */
-int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, ep_row_fn fn,
-                           void *ctx);
+int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, size_t glen,
+                           ep_row_fn fn, void *ctx);
 /* Every entry point row, in discovery order (ord, line). */
 int ep_ix_each_entry(ep_index *ix, ep_row_fn fn, void *ctx);
 

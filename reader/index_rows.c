@@ -80,8 +80,8 @@ int ep_ix_each_in_grp(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
   return step_rows(ix->by_grp, false, grp, glen, fn, ctx);
 }
 
-int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, ep_row_fn fn,
-                           void *ctx) {
+int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, size_t glen,
+                           ep_row_fn fn, void *ctx) {
   if (!ix->db) /* a lookup table has no dist rows */
     return EPINDEX_EIO;
   if (!ix->by_grp_full &&
@@ -90,7 +90,7 @@ int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, ep_row_fn fn,
                          "ORDER BY grp, ord, line",
                          -1, &ix->by_grp_full, NULL) != SQLITE_OK)
     return EPINDEX_EIO;
-  sqlite3_bind_text(ix->by_grp_full, 1, grp, -1, SQLITE_STATIC);
+  sqlite3_bind_text(ix->by_grp_full, 1, grp, (int)glen, SQLITE_STATIC);
   return step_rows(ix->by_grp_full, true, NULL, 0, fn, ctx);
 }
 
@@ -334,8 +334,8 @@ static const char *dup_field(ep_catalog *c, const ep_row *r, int f,
   return r->f[f] ? ep_arena_strndup(&c->arena, r->f[f], r->n[f]) : NULL;
 }
 
-static int load_dist_row(void *ctx, const ep_row *r) {
-  ep_catalog *cat = ctx;
+/* A dist row into cat; with_stamps: index.db's (the table has none). */
+static int load_dist(ep_catalog *cat, const ep_row *r, bool with_stamps) {
   ep_dist *d = ep_catalog_add_dist(cat);
   if (!d)
     return EPINDEX_ENOMEM;
@@ -353,9 +353,17 @@ static int load_dist_row(void *ctx, const ep_row *r) {
   d->problem = dup_field(cat, r, EP_COL_NAME, NULL);
   if (!d->metadir || d->kind > EP_KIND_EGG ||
       (cat->ndists > 1 && d->ord <= cat->dists[cat->ndists - 2].ord) ||
-      !ep_stamp_parse(r->f[EP_COL_VALUE], &d->stamp))
+      (with_stamps && !ep_stamp_parse(r->f[EP_COL_VALUE], &d->stamp)))
     return EPINDEX_EIO;
   return EPINDEX_OK;
+}
+
+static int load_dist_row(void *ctx, const ep_row *r) {
+  return load_dist(ctx, r, true);
+}
+
+static int view_dist_row(void *ctx, const ep_row *r) {
+  return load_dist(ctx, r, false);
 }
 
 /* Entries arrive in (ord, line) order; dists are sorted by ord. */
@@ -381,11 +389,33 @@ static int load_entry_row(void *ctx, const ep_row *r) {
 }
 
 int ep_index_load_dists(ep_index *ix, ep_catalog *cat) {
-  return ep_ix_each_in_grp_full(ix, EP_GRP_DIST, load_dist_row, cat);
+  return ep_ix_each_in_grp_full(ix, EP_GRP_DIST, strlen(EP_GRP_DIST),
+                                load_dist_row, cat);
 }
 
 int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds) {
   *ds = ix->ds;
-  int rc = ep_ix_each_in_grp_full(ix, EP_GRP_DIST, load_dist_row, cat);
+  int rc = ep_ix_each_in_grp_full(ix, EP_GRP_DIST, strlen(EP_GRP_DIST),
+                                  load_dist_row, cat);
+  return rc ? rc : ep_ix_each_entry(ix, load_entry_row, cat);
+}
+
+/* ---- distributions (distributions(), distribution(name)) --------------- */
+
+int ep_index_dist_rows(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
+                       void *ctx) {
+  if (!ix->lk.base)
+    return ep_ix_each_in_grp_full(ix, grp, glen, fn, ctx);
+  ep_lookup_rows it;
+  size_t plen = strlen(EP_GRP_NAME);
+  bool found = glen > plen && memcmp(grp, EP_GRP_NAME, plen) == 0
+                   ? ep_lookup_find_name(&ix->lk, grp + plen, glen - plen, &it)
+                   : ep_lookup_find(&ix->lk, grp, glen, &it);
+  return found ? table_rows(&it, fn, ctx) : EPINDEX_OK;
+}
+
+int ep_index_load_view(ep_index *ix, ep_catalog *cat) {
+  int rc = ep_index_dist_rows(ix, EP_GRP_DIST, strlen(EP_GRP_DIST),
+                              view_dist_row, cat);
   return rc ? rc : ep_ix_each_entry(ix, load_entry_row, cat);
 }

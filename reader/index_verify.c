@@ -116,7 +116,8 @@ int ep_index_matches_listing(ep_index *ix, int dirfd, bool relocated,
                   .detail = detail,
                   .result = 1};
   if (!rc)
-    rc = ep_ix_each_in_grp_full(ix, EP_GRP_DIST, verify_row, &v);
+    rc = ep_ix_each_in_grp_full(ix, EP_GRP_DIST, strlen(EP_GRP_DIST),
+                                verify_row, &v);
   if (rc == 1)
     rc = EPINDEX_OK;
   if (!rc && v.result == 1 && v.i != l.len) {

@@ -107,6 +107,23 @@ static int64_t dist_flags(const ep_dist *d) {
          (d->bad_value ? 16 : 0) | stored << 8;
 }
 
+/* The row by which distribution(name) finds it (hidden ones too: importlib's
+ * discovery yields every match): \nname\n + its Lookup key, or \negg for
+ * EGG-INFO, whose key is the reader's path string's (ep_egg_lookup_key). */
+static void write_name_row(row_writer *w, const ep_dist *d) {
+  ep_buf g = {0};
+  char *key = d->kind == EP_KIND_EGG ? NULL : ep_lookup_key(d->metadir);
+  if (d->kind == EP_KIND_EGG
+          ? ep_buf_append(&g, EP_GRP_EGG, strlen(EP_GRP_EGG))
+          : !key || ep_buf_append(&g, EP_GRP_NAME, strlen(EP_GRP_NAME)) ||
+                ep_buf_append(&g, key, strlen(key)))
+    w->rc = SQLITE_NOMEM;
+  put_row(w, g.data, (int)g.len, d->ord, dist_flags(d), d->problem, -1, NULL, 0,
+          NULL, d);
+  free(key);
+  ep_buf_free(&g);
+}
+
 static void write_dist_rows(row_writer *w, const ep_catalog *cat,
                             const ep_dist *d, ep_index_counts *added) {
   char stamp[EP_STAMP_TEXT_MAX];
@@ -120,6 +137,7 @@ static void write_dist_rows(row_writer *w, const ep_catalog *cat,
     put_row(w, EP_GRP_LINK, -1, d->ord, 0, NULL, 0, to, -1, NULL, d);
     added->links++;
   }
+  write_name_row(w, d);
   if (d->hidden)
     return;
   if (d->key) {

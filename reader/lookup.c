@@ -6,10 +6,11 @@
  * (initialisation, the schema parse, the first page faults of the library),
  * five times a warm lookup. Python programs pay it in every process. The
  * table answers the same questions from one mmap: the meta facts, the keys
- * that decide precedence, problems and the entry points of a group.
+ * that decide precedence, problems, the entry points of a group, every
+ * distribution, and the distributions of a name.
  *
- * It is written by the same update as index.db, from index.db's rows (every
- * grp but the dist rows, in the table's own order), and carries the same
+ * It is written by the same update as index.db, from index.db's rows (all
+ * of them, the dist rows without their stamps), and carries the same
  * stamps in its meta rows, so a reader judges it on its own. index.db stays
  * the index of record: VERIFY, relocation checks, status and update read
  * only index.db, and a table that is missing, damaged or of another format
@@ -29,7 +30,7 @@
 #include <unistd.h>
 
 #define LK_MAGIC "EPIXLKT\0"
-#define LK_HEADER 48
+#define LK_HEADER 64
 #define LK_DIRENT 24
 #define LK_NULL 0xFFFFFFFFu
 
@@ -57,14 +58,21 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
   const unsigned char *h = p;
   uint64_t ngroups = get32(h + 12), dir = get64(h + 24);
   uint64_t nkeys = get32(h + 32), kdir = get64(h + 40);
+  uint64_t nnames = get32(h + 48), ndir = get64(h + 56);
   if (memcmp(h, LK_MAGIC, 8) != 0 || get32(h + 8) != EP_LOOKUP_VERSION ||
       get64(h + 16) != size || !dir_fits(dir, ngroups, size) ||
-      !dir_fits(kdir, nkeys, size)) {
+      !dir_fits(kdir, nkeys, size) || !dir_fits(ndir, nnames, size)) {
     munmap(p, (size_t)size);
     return EPINDEX_EIO;
   }
-  *lk = (ep_lookup){h,           (size_t)size,  (size_t)ngroups,
-                    (size_t)dir, (size_t)nkeys, (size_t)kdir};
+  *lk = (ep_lookup){h,
+                    (size_t)size,
+                    (size_t)ngroups,
+                    (size_t)dir,
+                    (size_t)nkeys,
+                    (size_t)kdir,
+                    (size_t)nnames,
+                    (size_t)ndir};
   return EPINDEX_OK;
 }
 
@@ -127,6 +135,11 @@ bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
 bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen) {
   ep_lookup_rows it;
   return search(lk, lk->kdir, lk->nkeys, EP_GRP_KEY, key, klen, &it);
+}
+
+bool ep_lookup_find_name(const ep_lookup *lk, const char *key, size_t klen,
+                         ep_lookup_rows *it) {
+  return search(lk, lk->ndir, lk->nnames, EP_GRP_NAME, key, klen, it);
 }
 
 int ep_lookup_next(ep_lookup_rows *it, ep_row *row) {
@@ -240,11 +253,13 @@ static int place_dir(ep_buf *out, dir_build *d, size_t *at) {
  * groups get no rows: only their presence is ever asked. */
 static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
                      bool keys) {
-  char sql[256];
+  char sql[400];
+  /* a dist row's stamps are for update and verify, which read index.db */
   snprintf(sql, sizeof(sql),
            "SELECT %s FROM ep WHERE %s ORDER BY grp, ord, line",
            keys ? "grp"
-                : "grp, ord, line, name, value, metadir, dname, dversion, key",
+                : "grp, ord, line, name, CASE WHEN grp = char(10) || 'dist' "
+                  "THEN NULL ELSE value END, metadir, dname, dversion, key",
            where);
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -300,21 +315,22 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
   return EPINDEX_OK;
 }
 
-/* The ranges of grp to copy, in order, skipping the dist rows; keys last,
- * into their own directory (a lookup's binary search then never meets
- * them: there is one per distribution). */
+/* The ranges of grp to copy, in order. Keys and names go into
+ * directories of their own (a lookup's binary search then never meets
+ * them: there is one of each per distribution); key groups without rows. */
 #define KEY_LO "char(10) || 'key' || char(10)"
 #define KEY_HI "char(10) || 'key' || char(11)"
+#define NAME_LO "char(10) || 'name' || char(10)"
+#define NAME_HI "char(10) || 'name' || char(11)"
 static const char *const ranges[] = {
-    "grp < char(10) || 'dist'",
-    "grp > char(10) || 'dist' AND grp < " KEY_LO,
-    "grp >= " KEY_HI,
+    "grp < " KEY_LO,
+    "grp >= " KEY_HI " AND grp < " NAME_LO,
+    "grp >= " NAME_HI,
 };
-
 int ep_lookup_write(sqlite3 *db, int fd) {
   static const unsigned char zeros[LK_HEADER - 8];
   ep_buf out = {0};
-  dir_build groups = {0}, keys = {0};
+  dir_build groups = {0}, keys = {0}, names = {0};
   int rc = ep_buf_append(&out, LK_MAGIC, 8); /* the rest is filled below */
   rc = rc ? rc : ep_buf_append(&out, zeros, sizeof(zeros));
   for (size_t i = 0; !rc && i < sizeof(ranges) / sizeof(ranges[0]); i++)
@@ -322,9 +338,13 @@ int ep_lookup_write(sqlite3 *db, int fd) {
   if (!rc)
     rc =
         add_range(db, "grp >= " KEY_LO " AND grp < " KEY_HI, &out, &keys, true);
-  size_t dir = 0, kdir = 0;
+  if (!rc)
+    rc = add_range(db, "grp >= " NAME_LO " AND grp < " NAME_HI, &out, &names,
+                   false);
+  size_t dir = 0, kdir = 0, ndir = 0;
   rc = rc ? rc : place_dir(&out, &groups, &dir);
   rc = rc ? rc : place_dir(&out, &keys, &kdir);
+  rc = rc ? rc : place_dir(&out, &names, &ndir);
   if (!rc) {
     unsigned char *h = (unsigned char *)out.data;
     put32(h + 8, EP_LOOKUP_VERSION);
@@ -333,6 +353,8 @@ int ep_lookup_write(sqlite3 *db, int fd) {
     put64(h + 24, dir);
     put32(h + 32, (uint32_t)keys.n);
     put64(h + 40, kdir);
+    put32(h + 48, (uint32_t)names.n);
+    put64(h + 56, ndir);
     rc = write_all(fd, h, out.len);
   }
   if (!rc)
@@ -342,5 +364,7 @@ int ep_lookup_write(sqlite3 *db, int fd) {
   ep_buf_free(&groups.entries);
   ep_buf_free(&keys.names);
   ep_buf_free(&keys.entries);
+  ep_buf_free(&names.names);
+  ep_buf_free(&names.entries);
   return rc;
 }

@@ -15,8 +15,10 @@
 #define EP_GRP_KEY "\nkey\n"
 #define EP_GRP_LINK "\nlink"
 #define EP_GRP_BADVALUE "\nbadvalue"
+#define EP_GRP_NAME "\nname\n"
+#define EP_GRP_EGG "\negg"
 
-#define EP_LOOKUP_VERSION 3
+#define EP_LOOKUP_VERSION 4
 /* The fields of a row, in the order of the lookup table and of index.db's
  * statements (which select these first): one numbering for both. */
 enum {
@@ -35,6 +37,7 @@ typedef struct ep_lookup {
   size_t size;
   size_t ngroups, dir; /* the groups' directory: entries, offset */
   size_t nkeys, kdir;  /* the key groups' directory */
+  size_t nnames, ndir; /* the name groups' directory (\nname\n + key) */
 } ep_lookup;
 /* The rows of one group, read one by one. */
 typedef struct ep_lookup_rows {
@@ -79,6 +82,10 @@ bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
 /* Is there a key group "\nkey\n" + key? Key groups are in a directory of
  * their own, without rows (only their presence is asked). */
 bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen);
+/* The rows of name group "\nname\n" + key (the distributions that
+ * distribution(name) may find); false if absent. */
+bool ep_lookup_find_name(const ep_lookup *lk, const char *key, size_t klen,
+                         ep_lookup_rows *it);
 /* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
 int ep_lookup_next(ep_lookup_rows *it, ep_row *row);
 /* Write the table of the (committed) index db to fd. */

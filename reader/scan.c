@@ -217,10 +217,9 @@ static int cmp_pending_order(const void *pa, const void *pb) {
   return (a->pos > b->pos) - (a->pos < b->pos);
 }
 
-/* normalize(low.rpartition(".")[0].partition("-")[0]) with low = lower(name) */
 /* normalize(lower(name).rpartition(".")[0].partition("-")[0]). For ASCII
  * names lowering first changes nothing: normalize the prefix directly. */
-static char *lookup_key(const char *name) {
+char *ep_lookup_key(const char *name) {
   size_t len = strlen(name);
   bool ascii = true;
   for (size_t i = 0; i < len && ascii; i++)
@@ -244,6 +243,34 @@ static char *lookup_key(const char *name) {
   ep_buf_free(&low);
   ep_buf_free(&key);
   return out;
+}
+
+int ep_legacy_normalize(ep_buf *out, const char *s, size_t n) {
+  out->len = 0;
+  int rc = ep_lower(out, s, n);
+  for (size_t i = 0; !rc && i < out->len; i++)
+    if (out->data[i] == '-')
+      out->data[i] = '_';
+  return rc;
+}
+
+int ep_egg_lookup_key(const char *path, ep_buf *out) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  ep_buf low = {0};
+  int rc = ep_lower(&low, base, strlen(base));
+  if (!rc) {
+    const char *dot = NULL;
+    for (size_t i = 0; i < low.len; i++)
+      if (low.data[i] == '.')
+        dot = low.data + i;
+    size_t n = dot ? (size_t)(dot - low.data) : 0;
+    const char *dash = memchr(low.data, '-', n);
+    rc = ep_legacy_normalize(out, low.data,
+                             dash ? (size_t)(dash - low.data) : n);
+  }
+  ep_buf_free(&low);
+  return rc;
 }
 
 static int listing_push(ep_listing *l, char *name, ep_kind kind, bool link) {
@@ -334,7 +361,7 @@ static int pending_add(pending_set *ps, const char *name, size_t pos,
     kind = EP_KIND_EGG;
   pending item = {strdup(name), NULL, pos, 0, kind, link};
   int rc = EPINDEX_OK;
-  if (!item.name || (info && !(item.lkey = lookup_key(name))))
+  if (!item.name || (info && !(item.lkey = ep_lookup_key(name))))
     rc = EPINDEX_ENOMEM;
   else if (info)
     rc = pending_push(&ps->infos, &ps->ninfo, &ps->capinfo, item);
@@ -459,16 +486,6 @@ static size_t stem_name_len(const char *stem) {
     return 0;
   const char *dash = memchr(stem, '-', (size_t)(dot - stem));
   return dash ? (size_t)(dash - stem) : (size_t)(dot - stem);
-}
-
-/* Does the stem give a non-empty normalised key on its own? Only '-', '_'
- * and '.' normalise away entirely. */
-static bool stem_key_nonempty(const char *stem) {
-  size_t n = stem_name_len(stem);
-  for (size_t i = 0; i < n; i++)
-    if (stem[i] != '-' && stem[i] != '_' && stem[i] != '.')
-      return true;
-  return false;
 }
 
 typedef struct add_ctx {
@@ -605,19 +622,6 @@ int64_t ep_stamp_newest_change(const ep_stamp *s) {
   return s->md.ctime > m ? s->md.ctime : m;
 }
 
-static size_t stem_name_len(const char *stem);
-static bool stem_key_nonempty(const char *stem);
-
-/* A distribution without entry_points.txt whose key its directory name
- * gives: the writer does not read its METADATA (ep_scan_listed), so the
- * index holds nothing from it, and its stamp needs no stat of it (a third
- * of an incremental update's stats for most directories). Creating
- * entry_points.txt changes the directory's own stamp. */
-static bool metadata_unread(const ep_listed *item) {
-  return item->kind == EP_KIND_DIR && stem_name_len(item->metadir) > 0 &&
-         stem_key_nonempty(item->metadir);
-}
-
 void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
                    const ep_audience *aud, ep_stamp *out) {
   char path[PATH_MAX];
@@ -638,8 +642,6 @@ void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
     fstamp_of(&st, &out->ep);
     if (aud && !ep_audience_may(aud, &st, 4))
       out->denied = true;
-  } else if (errno == ENOENT && metadata_unread(item)) {
-    return; /* what it holds changes no answer: not stamped */
   }
   static const char *const md_names[] = {"METADATA", "PKG-INFO"};
   for (size_t i = 0; i < 2; i++) {
@@ -720,16 +722,11 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
       else
         st = ep_read_file_at(dirfd, path, &ept, &err, pchk);
     }
-    /* importlib reads METADATA lazily; so do we: only for the name and
-     * version of distributions with entry points, or for the key. */
+    /* METADATA of every distribution: the index answers version() and
+     * distribution() too, not only entry points */
     md.len = 0;
-    bool need_md = (st == EP_READ_OK && ept.len > 0) || st == EP_READ_ERROR ||
-                   item->kind == EP_KIND_EGG ||
-                   stem_name_len(item->metadir) == 0 ||
-                   !stem_key_nonempty(item->metadir);
     int md_err = 0;
-    bool md_valid =
-        need_md ? read_metadata(dirfd, item, &md, &md_err, pchk) : true;
+    bool md_valid = read_metadata(dirfd, item, &md, &md_err, pchk);
     if (aud && item->kind != EP_KIND_FILE &&
         !ep_audience_acl_free_at(aud, dirfd, item->metadir))
       chk.denied = true;

@@ -129,6 +129,16 @@ void ep_listing_free(ep_listing *l);
  * ".egg", in any case? Judged from the string a reader has, every time. */
 bool ep_path_is_egg(const char *path);
 
+/* importlib.metadata's Lookup keys, by which distribution(name) finds a
+ * metadata entry: for a *.dist-info / *.egg-info child `name`,
+ * normalize(lower(name).rpartition(".")[0].partition("-")[0]) (malloc'ed,
+ * NULL when out of memory); for the EGG-INFO of an .egg path entry, the
+ * legacy key of the path's basename (ep_egg_lookup_key), compared with
+ * legacy_normalize(the name asked): lower(), '-' -> '_'. */
+char *ep_lookup_key(const char *name);
+int ep_egg_lookup_key(const char *path, ep_buf *out);
+int ep_legacy_normalize(ep_buf *out, const char *s, size_t n);
+
 /*
  * List the metadata entries of a directory path entry in importlib.metadata's
  * discovery order (Lookup: .dist-info/.egg-info grouped by first appearance

@@ -15,14 +15,34 @@ importlib.metadata.entry_points() itself answer from the indexes.
 import os as _os
 import sys as _sys
 
-from . import _epindex
-
-__all__ = ["entry_points", "EntryPoint", "EntryPoints", "Distribution",
+__all__ = ["entry_points", "distributions", "distribution", "version",
+           "EntryPoint", "EntryPoints", "Distribution", "PackageNotFoundError",
            "explain", "update", "accelerate", "restore", "EpindexWarning"]
-__version__ = _epindex.__version__
 
-_POLICIES = {None: _epindex.POLICY_STAT, "stat": _epindex.POLICY_STAT,
-             "verify": _epindex.POLICY_VERIFY, "trust": _epindex.POLICY_TRUST}
+
+class _Binding:
+    """The C extension, loaded on first use: an environment enabled by
+    `python -m epindex enable` imports this package in every process, and
+    loading libepindex and SQLite then would cost every `python -c pass`."""
+
+    def __getattr__(self, attr):
+        global _epindex
+        from importlib import import_module
+        _epindex = import_module("epindex._epindex")
+        return getattr(_epindex, attr)
+
+
+_epindex = _Binding()
+
+
+def __getattr__(attr):
+    if attr == "__version__":
+        return _epindex.__version__
+    raise AttributeError("module 'epindex' has no attribute %r" % attr)
+
+
+# the EPINDEX_POLICY_* values of epindex.h
+_POLICIES = {None: 0, "stat": 0, "verify": 1, "trust": 2}
 
 
 class EpindexWarning(UserWarning):
@@ -176,26 +196,64 @@ class EntryPoints(tuple):
         return "%s(%r)" % (self.__class__.__name__, tuple(self))
 
 
-class Distribution:
-    """The distribution of an entry point, created lazily. name and version
-    come from the index; everything else (read_text, files, metadata,
-    requires, locate_file, ...) from importlib.metadata's PathDistribution
-    for the same metadata directory, built on first use."""
+class PackageNotFoundError(ModuleNotFoundError):
+    """No distribution of that name (importlib.metadata's has the same
+    bases and message)."""
 
-    def __init__(self, path_entry, metadir, name, version):
+    def __str__(self):
+        return "No package metadata was found for %s" % self.name
+
+    @property
+    def name(self):
+        (name,) = self.args
+        return name
+
+
+class Distribution:
+    """A distribution, created lazily: name, version and entry_points come
+    from the index; everything else (read_text, files, metadata, requires,
+    locate_file, ...) from importlib.metadata's PathDistribution for the
+    same metadata directory, built on first use. A name or version the
+    index does not hold (none, or unreadable) is importlib.metadata's."""
+
+    def __init__(self, path_entry, metadir, name, version, _dists=None,
+                 _i=None):
         self._path_entry = path_entry
         self._metadir = metadir
         self._name = name
         self._version = version
         self._real = None
+        self._dists, self._i = _dists, _i
 
     @property
     def name(self):
+        if self._name is None and self._dists is not None:
+            return self._importlib().name
         return self._name
 
     @property
     def version(self):
+        if self._version is None and self._dists is not None:
+            return self._importlib().version
         return self._version
+
+    @property
+    def entry_points(self):
+        """Its entry points, from the index; read from its file (with
+        importlib.metadata) where the index does not hold them."""
+        rows = None if self._dists is None else \
+            self._dists.entry_points(self._i)
+        if rows is not None:
+            return EntryPoints(_ep(n, v, g, self) for g, n, v in rows)
+        try:  # hidden by a namesake in its directory, or broken
+            eps = self._importlib().entry_points
+        except Exception as e:  # importlib raises: skipped, and said
+            import warnings
+            warnings.warn("%s: entry points skipped: %s: %s" % (
+                _os.path.join(self._path_entry, self._metadir),
+                type(e).__name__, e), EpindexWarning, stacklevel=2)
+            return EntryPoints(())
+        return EntryPoints(_ep(e.name, e.value, e.group, self) for e in eps)
 
     def _importlib(self):
         if self._real is None:
@@ -217,6 +275,17 @@ class Distribution:
             self._name, self._version, _os.path.join(self._path_entry, self._metadir))
 
 
+def _ep(name, value, group, dist, _new=object.__new__,
+        _set=object.__setattr__):
+    ep = _new(EntryPoint)
+    _set(ep, "name", name)
+    _set(ep, "value", value)
+    _set(ep, "group", group)
+    _set(ep, "_dist", dist)
+    _set(ep, "_where", None)
+    return ep
+
+
 def _locate(path_entry, metadir):
     """The metadata directory as importlib.metadata's FastPath.joinpath()
     makes it: pathlib.Path(root, child), or zipfile.Path for a zip entry."""
@@ -227,14 +296,29 @@ def _locate(path_entry, metadir):
     return zipfile.Path(path_entry).joinpath(metadir)
 
 
-# ---- lookups ----------------------------------------------------------------
+# ---- search paths -------------------------------------------------------------
 
-_cache = None  # (key, handle, stamps, results): the last search path opened
+# (key, handle, stamps, results, warned): the last search path opened
+_cache = None
+# Set by an enabled environment's start-up (python -m epindex enable): heal
+# stale site directories and keep indexes of unwritable ones in the user's
+# cache, unless EPINDEX_HEAL / EPINDEX_USER_CACHE say otherwise.
+_auto = False
+
+
+def invalidate_caches():
+    """Forget the search paths opened so far, as importlib.invalidate_caches()
+    makes importlib.metadata forget its directory listings (it calls this
+    under accelerate())."""
+    global _cache
+    _cache = None
 
 
 def _stamps(paths):
     """What must not change for a cached handle to stay right: each path
-    entry's mtime, as importlib.metadata's own FastPath cache checks."""
+    entry's device, inode and mtime -- the mtime is what importlib.metadata's
+    own listing cache checks; device and inode tell another directory at
+    the same path ('' after os.chdir())."""
     return _epindex.stamps(paths)
 
 
@@ -260,12 +344,35 @@ def _paths_of(path):
 _VALUE_RULE = _sys.version_info >= (3, 15)
 
 
+def _env_on(name, default):
+    value = _os.environ.get(name)
+    return default if value not in ("0", "1") else value == "1"
+
+
+def _open_flags(value_rule):
+    # EPINDEX_HEAL: rebuild indexes that pip (no hook) left behind, one
+    # process at a time, as CPython writes __pycache__ (not when it does
+    # not: sys.dont_write_bytecode); EPINDEX_USER_CACHE: keep indexes of
+    # directories this user may not write in $XDG_CACHE_HOME/epindex/.
+    # Both on by default in an enabled environment (see epindex.h).
+    flags = 0
+    if _env_on("EPINDEX_HEAL", _auto and not _sys.dont_write_bytecode):
+        flags |= _epindex.HEAL
+    if _env_on("EPINDEX_USER_CACHE", _auto):
+        flags |= _epindex.USER_CACHE
+    if value_rule:
+        flags |= _epindex.VALUE_RULE
+    return flags
+
+
 def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True):
     """(handle, results) for a search path: reused while no path entry
-    changed (policy verify re-checks every time, trust never does). results
-    is a dict in which callers keep what they built from this handle.
-    Diagnostics are warned about once, when warn (accelerate() does not
-    warn: importlib.metadata raises instead)."""
+    changed (policy verify re-checks every time, trust never does), and
+    only while every path entry is answered from an index: a scanned one
+    is read again on every call, as importlib.metadata reads files again.
+    results is a dict in which callers keep what they built from this
+    handle. Diagnostics are warned about once, when warn (accelerate() does
+    not warn: importlib.metadata raises instead)."""
     global _cache
     code = _POLICIES[policy]
     key = (tuple(paths), code, bool(value_rule))
@@ -277,20 +384,13 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True):
                 _cache = c[:4] + (True,)
             return c[1], c[3]
     stamps = _stamps(paths)
-    # EPINDEX_HEAL=1: rebuild indexes that pip (no hook) left behind, one
-    # process at a time (see epindex_open in epindex.h)
-    flags = _epindex.HEAL if _os.environ.get("EPINDEX_HEAL") == "1" else 0
-    # EPINDEX_USER_CACHE=1: indexes of directories this user may not write
-    # are kept in $XDG_CACHE_HOME/epindex/
-    if _os.environ.get("EPINDEX_USER_CACHE") == "1":
-        flags |= _epindex.USER_CACHE
-    if value_rule:
-        flags |= _epindex.VALUE_RULE
-    h = _epindex.open(paths, code, flags)
+    h = _epindex.open(paths, code, _open_flags(value_rule))
     if warn:
         _warn(h.diagnostics)
-    _cache = (key, h, stamps, {}, warn)
-    return h, _cache[3]
+    entry = (key, h, stamps, {}, warn)
+    scanned = any(source == "scan" for source, _ in h.sources)
+    _cache = None if scanned else entry
+    return h, entry[3]
 
 
 def _warn(diagnostics):
@@ -298,6 +398,7 @@ def _warn(diagnostics):
         return
     import warnings
     for message in diagnostics:
+        # stacklevel: this function, _opened(), the API function, its caller
         warnings.warn(message, EpindexWarning, stacklevel=4)
 
 
@@ -310,6 +411,22 @@ def _lookup(h, group, name):
         return []
 
 
+def _dists(h, results, name):
+    """(Dists, rows) of a search path for a name (None: all), reused with
+    the handle."""
+    key = ("dists", name)
+    found = results.get(key)
+    if found is None:
+        try:
+            found = h.distributions(name)
+        except UnicodeEncodeError:  # names no distribution
+            found = (None, [])
+        results[key] = found
+    return found
+
+
+# ---- the API -------------------------------------------------------------------
+
 def entry_points(group=None, name=None, path=None, policy=None, **select):
     """importlib.metadata.entry_points(group=..., name=..., **select) for the
     search path `path` (default: sys.path at call time), from the indexes.
@@ -317,8 +434,7 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
     Returns EntryPoints in importlib.metadata's order (that of Python 3.12+
     when no group is given). policy: 'stat' (default), 'verify' or 'trust'
     (see docs/freshness.md). Broken metadata is skipped with an
-    EpindexWarning, never an exception. Results are immutable and are reused
-    while no path entry's mtime changes.
+    EpindexWarning, never an exception. Each call returns new objects.
     """
     if policy not in _POLICIES:
         raise ValueError("policy must be 'stat', 'verify' or 'trust'")
@@ -327,12 +443,49 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
         # importlib.metadata compares: no group or name equals a non-str
         return EntryPoints(())
     h, results = _opened(paths, policy)
-    eps = results.get((group, name))
-    if eps is None:
-        eps = EntryPoints(EntryPoint._from_row(r, paths)
-                          for r in _lookup(h, group, name))
-        results[(group, name)] = eps
+    rows = results.get((group, name))
+    if rows is None:
+        rows = results[(group, name)] = _lookup(h, group, name)
+    eps = EntryPoints(EntryPoint._from_row(r, paths) for r in rows)
     return eps.select(**select) if select else eps
+
+
+def distributions(path=None, policy=None):
+    """Every distribution on the search path, as importlib.metadata's
+    distributions() finds them (same order; shadowed ones included), as
+    epindex Distribution objects."""
+    if policy not in _POLICIES:
+        raise ValueError("policy must be 'stat', 'verify' or 'trust'")
+    paths = _paths_of(path)
+    h, results = _opened(paths, policy)
+    dists, rows = _dists(h, results, None)
+    return [Distribution(paths[r[4]], r[0], r[1], r[2], dists, i)
+            for i, r in enumerate(rows)]
+
+
+def distribution(name, path=None, policy=None):
+    """The distribution importlib.metadata.distribution(name) returns: the
+    first on the search path whose metadata entry's name matches name
+    (importlib's normalisation). Raises PackageNotFoundError."""
+    if policy not in _POLICIES:
+        raise ValueError("policy must be 'stat', 'verify' or 'trust'")
+    if not isinstance(name, str):
+        raise TypeError("name must be a str, not %s" % type(name).__name__)
+    if not name:
+        raise ValueError("A distribution name is required.")
+    paths = _paths_of(path)
+    h, results = _opened(paths, policy)
+    dists, rows = _dists(h, results, name)
+    if not rows:
+        raise PackageNotFoundError(name)
+    r = rows[0]
+    return Distribution(paths[r[4]], r[0], r[1], r[2], dists, 0)
+
+
+def version(name, path=None, policy=None):
+    """importlib.metadata.version(name), from the index: one lookup per path
+    entry. Raises PackageNotFoundError."""
+    return distribution(name, path, policy).version
 
 
 def explain(path=None, policy=None):
@@ -342,8 +495,7 @@ def explain(path=None, policy=None):
     if policy not in _POLICIES:
         raise ValueError("policy must be 'stat', 'verify' or 'trust'")
     paths = _paths_of(path)
-    h = _epindex.open(paths, _POLICIES[policy],
-                      _epindex.VALUE_RULE if _VALUE_RULE else 0)
+    h = _epindex.open(paths, _POLICIES[policy], _open_flags(_VALUE_RULE))
     return ([(p,) + s for p, s in zip(paths, h.sources)], list(h.diagnostics))
 
 
@@ -353,29 +505,39 @@ def update(directory, full=False):
     return _epindex.update(directory, full)
 
 
-# ---- accelerate() -------------------------------------------------------------
+# ---- accelerate() ---------------------------------------------------------------
+#
+# importlib.metadata answers every question -- distributions(),
+# distribution(), version(), metadata(), files(), requires(),
+# entry_points(), packages_distributions() -- through the path finder's
+# find_distributions(). accelerate() replaces that one method of the
+# module's MetadataPathFinder: path entries answered from an index yield
+# PathDistributions whose name, version and entry points come from it and
+# whose files are read lazily (no pathlib object until one is asked for);
+# every other path entry is importlib's own search. Whatever patches
+# importlib.metadata above that layer (a custom finder, a monkeypatched
+# distributions() or Distribution.discover, pyfakefs) sees importlib's
+# behaviour, because it is importlib's code that calls us. entry_points()
+# also answers directly from the indexes -- one lookup per path entry --
+# but only when nothing but that path finder could take part.
 
-_originals = {}  # module name -> its original (entry_points, distributions)
-_KNOWN_FINDERS = ("PathFinder", "MetadataPathFinder")
+_patched = {}  # module name -> what was replaced, to restore
 
 
-def _can_answer(path, module):
-    """False when something besides the path finders the accelerated module
-    itself consults could yield distributions (a custom sys.meta_path
-    finder; for the stdlib, also the backport's own finder, which the
-    backport installs on import), or a path entry is not a str: then the
-    original function answers."""
-    ours = ("importlib.", "_frozen_importlib")
-    if module.__name__ == "importlib_metadata":
-        ours += ("importlib_metadata",)
-    for finder in _sys.meta_path:
-        if getattr(finder, "find_distributions", None) is None:
-            continue
-        name = getattr(finder, "__name__", type(finder).__name__)
-        where = getattr(finder, "__module__", "")
-        if name not in _KNOWN_FINDERS or not where.startswith(ours):
+def _real_io(module):
+    """Is the module's file system the real one? pyfakefs (and mocks of
+    os.listdir/os.stat) replace what importlib.metadata reads with; the C
+    library reads the disk."""
+    import posix
+    real_os = _sys.modules.get("os")
+    if getattr(module, "os", real_os) is not real_os or real_os is None:
+        return False
+    if real_os.listdir is not posix.listdir or real_os.stat is not posix.stat:
+        return False
+    for name in ("pathlib", "zipfile"):
+        if getattr(module, name, None) is not _sys.modules.get(name):
             return False
-    return all(isinstance(p, str) for p in path)
+    return True
 
 
 def _validates_values(module):
@@ -392,43 +554,163 @@ def _validates_values(module):
     return rule
 
 
-def _importlib_eps(module, h, results, group, name):
-    """importlib's own EntryPoint objects, each bound to a PathDistribution
-    of its metadata directory (one per distribution), reused while the
-    search path is unchanged."""
-    paths = _paths_of(None)
-    key = (module.__name__, group, name)
-    eps = results.get(key)
-    if eps is None:
-        dists = {}
-        eps = []
-        for g, n, v, dname, dversion, index, metadir in _lookup(h, group, name):
-            dist = dists.get((index, metadir))
-            if dist is None:
-                where = _locate(paths[index], metadir)
-                dist = dists[(index, metadir)] = module.PathDistribution(where)
-            eps.append(module.EntryPoint(name=n, value=v, group=g)._for(dist))
-        results[key] = eps
-    return eps
+def _indexed_class(module):
+    """importlib's PathDistribution, with what the index knows: a subclass
+    that passes isinstance() and has the same name."""
+    base = module.PathDistribution
+    make_ep = module.EntryPoint
+    make_eps = module.EntryPoints
+    import pathlib
+
+    def get_path(self):
+        path = self.__dict__.get("_epindex_path")
+        if path is None:  # as importlib's FastPath.joinpath() makes it
+            root, metadir = self._epindex[0], self._epindex[1]
+            path = self.__dict__["_epindex_path"] = pathlib.Path(root, metadir)
+        return path
+
+    def set_path(self, value):
+        self.__dict__["_epindex_path"] = value
+
+    class PathDistribution(base):
+        __doc__ = base.__doc__
+        _path = property(get_path, set_path)
+
+        @property
+        def name(self):
+            name = self._epindex[2]
+            return name if name is not None else base.name.fget(self)
+
+        @property
+        def version(self):
+            version = self._epindex[3]
+            return version if version is not None else base.version.fget(self)
+
+        @property
+        def _normalized_name(self):
+            key = self._epindex[4]
+            return key if key is not None else base._normalized_name.fget(self)
+
+        @property
+        def entry_points(self):
+            dists, i = self._epindex[5], self._epindex[6]
+            rows = None if dists is None else dists.entry_points(i)
+            if rows is None:  # not in the index: importlib reads the file
+                return base.entry_points.fget(self)
+            return make_eps(make_ep(n, v, g)._for(self) for g, n, v in rows)
+
+        def __reduce__(self):
+            return base, (self._path,)
+
+    PathDistribution.__module__ = base.__module__
+    PathDistribution.__qualname__ = base.__qualname__
+    return PathDistribution
 
 
-def _accelerated(module):
+def _indexed(cls, root, metadir, name, version, key, dists, i,
+             _new=object.__new__):
+    dist = _new(cls)
+    dist.__dict__["_epindex"] = (root, metadir, name, version, key, dists, i)
+    return dist
+
+
+def _usable_path(paths):
+    return isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+
+
+def _accelerated_finder(module, original):
+    """MetadataPathFinder.find_distributions(), answering from the indexes
+    per path entry; importlib's own search for the others."""
+    cls_of = _indexed_class(module)
+    Context = module.DistributionFinder.Context
+
+    def find_distributions(cls, context=Context()):
+        paths, name = context.path, context.name
+        if (not _usable_path(paths) or not _real_io(module)
+                or not (name is None or isinstance(name, str))):
+            return original(cls, context)
+        paths = list(paths)
+        h, results = _opened(paths, None, _validates_values(module),
+                             warn=False)
+        dists, rows = _dists(h, results, name)
+        return _chain_entries(module, cls, cls_of, paths, h.sources, name,
+                              dists, rows)
+
+    find_distributions.__doc__ = original.__doc__
+    find_distributions.__wrapped__ = original
+    return find_distributions
+
+
+def _chain_entries(module, finder, cls_of, paths, sources, name, dists, rows):
+    """Path entry by path entry: the index's distributions where it has
+    one, importlib's own search where not."""
+    k = 0
+    for index, (source, _) in enumerate(sources):
+        if source in ("index", "cache"):
+            root = paths[index]
+            while k < len(rows) and rows[k][4] == index:
+                r = rows[k]
+                yield _indexed(cls_of, root, r[0], r[1], r[2], r[3], dists, k)
+                k += 1
+        else:
+            while k < len(rows) and rows[k][4] == index:
+                k += 1  # the C scan's: importlib reads them itself
+            yield from map(module.PathDistribution,
+                           finder._search_paths(name, [paths[index]]))
+
+
+def _stdlib_path_finder():
+    import importlib.machinery
+    return importlib.machinery.PathFinder
+
+
+def _only_our_finder(module, saved):
+    """Would importlib's discovery consult our finder alone? Then
+    entry_points() may answer from the indexes directly."""
+    if (module.distributions is not saved["distributions"]
+            or module.Distribution.__dict__.get("discover")
+            is not saved["discover"]
+            or module.MetadataPathFinder.__dict__.get("find_distributions")
+            is not saved["ours"]):
+        return False
+    finders = [f for f in _sys.meta_path
+               if getattr(f, "find_distributions", None) is not None]
+    if len(finders) != 1:
+        return False
+    finder = finders[0]
+    if module.__name__ == "importlib.metadata":
+        path_finder = _stdlib_path_finder()
+        return (finder is path_finder
+                and path_finder.__dict__.get("find_distributions")
+                is saved["path_finder"])
+    return isinstance(finder, module.MetadataPathFinder)
+
+
+def _accelerated_entry_points(module, saved):
     original = module.entry_points
     selectable = hasattr(module, "SelectableGroups")  # 3.11, backport 4.x
+    import functools
 
+    @functools.wraps(original)
     def entry_points(**params):
-        if not _can_answer(_sys.path, module):
+        paths = _sys.path
+        if (not _only_our_finder(module, saved) or not _usable_path(paths)
+                or not _real_io(module)):
             return original(**params)
-        h, results = _opened(_paths_of(None), None, _validates_values(module),
+        paths = list(paths)
+        h, results = _opened(paths, None, _validates_values(module),
                              warn=False)
-        if h.skipped:  # importlib.metadata raises here: let it
+        if h.skipped or any(s == "scan" for s, _ in h.sources):
+            # importlib raises here, or reads files we would not read
+            # again: its own code answers (through our finder)
             return original(**params)
         group, name = params.get("group"), params.get("name")
         if not isinstance(group, str):
             group = None
         if not isinstance(name, str):
             name = None
-        eps = _importlib_eps(module, h, results, group, name)
+        eps = _importlib_eps(module, saved["class"], paths, h, results,
+                             group, name)
         if group is not None and set(params) <= {"group", "name"}:
             # select() would keep every one of them, in this order
             return module.EntryPoints(eps)
@@ -436,91 +718,54 @@ def _accelerated(module):
             return module.SelectableGroups.load(eps).select(**params)
         return module.EntryPoints(eps).select(**params)
 
-    entry_points.__doc__ = original.__doc__
-    entry_points.__wrapped__ = original
     return entry_points
 
 
-def _eps_by_dist(module, paths):
-    """{metadata directory's path: [(name, value, group)]} for every
-    distribution whose entry points the indexes (or scans) hold: those
-    importlib.metadata.entry_points() would return. A distribution that is
-    not there -- hidden by one before it, broken, or without entry points --
-    reads its own file."""
-    h, results = _opened(paths, None, _validates_values(module), warn=False)
-    key = (module.__name__, "by-dist")
-    found = results.get(key)
-    if found is None:
-        found = {}
-        norm = _os.path.normpath
-        for g, n, v, dname, dversion, index, metadir in _lookup(h, None, None):
-            where = norm(_os.path.join(paths[index], metadir))
-            found.setdefault(where, []).append((n, v, g))
-        results[key] = found
-    return found
-
-
-def _indexed_distribution_class(module):
-    class IndexedPathDistribution(module.PathDistribution):
-        """A PathDistribution whose entry_points come from the index;
-        everything else is importlib.metadata's own."""
-
-        _epindex_rows = None
-
-        @property
-        def entry_points(self):
-            if self._epindex_rows is None:
-                return super().entry_points
-            return module.EntryPoints(
-                module.EntryPoint(name=n, value=v, group=g)._for(self)
-                for n, v, g in self._epindex_rows)
-
-    return IndexedPathDistribution
-
-
-def _accelerated_distributions(module):
-    """distributions() whose PathDistributions answer entry_points from the
-    indexes: discovery stays importlib.metadata's (same distributions, same
-    order, same objects but for their class); plugin hosts that iterate
-    distributions and read each one's entry points (pluggy, flake8) then
-    read no entry_points.txt the index holds."""
-    original = module.distributions
-    cls = _indexed_distribution_class(module)
-
-    def distributions(**kwargs):
-        dists = original(**kwargs)
-        if kwargs or not _can_answer(_sys.path, module):
-            return dists
-        found = _eps_by_dist(module, _paths_of(None))
-        return (_rebind(cls, found, d, module) for d in dists)
-
-    distributions.__doc__ = original.__doc__
-    distributions.__wrapped__ = original
-    return distributions
-
-
-def _rebind(cls, found, dist, module):
-    if type(dist) is not module.PathDistribution:
-        return dist
-    rows = found.get(_os.path.normpath(str(dist._path)))
+def _importlib_eps(module, cls_of, paths, h, results, group, name):
+    """New importlib EntryPoint objects for the rows of a lookup, each bound
+    to a new PathDistribution of its metadata directory (one per
+    distribution), as importlib.metadata makes them on every call."""
+    key = (module.__name__, group, name)
+    rows = results.get(key)
     if rows is None:
-        return dist
-    indexed = cls(dist._path)
-    indexed._epindex_rows = rows
-    return indexed
+        rows = results[key] = _lookup(h, group, name)
+    make = module.EntryPoint
+    dists = {}
+    eps = []
+    for g, n, v, dname, dversion, index, metadir in rows:
+        dist = dists.get((index, metadir))
+        if dist is None:
+            dist = dists[(index, metadir)] = _indexed(
+                cls_of, paths[index], metadir, dname, dversion, None, None,
+                None)
+        eps.append(make(n, v, g)._for(dist))
+    return eps
 
 
 def _patch(module):
-    if module.__name__ not in _originals:
-        _originals[module.__name__] = (module.entry_points, module.distributions)
-        module.entry_points = _accelerated(module)
-        module.distributions = _accelerated_distributions(module)
+    if module.__name__ in _patched:
+        return
+    finder = module.MetadataPathFinder
+    original = finder.__dict__["find_distributions"]
+    ours = classmethod(_accelerated_finder(module, original.__func__))
+    saved = {"find_distributions": original, "ours": ours,
+             "entry_points": module.entry_points,
+             "distributions": module.distributions,
+             "discover": module.Distribution.__dict__.get("discover"),
+             "class": _indexed_class(module)}
+    if module.__name__ == "importlib.metadata":
+        saved["path_finder"] = _stdlib_path_finder().__dict__.get(
+            "find_distributions")
+    finder.find_distributions = ours
+    module.entry_points = _accelerated_entry_points(module, saved)
+    _patched[module.__name__] = saved
 
 
 class _PatchOnImport:
     """A sys.meta_path entry that patches importlib.metadata (and the
     importlib_metadata backport) when they are imported, so that enabling
-    acceleration at start-up costs nothing until they are used."""
+    acceleration at start-up costs nothing until they are used. It also
+    hears importlib.invalidate_caches()."""
 
     TARGETS = ("importlib.metadata", "importlib_metadata")
 
@@ -537,26 +782,42 @@ class _PatchOnImport:
                 return spec
         return None
 
+    @classmethod
+    def invalidate_caches(cls):
+        invalidate_caches()
+
 
 class _PatchingLoader:
+    """The module's own loader, which patches once it has executed the
+    module, then steps aside: __loader__ and __spec__.loader are the
+    original again (pkgutil.get_data, importlib.resources need them)."""
+
     def __init__(self, loader):
         self._loader = loader
+
+    def __getattr__(self, attr):
+        return getattr(self._loader, attr)
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
+        spec = module.__spec__
+        if spec is not None and spec.loader is self:
+            spec.loader = self._loader
+        if getattr(module, "__loader__", None) is self:
+            module.__loader__ = self._loader
         self._loader.exec_module(module)
         _patch(module)
 
 
 def accelerate():
-    """Make importlib.metadata.entry_points() (and importlib_metadata's, if
-    used) answer from the indexes, with identical results for every call
-    shape of this interpreter, and the distributions that distributions()
-    returns read their entry_points from the indexes too. Falls back to the original whenever a custom
-    distribution finder is installed. Undo with restore(). Set
-    EPINDEX_ACCELERATE=1 to do this at start-up (epindex-accelerate.pth)."""
+    """Make importlib.metadata (and importlib_metadata, if used) answer its
+    discovery -- distributions(), distribution(), version(), metadata(),
+    files(), requires(), entry_points(), packages_distributions() -- from
+    the indexes, with importlib's own results, raising included. Undo with
+    restore(). EPINDEX_ACCELERATE=1, or `python -m epindex enable`, does
+    this at start-up."""
     for name in _PatchOnImport.TARGETS:
         if name in _sys.modules:
             _patch(_sys.modules[name])
@@ -568,9 +829,21 @@ def restore():
     """Undo accelerate()."""
     while _PatchOnImport in _sys.meta_path:
         _sys.meta_path.remove(_PatchOnImport)
-    for name, (entry_points, distributions) in list(_originals.items()):
+    for name, saved in list(_patched.items()):
         module = _sys.modules.get(name)
         if module is not None:
-            module.entry_points = entry_points
-            module.distributions = distributions
-        del _originals[name]
+            module.MetadataPathFinder.find_distributions = \
+                saved["find_distributions"]
+            module.entry_points = saved["entry_points"]
+        del _patched[name]
+
+
+def _startup(enabled):
+    """Called by the .pth files at interpreter start-up: in an environment
+    enabled by `python -m epindex enable` (unless EPINDEX_ACCELERATE=0;
+    enabled: heal and keep a user cache too), or asked by
+    EPINDEX_ACCELERATE=1. Imports nothing heavy: the C library is loaded
+    when importlib.metadata is first asked something."""
+    global _auto
+    _auto = _auto or enabled
+    accelerate()

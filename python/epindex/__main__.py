@@ -6,6 +6,15 @@
         platlib directories: "installer, then hook" in one step.
     python -m epindex update DIR... [--full]
         the hook alone.
+    python -m epindex enable [--python PY]
+        accelerate PY's environment for good: a .pth file in its purelib
+        makes every process answer importlib.metadata from the indexes,
+        heal stale site directories it owns, and keep indexes of those it
+        may not write in the user's cache (EPINDEX_ACCELERATE=0 turns it
+        off for one process); then index the environment's site
+        directories.
+    python -m epindex disable [--python PY]
+        remove that file.
 
 pypa/installer must be importable by the interpreter running this module
 (Debian: python3-installer); the target interpreter PY needs nothing.
@@ -77,6 +86,58 @@ def run_update(directory, full):
     return 0
 
 
+ENABLED_PTH = "epindex-enabled.pth"
+ENABLED_LINE = ('import os; os.environ.get("EPINDEX_ACCELERATE") != "0" and '
+                '__import__("epindex")._startup(True)\n')
+
+
+def enable(python):
+    """Write the .pth (atomically) where PY's site module reads it."""
+    probe = subprocess.run([python, "-c", "import epindex"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        sys.exit("epindex: %s cannot import epindex, so enabling it there "
+                 "would break nothing but do nothing: install it into that "
+                 "environment first (pip install --no-index "
+                 "--no-build-isolation /path/to/epindex)" % python)
+    scheme = scheme_of(python)
+    target = os.path.join(scheme["purelib"], ENABLED_PTH)
+    tmp = "%s.tmp-%d" % (target, os.getpid())
+    try:
+        with open(tmp, "w") as f:
+            f.write(ENABLED_LINE)
+        os.replace(tmp, target)
+    except OSError as e:
+        with_tmp_removed(tmp)
+        sys.exit("epindex: cannot enable %s: %s" % (python, e))
+    print("enabled: %s" % target)
+    status = 0
+    for d in sorted({scheme["purelib"], scheme["platlib"]}):
+        if os.access(d, os.W_OK):
+            status |= run_update(d, False)
+    return status
+
+
+def with_tmp_removed(tmp):
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def disable(python):
+    target = os.path.join(scheme_of(python)["purelib"], ENABLED_PTH)
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        print("not enabled: %s does not exist" % target)
+        return 0
+    except OSError as e:
+        sys.exit("epindex: cannot disable %s: %s" % (python, e))
+    print("disabled: removed %s" % target)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m epindex",
                                  description=__doc__.split("\n\n")[0])
@@ -88,9 +149,19 @@ def main(argv=None):
     u = sub.add_parser("update", help="update the indexes of directories")
     u.add_argument("dirs", nargs="+", metavar="DIR")
     u.add_argument("--full", action="store_true", help="re-read everything")
+    for command, what in (("enable", "accelerate an environment for good"),
+                          ("disable", "stop accelerating an environment")):
+        e = sub.add_parser(command, help=what)
+        e.add_argument("--python", default=sys.executable,
+                       help="the environment's interpreter (default: this "
+                       "one)")
     args = ap.parse_args(argv)
     if args.command == "install":
         return install(args.wheels, args.python)
+    if args.command == "enable":
+        return enable(args.python)
+    if args.command == "disable":
+        return disable(args.python)
     return max(run_update(d, args.full) for d in args.dirs)
 
 

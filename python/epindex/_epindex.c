@@ -4,9 +4,14 @@
  *   open(paths, policy) -> Handle     paths: a sequence of str/bytes/PathLike
  *   Handle.lookup(group, name) -> list of (group, name, value, dist, version,
  *                                 path index, metadir) tuples
+ *   Handle.distributions(name) -> (Dists, list of (metadir, name, version,
+ *                                 key, path index, flags) tuples)
+ *   Dists.entry_points(i) -> list of (group, name, value), or None when
+ *                                 the index does not know them
  *   Handle.diagnostics -> list of str; Handle.sources -> list of
  *                                 (source, reason) name pairs
- *   stamps(paths) -> tuple of st_mtime_ns (None where stat fails)
+ *   stamps(paths) -> tuple of (st_dev, st_ino, st_mtime_ns), None where
+ *                                 stat fails
  *   update(dir, full=False) -> dict  (raises OSError with the message)
  *
  * Strings from the index are UTF-8; bytes that are not (from file names)
@@ -82,6 +87,115 @@ static PyObject *handle_lookup(Handle *h, PyObject *args) {
   return rows;
 }
 
+/* ---- distributions ------------------------------------------------------ */
+
+typedef struct {
+  PyObject_HEAD epindex_dists *d;
+  Handle *owner; /* keeps the handle, which answers entry_points(), alive */
+} Dists;
+
+static void dists_dealloc(Dists *o) {
+  epindex_dists_free(o->d);
+  Py_XDECREF(o->owner);
+  Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+static PyObject *dists_entry_points(Dists *o, PyObject *arg) {
+  Py_ssize_t i = PyLong_AsSsize_t(arg);
+  if (i < 0 && PyErr_Occurred())
+    return NULL;
+  epindex_result *r = NULL;
+  PyThreadState *ts = PyEval_SaveThread();
+  int rc = epindex_dists_entry_points(o->owner->ix, o->d, (size_t)i, &r);
+  PyEval_RestoreThread(ts);
+  if (rc == EPINDEX_ENOENT)
+    Py_RETURN_NONE;
+  if (rc)
+    return error_from(rc);
+  size_t n = epindex_result_count(r);
+  PyObject *rows = PyList_New((Py_ssize_t)n);
+  for (size_t k = 0; rows && k < n; k++) {
+    size_t gl, nl, vl;
+    const char *g = epindex_result_get(r, k, EPINDEX_FIELD_GROUP, &gl);
+    const char *nm = epindex_result_get(r, k, EPINDEX_FIELD_NAME, &nl);
+    const char *v = epindex_result_get(r, k, EPINDEX_FIELD_VALUE, &vl);
+    PyObject *row =
+        Py_BuildValue("(NNN)", text(g, gl), text(nm, nl), text(v, vl));
+    if (!row) {
+      Py_CLEAR(rows);
+      break;
+    }
+    PyList_SET_ITEM(rows, (Py_ssize_t)k, row);
+  }
+  epindex_result_free(r);
+  return rows;
+}
+
+static PyMethodDef dists_methods[] = {
+    {"entry_points", (PyCFunction)dists_entry_points, METH_O,
+     "entry_points(i) -> list of (group, name, value) in file order, or None"},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject DistsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "epindex._epindex.Dists",
+    .tp_basicsize = sizeof(Dists),
+    .tp_dealloc = (destructor)dists_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Distributions of a search path (epindex_distributions).",
+    .tp_methods = dists_methods,
+};
+
+static PyObject *dist_tuple(const epindex_dists *d, size_t i) {
+  PyObject *f[4];
+  for (int k = 0; k < 4; k++) {
+    size_t len;
+    const char *s = epindex_dists_get(d, i, (epindex_dist_field)k, &len);
+    f[k] = text(s, len);
+  }
+  PyObject *row = NULL;
+  if (f[0] && f[1] && f[2] && f[3])
+    row = Py_BuildValue("(OOOOnI)", f[0], f[1], f[2], f[3],
+                        (Py_ssize_t)epindex_dists_path_index(d, i),
+                        epindex_dists_flags(d, i));
+  for (int k = 0; k < 4; k++)
+    Py_XDECREF(f[k]);
+  return row;
+}
+
+static PyObject *handle_distributions(Handle *h, PyObject *args) {
+  const char *name = NULL;
+  Py_ssize_t nlen = 0;
+  if (!PyArg_ParseTuple(args, "z#:distributions", &name, &nlen))
+    return NULL;
+  epindex_dists *d = NULL;
+  PyThreadState *ts = PyEval_SaveThread();
+  int rc = epindex_distributions(h->ix, name, (size_t)nlen, &d);
+  PyEval_RestoreThread(ts);
+  if (rc)
+    return error_from(rc);
+  Dists *o = PyObject_New(Dists, &DistsType);
+  if (!o) {
+    epindex_dists_free(d);
+    return NULL;
+  }
+  o->d = d;
+  o->owner = (Handle *)Py_NewRef(h);
+  size_t n = epindex_dists_count(d);
+  PyObject *rows = PyList_New((Py_ssize_t)n);
+  for (size_t i = 0; rows && i < n; i++) {
+    PyObject *row = dist_tuple(d, i);
+    if (!row)
+      Py_CLEAR(rows);
+    else
+      PyList_SET_ITEM(rows, (Py_ssize_t)i, row);
+  }
+  if (!rows) {
+    Py_DECREF(o);
+    return NULL;
+  }
+  return Py_BuildValue("(NN)", (PyObject *)o, rows);
+}
+
 static PyObject *handle_get_diagnostics(Handle *h, void *unused) {
   (void)unused;
   return Py_NewRef(h->diagnostics);
@@ -101,6 +215,9 @@ static PyMethodDef handle_methods[] = {
     {"lookup", (PyCFunction)handle_lookup, METH_VARARGS,
      "lookup(group, name) -> list of (group, name, value, dist, version, "
      "path_index, metadir)"},
+    {"distributions", (PyCFunction)handle_distributions, METH_VARARGS,
+     "distributions(name) -> (Dists, list of (metadir, name, version, key, "
+     "path_index, flags))"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef handle_getset[] = {
@@ -236,11 +353,14 @@ static PyObject *mod_stamps(PyObject *self, PyObject *seq) {
     }
     const char *p = PyBytes_AS_STRING(bytes);
     struct stat st;
+    /* the directory itself, not only its mtime: '' follows os.chdir() */
     PyObject *v =
         stat(*p ? p : ".", &st) != 0
             ? Py_NewRef(Py_None)
-            : PyLong_FromLongLong((long long)st.st_mtim.tv_sec * 1000000000LL +
-                                  st.st_mtim.tv_nsec);
+            : Py_BuildValue("(KKL)", (unsigned long long)st.st_dev,
+                            (unsigned long long)st.st_ino,
+                            (long long)st.st_mtim.tv_sec * 1000000000LL +
+                                st.st_mtim.tv_nsec);
     Py_DECREF(bytes);
     if (!v)
       Py_CLEAR(out);
@@ -282,7 +402,8 @@ static PyMethodDef mod_methods[] = {
      "open(paths, policy, flags=0) -> Handle: judge every path entry now "
      "(flags: HEAL)"},
     {"stamps", mod_stamps, METH_O,
-     "stamps(paths) -> tuple: st_mtime_ns of each entry, None if absent"},
+     "stamps(paths) -> tuple: (st_dev, st_ino, st_mtime_ns) of each entry, "
+     "None if absent"},
     {"update", (PyCFunction)(void (*)(void))mod_update,
      METH_VARARGS | METH_KEYWORDS,
      "update(dir, full=False) -> dict: (re)build the index of dir"},
@@ -299,7 +420,7 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
                                     NULL};
 
 PyMODINIT_FUNC PyInit__epindex(void) {
-  if (PyType_Ready(&HandleType) < 0)
+  if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&DistsType) < 0)
     return NULL;
   PyObject *m = PyModule_Create(&module);
   if (!m)
@@ -312,7 +433,10 @@ PyMODINIT_FUNC PyInit__epindex(void) {
       PyModule_AddIntConstant(m, "POLICY_STAT", EPINDEX_POLICY_STAT) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_VERIFY", EPINDEX_POLICY_VERIFY) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_TRUST", EPINDEX_POLICY_TRUST) < 0 ||
-      PyModule_AddIntConstant(m, "USER_CACHE", EPINDEX_OPEN_USER_CACHE) < 0) {
+      PyModule_AddIntConstant(m, "USER_CACHE", EPINDEX_OPEN_USER_CACHE) < 0 ||
+      PyModule_AddIntConstant(m, "DIST_ENTRY_POINTS",
+                              EPINDEX_DIST_ENTRY_POINTS) < 0 ||
+      PyModule_AddIntConstant(m, "DIST_FILE", EPINDEX_DIST_FILE) < 0) {
     Py_DECREF(m);
     return NULL;
   }

@@ -38,7 +38,7 @@ printf '[console_scripts]\nbar = bar:main\n' >"$site/bar-2.0.dist-info/entry_poi
 
 check help 0 'Usage: epindex COMMAND' '^$' -- "$EPINDEX" --help
 check help-after-command 0 'Exit status' '^$' -- "$EPINDEX" query --help
-check version 0 '^epindex [0-9]+\.[0-9]+\.[0-9]+ \(schema 3\)$' '^$' -- "$EPINDEX" --version
+check version 0 '^epindex [0-9]+\.[0-9]+\.[0-9]+ \(schema 4\)$' '^$' -- "$EPINDEX" --version
 check no-command 2 '^$' 'missing COMMAND' -- "$EPINDEX"
 check bad-command 2 '^$' 'unknown COMMAND' -- "$EPINDEX" frobnicate
 check bad-option 2 '^$' "^epindex: unknown option, or one missing its argument: --bogus" -- "$EPINDEX" query --bogus
