@@ -365,18 +365,22 @@ def _open_flags(value_rule):
     return flags
 
 
-def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True):
+def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
     """(handle, results) for a search path: reused while no path entry
-    changed (policy verify re-checks every time, trust never does), and
-    only while every path entry is answered from an index: a scanned one
-    is read again on every call, as importlib.metadata reads files again.
-    results is a dict in which callers keep what they built from this
-    handle. Diagnostics are warned about once, when warn (accelerate() does
-    not warn: importlib.metadata raises instead)."""
+    changed (policy verify re-checks every time, trust never does) -- but
+    with rescan, not when a path entry is scanned: importlib.metadata reads
+    files again on every call, and so must an answer from a scan. (The
+    accelerated path finder answers scanned entries with importlib's own
+    search, and passes rescan=False.) results is a dict in which callers
+    keep what they built from this handle. Diagnostics are warned about
+    once, when warn (accelerate() does not warn: importlib.metadata raises
+    instead)."""
     global _cache
     code = _POLICIES[policy]
     key = (tuple(paths), code, bool(value_rule))
     c = _cache
+    if rescan and c is not None and any(s == "scan" for s, _ in c[1].sources):
+        c = None
     if c is not None and c[0] == key and code != 1:
         if code == 2 or c[2] == _stamps(paths):
             if warn and not c[4]:
@@ -387,10 +391,8 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True):
     h = _epindex.open(paths, code, _open_flags(value_rule))
     if warn:
         _warn(h.diagnostics)
-    entry = (key, h, stamps, {}, warn)
-    scanned = any(source == "scan" for source, _ in h.sources)
-    _cache = None if scanned else entry
-    return h, entry[3]
+    _cache = (key, h, stamps, {}, warn)
+    return h, _cache[3]
 
 
 def _warn(diagnostics):
@@ -535,7 +537,8 @@ def _real_io(module):
     if real_os.listdir is not posix.listdir or real_os.stat is not posix.stat:
         return False
     for name in ("pathlib", "zipfile"):
-        if getattr(module, name, None) is not _sys.modules.get(name):
+        if hasattr(module, name) and \
+                getattr(module, name) is not _sys.modules.get(name):
             return False
     return True
 
@@ -631,7 +634,7 @@ def _accelerated_finder(module, original):
             return original(cls, context)
         paths = list(paths)
         h, results = _opened(paths, None, _validates_values(module),
-                             warn=False)
+                             warn=False, rescan=False)
         dists, rows = _dists(h, results, name)
         return _chain_entries(module, cls, cls_of, paths, h.sources, name,
                               dists, rows)
@@ -699,7 +702,7 @@ def _accelerated_entry_points(module, saved):
             return original(**params)
         paths = list(paths)
         h, results = _opened(paths, None, _validates_values(module),
-                             warn=False)
+                             warn=False, rescan=False)
         if h.skipped or any(s == "scan" for s, _ in h.sources):
             # importlib raises here, or reads files we would not read
             # again: its own code answers (through our finder)
@@ -742,12 +745,34 @@ def _importlib_eps(module, cls_of, paths, h, results, group, name):
     return eps
 
 
+def _accelerated_invalidate(original):
+    """MetadataPathFinder.invalidate_caches(): importlib forgets its
+    directory listings, and epindex the search paths it opened -- when
+    importlib.invalidate_caches() reaches it (exactly when
+    importlib's own cache is cleared: 3.13 and later)."""
+    def invalidate(cls):
+        invalidate_caches()
+        return original(cls)
+    invalidate.__name__ = invalidate.__qualname__ = "invalidate_caches"
+    invalidate.__doc__ = original.__doc__
+    return invalidate
+
+
+def _rewrapped(descriptor, wrap):
+    """wrap() the function of a classmethod, or (the backport before 5.0)
+    of a method of the finder instance in sys.meta_path: the wrappers take
+    the class or the instance first."""
+    if isinstance(descriptor, classmethod):
+        return classmethod(wrap(descriptor.__func__))
+    return wrap(descriptor)
+
+
 def _patch(module):
     if module.__name__ in _patched:
         return
     finder = module.MetadataPathFinder
     original = finder.__dict__["find_distributions"]
-    ours = classmethod(_accelerated_finder(module, original.__func__))
+    ours = _rewrapped(original, lambda f: _accelerated_finder(module, f))
     saved = {"find_distributions": original, "ours": ours,
              "entry_points": module.entry_points,
              "distributions": module.distributions,
@@ -756,7 +781,11 @@ def _patch(module):
     if module.__name__ == "importlib.metadata":
         saved["path_finder"] = _stdlib_path_finder().__dict__.get(
             "find_distributions")
+    saved["invalidate_caches"] = finder.__dict__.get("invalidate_caches")
     finder.find_distributions = ours
+    if saved["invalidate_caches"] is not None:
+        finder.invalidate_caches = _rewrapped(saved["invalidate_caches"],
+                                              _accelerated_invalidate)
     module.entry_points = _accelerated_entry_points(module, saved)
     _patched[module.__name__] = saved
 
@@ -764,8 +793,7 @@ def _patch(module):
 class _PatchOnImport:
     """A sys.meta_path entry that patches importlib.metadata (and the
     importlib_metadata backport) when they are imported, so that enabling
-    acceleration at start-up costs nothing until they are used. It also
-    hears importlib.invalidate_caches()."""
+    acceleration at start-up costs nothing until they are used."""
 
     TARGETS = ("importlib.metadata", "importlib_metadata")
 
@@ -781,10 +809,6 @@ class _PatchOnImport:
                 spec.loader = _PatchingLoader(spec.loader)
                 return spec
         return None
-
-    @classmethod
-    def invalidate_caches(cls):
-        invalidate_caches()
 
 
 class _PatchingLoader:
@@ -832,8 +856,10 @@ def restore():
     for name, saved in list(_patched.items()):
         module = _sys.modules.get(name)
         if module is not None:
-            module.MetadataPathFinder.find_distributions = \
-                saved["find_distributions"]
+            finder = module.MetadataPathFinder
+            finder.find_distributions = saved["find_distributions"]
+            if saved["invalidate_caches"] is not None:
+                finder.invalidate_caches = saved["invalidate_caches"]
             module.entry_points = saved["entry_points"]
         del _patched[name]
 

@@ -64,11 +64,6 @@ def discovery_order():
 def dist_rows(dists):
     """Each distribution as pluggy and flake8 use it: where, name, version,
     its entry points (or the exception reading them raises)."""
-    def attempt(f):
-        try:
-            return f()
-        except Exception as e:
-            return ["raises", type(e).__name__]
     return [(str(getattr(d, "_path", "")), attempt(lambda: d.metadata["Name"]),
              attempt(lambda: d.version),
              attempt(lambda: [(ep.group, ep.name, ep.value, ep.dist.name)
@@ -76,9 +71,46 @@ def dist_rows(dists):
             for d in dists]
 
 
+def attempt(f):
+    try:
+        return f()
+    except Exception as e:
+        return ["raises", type(e).__name__, str(e)]
+
+
+def variants(name):
+    """A name as programs spell it: as is, upper, with -, _ and . swapped."""
+    out = [name, name.upper()]
+    for a, b in (("-", "_"), ("_", "."), (".", "-")):
+        out.append(name.replace(a, b))
+    return out
+
+
+def by_name():
+    """Every name-based call of importlib.metadata, for every name found
+    (and a few that are not there)."""
+    names = {"no-such-dist", "", "a"}
+    for d in md.distributions():
+        n = attempt(lambda: d.metadata["Name"])
+        if isinstance(n, str):
+            names.update(variants(n))
+    out = []
+    for n in sorted(names):
+        out.append((n, attempt(lambda: md.version(n)),
+                    attempt(lambda: str(md.distribution(n)._path)),
+                    attempt(lambda: md.metadata(n)["Name"]),
+                    attempt(lambda: [str(f) for f in (md.files(n) or [])][:3]),
+                    attempt(lambda: md.requires(n)),
+                    attempt(lambda: [str(d._path) for d in
+                                     md.distributions(name=n)])))
+    out.append(attempt(lambda: sorted(md.packages_distributions().items())))
+    return out
+
+
 failures = []
 warnings.simplefilter("ignore")
 dists_before = dist_rows(md.distributions())
+names_before = by_name()
 baseline = [(s, md.entry_points(**s)) for s in list(shapes())]
 for s, _ in baseline:
     if rows(epindex.entry_points(path=paths, **s)) != rows(discovery_order().select(**s)):
@@ -92,12 +124,15 @@ for s, want in baseline:
 accelerated_dists = list(md.distributions())
 if dist_rows(accelerated_dists) != dists_before:
     failures.append(("distributions", None))
-from_index = sum(type(d).__name__ == "IndexedPathDistribution"
-                 for d in accelerated_dists)
+names_after = by_name()
+for want, got in zip(names_before, names_after):
+    if want != got:
+        failures.append(("by name", want, got))
+from_index = sum("_epindex" in d.__dict__ for d in accelerated_dists)
 accelerated = md.entry_points is not original
 epindex.restore()
 restored = md.entry_points is original and not any(
-    type(d).__name__ == "IndexedPathDistribution" for d in md.distributions())
+    "_epindex" in d.__dict__ for d in md.distributions())
 print(json.dumps({"checked": len(baseline), "failures": failures,
                   "accelerated": accelerated, "restored": restored,
                   "dists_from_index": from_index}))

@@ -28,30 +28,7 @@ from test_differential import (EPINDEX, PYTHONS, WHEELS,  # noqa: E402
                                damage_indexes as damage, index_dirs as index)
 
 
-def venv_python(venv):
-    return os.path.join(venv, "bin", "python")
-
-
-@pytest.fixture(scope="module")
-def venvs(tmp_path_factory):
-    made = {}
-    for interp in PYTHONS:
-        d = str(tmp_path_factory.mktemp("apivenv"))
-        subprocess.run([interp, "-m", "venv", d], check=True, capture_output=True)
-        py = venv_python(d)
-        subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
-                        "--no-build-isolation", ROOT], check=True,
-                       capture_output=True)
-        subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
-                        "--find-links", WHEELS, "setuptools", "wheel"], check=True,
-                       capture_output=True)  # for the editable install test
-        made[interp] = d
-    return made
-
-
-@pytest.fixture(params=PYTHONS)
-def venv(request, venvs):
-    return venvs[request.param]
+from conftest import venv_python  # noqa: E402  (venvs, venv: fixtures)
 
 
 def drive(venv, paths, groups):
@@ -226,10 +203,14 @@ class Hello:
 HOST = """
 import os, sys, importlib.metadata as md
 import epindex
-calls = []
-real = epindex._importlib_eps
-epindex._importlib_eps = lambda *a: calls.append(a) or real(*a)
-assert md.entry_points is not epindex._originals["importlib.metadata"][0], "not accelerated"
+calls = []  # searches in which an index answered (the venv's own site)
+real = epindex._opened
+def counting(*a, **k):
+    h, r = real(*a, **k)
+    calls.extend(s for s, _ in h.sources if s == "index")
+    return h, r
+epindex._opened = counting
+assert "importlib.metadata" in epindex._patched, "not accelerated"
 import pytest
 rc = pytest.main(["-q", "-p", "no:cacheprovider", sys.argv[1]])
 from stevedore import ExtensionManager

@@ -1,0 +1,569 @@
+"""accelerate()'s contract is importlib.metadata's behaviour: the same
+snippet prints the same with EPINDEX_ACCELERATE=0 and =1, on every
+interpreter -- monkeypatched discovery, removed finders, pyfakefs, broken
+metadata that raises, caches and their invalidation, the current
+directory, the backport's types, the module's loader, fresh objects -- and
+the index is what answers where it can (the snippets count the path
+entries served from an index, which must not be 0 where a tree is
+indexed).
+
+Also: `python -m epindex enable/disable`, healing and the user cache in an
+enabled environment, and CPython's own importlib.metadata tests with
+acceleration on, with every fixture's directory indexed on the way.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import envgen  # noqa: E402
+from conftest import ROOT, venv_python  # noqa: E402
+from test_differential import EPINDEX, PYTHONS  # noqa: E402
+
+# Run before each snippet: counts the path entries answered from an index
+# (reported on stderr, so that stdout compares plain and accelerated).
+PROLOGUE = """
+import atexit, sys, epindex
+_served = [0]
+_real = epindex._opened
+def _counting(paths, *a, **k):
+    h, r = _real(paths, *a, **k)
+    _served[0] += sum(s in ("index", "cache") for s, _ in h.sources)
+    return h, r
+epindex._opened = _counting
+atexit.register(lambda: print("served", _served[0], file=sys.stderr))
+SITE = sys.argv[1]
+"""
+
+
+def make_site(root, name="site"):
+    """A site directory: entry points in two groups, a distribution
+    without any, one shadowed on a second directory, then indexed."""
+    site = os.path.join(root, name)
+    envgen.dist(site, "alpha-1.0.dist-info", "alpha", "1.0",
+                eps="[console_scripts]\nalpha = alpha:main\n"
+                    "[pytest11]\nalpha = alpha.plugin\n")
+    envgen.dist(site, "Beta_Pkg-2.0.dist-info", "Beta.Pkg", "2.0")
+    envgen.dist(site, "gamma-3.0.dist-info", "gamma", "3.0",
+                eps="[console_scripts]\ngamma = gamma:main\n")
+    index_when_settled(site)
+    return site
+
+
+def sites(tmp_path, then=None):
+    """A factory of fresh make_site() trees, changed by then(site)."""
+    def make(name):
+        # the same path each time (snippets print paths): a new tree there
+        subprocess.run(["rm", "-rf", str(tmp_path / "t")], check=True)
+        site = make_site(str(tmp_path / "t"))
+        if then:
+            then(site)
+            index_when_settled(site)
+        return site
+    return make
+
+
+def index_when_settled(*dirs):
+    time.sleep(0.05)  # past the clock tick of the last change: not racy
+    for d in dirs:
+        subprocess.run([EPINDEX, "update", d], check=True, capture_output=True)
+
+
+def run(py, code, site, accelerate, extra_env=None, args=()):
+    env = dict(os.environ, EPINDEX_ACCELERATE="1" if accelerate else "0",
+               **(extra_env or {}))
+    env.pop("PYTHONPATH", None)
+    res = subprocess.run([py, "-c", PROLOGUE + textwrap.dedent(code), site,
+                          *args], capture_output=True, text=True, env=env,
+                         cwd=os.path.dirname(site))
+    served = [int(line.split()[1]) for line in res.stderr.splitlines()
+              if line.startswith("served ")]
+    if res.returncode and "Traceback" in res.stderr:  # say where, once
+        print(res.stderr[-2000:])
+    return res.returncode, res.stdout, served[0] if served else None
+
+
+def same_both_ways(py, code, make, served=True, **kw):
+    """Plain and accelerated print the same, each on a tree of its own that
+    make(name) builds (snippets change their trees); accelerated used an
+    index."""
+    plain = run(py, code, make("plain"), False, **kw)
+    fast = run(py, code, make("fast"), True, **kw)
+    assert plain[:2] == fast[:2], (plain, fast)
+    assert plain[1].strip(), "the snippet printed nothing"
+    if served:
+        assert fast[2], "no path entry was answered from an index"
+    return fast[1]
+
+
+# ---- the snippets ----------------------------------------------------------------
+
+SHAPES = """
+import importlib.metadata as md, json
+sys.path.insert(0, SITE)
+def attempt(f):
+    try:
+        return f()
+    except Exception as e:
+        return ["raises", type(e).__name__, str(e)]
+out = {
+  "eps": [(e.name, e.value, e.group, e.dist.name, e.dist.version)
+          for e in md.entry_points(group="console_scripts")],
+  "by_name": [e.value for e in md.entry_points(group="console_scripts",
+                                               name="gamma")],
+  "select": [e.name for e in md.entry_points(group="pytest11",
+                                             value="alpha.plugin")],
+  "versions": [attempt(lambda: md.version(n)) for n in
+               ("alpha", "ALPHA", "beta-pkg", "Beta.Pkg", "beta__pkg", "nope")],
+  "empty": attempt(lambda: md.distribution("")),
+  "dist": str(md.distribution("gamma")._path),
+  "metadata": md.metadata("beta_pkg")["Name"],
+  "files": attempt(lambda: md.files("alpha")),
+  "requires": md.requires("alpha"),
+  "named": [str(d._path) for d in md.distributions(name="Alpha")],
+  "all": [d.metadata["Name"] for d in md.distributions()
+          if str(d._path).startswith(SITE)],
+  "entry_points_of": [(e.group, e.name) for e in
+                      md.distribution("alpha").entry_points],
+  "pd": sorted((k, v) for k, v in md.packages_distributions().items()
+               if k in ("alpha", "gamma")),
+  "isinstance": all(isinstance(d, md.PathDistribution)
+                    for d in md.distributions()),
+  "types": sorted({type(d).__qualname__ for d in md.distributions()}),
+  "names": [md.entry_points.__name__, md.entry_points.__qualname__,
+            md.entry_points.__module__,
+            md.MetadataPathFinder.find_distributions.__name__],
+}
+print(json.dumps(out, sort_keys=True, default=str))
+"""
+
+
+def test_every_call_shape(venv, tmp_path):
+    out = same_both_ways(venv_python(venv), SHAPES, sites(tmp_path))
+    got = json.loads(out)
+    assert got["versions"][:5] == ["1.0", "1.0", "2.0", "2.0", "2.0"]
+    assert got["types"] == ["PathDistribution"]
+
+
+FRESH_OBJECTS = """
+import importlib.metadata as md
+sys.path.insert(0, SITE)
+a = list(md.entry_points(group="console_scripts"))
+b = list(md.entry_points(group="console_scripts"))
+a[0].dist.marker = 1
+print(a == b, a[0] is b[0], a[0].dist is b[0].dist,
+      hasattr(b[0].dist, "marker"),
+      hasattr(list(md.entry_points(group="console_scripts"))[0].dist,
+              "marker"))
+d1, d2 = md.distribution("alpha"), md.distribution("alpha")
+d1.marker = 1
+print(d1 is d2, hasattr(d2, "marker"))
+"""
+
+
+def test_fresh_objects_every_call(venv, tmp_path):
+    out = same_both_ways(venv_python(venv), FRESH_OBJECTS,
+                         sites(tmp_path))
+    assert out.split() == ["True", "False", "False", "False", "False",
+                           "False", "False"]
+
+
+FAKE = """
+import importlib.metadata as md
+sys.path.insert(0, SITE)
+class Fake(md.Distribution):
+    def read_text(self, filename):
+        return {"METADATA": "Name: fake\\nVersion: 9\\n",
+                "entry_points.txt": "[pytest11]\\nfake = fake.plugin\\n"
+                }.get(filename)
+    def locate_file(self, path):
+        return path
+"""
+
+PATCHED_DISTRIBUTIONS = FAKE + """
+md.distributions = lambda **kw: iter([Fake()])
+print([(e.name, e.value) for e in md.entry_points(group="pytest11")])
+"""
+
+PATCHED_DISCOVER = FAKE + """
+md.Distribution.discover = classmethod(lambda cls, **kw: iter([Fake()]))
+print([(e.name, e.value) for e in md.entry_points(group="pytest11")],
+      md.version("fake"), md.version("alpha"),
+      [d.metadata["Name"] for d in md.distributions()])
+"""
+
+EXTRA_FINDER = FAKE + """
+class Finder:
+    @staticmethod
+    def find_distributions(context=None):
+        return iter([Fake()])
+sys.meta_path.append(Finder)
+print(sorted((e.name, e.value) for e in md.entry_points(group="pytest11")))
+"""
+
+NO_PATH_FINDER = """
+import importlib.machinery, importlib.metadata as md
+sys.path.insert(0, SITE)
+sys.meta_path[:] = [f for f in sys.meta_path
+                    if f is not importlib.machinery.PathFinder]
+print(len(md.entry_points(group="console_scripts")),
+      len(list(md.distributions())))
+"""
+
+REPLACED_FIND = """
+import importlib.machinery, importlib.metadata as md
+sys.path.insert(0, SITE)
+importlib.machinery.PathFinder.find_distributions = staticmethod(
+    lambda *a, **k: iter([]))
+print(len(md.entry_points(group="console_scripts")),
+      len(list(md.distributions())))
+"""
+
+
+@pytest.mark.parametrize("code", [PATCHED_DISTRIBUTIONS, PATCHED_DISCOVER,
+                                  EXTRA_FINDER, NO_PATH_FINDER, REPLACED_FIND],
+                         ids=["distributions", "discover", "extra-finder",
+                              "no-path-finder", "replaced-find"])
+def test_patched_discovery_is_respected(venv, tmp_path, code):
+    """Whatever replaces importlib's discovery decides the answer."""
+    out = same_both_ways(venv_python(venv), code, sites(tmp_path),
+                         served=False)
+    if code is PATCHED_DISTRIBUTIONS:
+        assert "fake.plugin" in out and "alpha" not in out
+    if code in (NO_PATH_FINDER, REPLACED_FIND):
+        assert out.split() == ["0", "0"]
+
+
+BROKEN = """
+import importlib.metadata as md, warnings
+warnings.simplefilter("error")
+sys.path.insert(0, SITE)
+def attempt(f):
+    try:
+        return f()
+    except Exception as e:
+        return ["raises", type(e).__name__, str(e)]
+print(attempt(lambda: [e.name for e in md.entry_points(group="console_scripts")]))
+print(attempt(lambda: len(list(md.distributions()))))
+print(attempt(lambda: md.version("alpha")))
+print(attempt(lambda: [(d.metadata["Name"], attempt(lambda: d.entry_points))
+                       for d in md.distributions()
+                       if str(d._path).startswith(SITE)]))
+"""
+
+
+@pytest.mark.parametrize("broken", ["no-equals", "no-name", "bad-value"])
+def test_broken_metadata_raises_as_importlib_does(venv, tmp_path, broken):
+    """importlib raises: so does the accelerated call, with the same
+    exception; nothing warns (warnings are errors here)."""
+    def spoil(site):
+        if broken == "no-equals":
+            envgen.dist(site, "broken-1.0.dist-info", "broken", "1.0",
+                        eps="[console_scripts]\nno equals sign\n")
+        elif broken == "no-name":
+            # no name from the stem, none in METADATA: _normalized_name
+            # raises TypeError
+            envgen.dist(site, "-1.0.dist-info", metadata="Version: 1.0\n")
+        else:
+            envgen.dist(site, "odd-1.0.dist-info", "odd", "1.0",
+                        eps="[console_scripts]\nodd = not a reference!\n")
+    out = same_both_ways(venv_python(venv), BROKEN, sites(tmp_path, spoil))
+    if broken != "bad-value":  # valid before 3.15
+        assert "raises" in out.splitlines()[0]
+
+
+def test_damaged_index_warns_nothing(venv, tmp_path):
+    """A damaged index.db under `-W error`: plain succeeds, so must this."""
+    def damage(site):
+        with open(os.path.join(site, ".epindex", "index.db"), "r+b") as f:
+            f.write(b"garbage" * 10)
+        os.unlink(os.path.join(site, ".epindex", "lookup.tbl"))
+
+    def make(name):
+        site = make_site(str(tmp_path / name))
+        damage(site)
+        return site
+    same_both_ways(venv_python(venv), BROKEN, make, served=False)
+
+
+INVALIDATE = """
+import importlib, importlib.metadata as md, os
+sys.path.insert(0, SITE)
+def names():
+    return sorted(e.name for e in md.entry_points(group="console_scripts"))
+before = names()
+st = os.stat(SITE)
+new = os.path.join(SITE, "late-1.0.dist-info")
+os.mkdir(new)
+with open(os.path.join(new, "METADATA"), "w") as f:
+    f.write("Name: late\\nVersion: 1.0\\n")
+with open(os.path.join(new, "entry_points.txt"), "w") as f:
+    f.write("[console_scripts]\\nlate = late:main\\n")
+os.utime(SITE, ns=(st.st_atime_ns, st.st_mtime_ns))  # the same mtime tick
+cached = names()
+importlib.invalidate_caches()
+print(before, cached, names())
+"""
+
+
+def test_invalidate_caches(venv, tmp_path):
+    """importlib.invalidate_caches() makes importlib.metadata list again
+    (3.13 and later; earlier ones keep their listings): so must epindex."""
+    py = venv_python(venv)
+    out = same_both_ways(py, INVALIDATE, sites(tmp_path))
+    assert ("'late'" in out.split("] [")[-1]) == (minor_of(py) >= (3, 13))
+
+
+def minor_of(py):
+    out = subprocess.run([py, "-c", "import sys; print(*sys.version_info[:2])"],
+                         capture_output=True, text=True, check=True).stdout
+    return tuple(int(x) for x in out.split())
+
+
+CHDIR = """
+import importlib.metadata as md, os
+sys.path.insert(0, "")
+os.chdir(os.path.join(SITE, "a"))
+first = [e.name for e in md.entry_points(group="console_scripts")]
+os.chdir(os.path.join(SITE, "b"))
+print(first[:1], [e.name for e in md.entry_points(group="console_scripts")][:1])
+"""
+
+
+def test_current_directory_follows_chdir(venv, tmp_path):
+    """'' on sys.path, two directories with the same mtime: the cache must
+    tell them apart (by device and inode)."""
+    def make(name):
+        root = str(tmp_path / name)
+        a, b = os.path.join(root, "a"), os.path.join(root, "b")
+        envgen.dist(a, "one-1.dist-info", "one", "1",
+                    eps="[console_scripts]\none = one:main\n")
+        envgen.dist(b, "two-1.dist-info", "two", "1",
+                    eps="[console_scripts]\ntwo = two:main\n")
+        st = os.stat(a)
+        os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return root
+    out = same_both_ways(venv_python(venv), CHDIR, make, served=False)
+    assert out.split() == ["['one']", "['two']"]
+
+
+REWRITE = """
+import importlib.metadata as md, os
+sys.path.insert(0, SITE)
+first = [e.value for e in md.entry_points(group="console_scripts")]
+path = os.path.join(SITE, "alpha-1.0.dist-info", "entry_points.txt")
+st = os.stat(SITE)
+with open(path, "w") as f:
+    f.write("[console_scripts]\\nalpha = alpha:other\\n")
+os.utime(SITE, ns=(st.st_atime_ns, st.st_mtime_ns))
+print(first, [e.value for e in md.entry_points(group="console_scripts")])
+"""
+
+
+def test_file_rewritten_in_place_without_index(venv, tmp_path):
+    """importlib caches listings, not files: with no index, a rewritten
+    entry_points.txt is read again."""
+    def make(name):
+        site = make_site(str(tmp_path / name))
+        subprocess.run(["rm", "-rf", os.path.join(site, ".epindex")],
+                       check=True)
+        return site
+    out = same_both_ways(venv_python(venv), REWRITE, make, served=False)
+    assert "alpha:other" in out
+
+
+LOADER = """
+import importlib.metadata as md, importlib.resources, pkgutil
+sys.path.insert(0, SITE)
+print(type(md.__loader__).__name__, md.__spec__.loader is md.__loader__,
+      md.__loader__.get_filename("importlib.metadata").endswith("__init__.py"),
+      md.__loader__.is_package("importlib.metadata"),
+      pkgutil.get_data("importlib.metadata", "__init__.py")[:10],
+      importlib.resources.files("importlib.metadata").joinpath(
+          "__init__.py").is_file())
+"""
+
+
+def test_loader_is_importlibs(venv, tmp_path):
+    same_both_ways(venv_python(venv), LOADER, sites(tmp_path),
+                   served=False)
+
+
+# ---- Debian's python3 with its own packages: the backport, pyfakefs ---------------
+
+@pytest.fixture(scope="module")
+def debian_venv(tmp_path_factory):
+    """A --system-site-packages venv of Debian's python3: it sees
+    python3-importlib-metadata (4.x) and python3-pyfakefs."""
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.fail("Debian's python3 is missing")
+    d = str(tmp_path_factory.mktemp("debvenv"))
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--system-site-packages",
+                    d], check=True, capture_output=True)
+    subprocess.run([venv_python(d), "-m", "pip", "install", "-q", "--no-index",
+                    "--no-build-isolation", ROOT], check=True,
+                   capture_output=True)
+    return venv_python(d)
+
+
+BACKPORT = """
+import importlib.metadata as md
+sys.path.insert(0, SITE)
+import importlib_metadata
+ep = list(md.entry_points(group="console_scripts"))[0]
+print(type(ep).__module__, type(ep.dist).__module__,
+      sorted({type(d).__module__ for d in md.distributions()}),
+      md.version("alpha"), importlib_metadata.version("alpha"),
+      [e.name for e in importlib_metadata.entry_points(group="console_scripts")
+       if e.name in ("alpha", "gamma")])
+"""
+
+
+def test_backport_types_with_the_stdlib(debian_venv, tmp_path):
+    out = same_both_ways(debian_venv, BACKPORT, sites(tmp_path))
+    assert out.startswith("importlib_metadata importlib_metadata")
+
+
+PYFAKEFS = """
+import importlib.metadata as md
+from pyfakefs.fake_filesystem_unittest import Patcher
+with Patcher() as p:
+    p.fs.create_file("/fake/site/fake-1.0.dist-info/METADATA",
+                     contents="Name: fake\\nVersion: 1.0\\n")
+    p.fs.create_file("/fake/site/fake-1.0.dist-info/entry_points.txt",
+                     contents="[g]\\nx = fake:x\\n")
+    sys.path.insert(0, "/fake/site")
+    print(md.version("fake"), [e.value for e in md.entry_points(group="g")],
+          [d.metadata["Name"] for d in md.distributions(path=["/fake/site"])])
+"""
+
+
+def test_pyfakefs_is_respected(debian_venv, tmp_path):
+    out = same_both_ways(debian_venv, PYFAKEFS, sites(tmp_path),
+                         served=False)
+    assert out.startswith("1.0 ['fake:x'] ['fake']")
+
+
+# ---- enabled environments ------------------------------------------------------------
+
+def site_of(py):
+    return subprocess.run([py, "-c", "import sysconfig; print(sysconfig."
+                           "get_paths()['purelib'])"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_enable_disable(debian_venv, tmp_path):
+    """enable writes a .pth that accelerates every process (unless
+    EPINDEX_ACCELERATE=0) and indexes the site directory; disable removes
+    it; a pip-installed distribution (no hook) is healed by the first
+    process."""
+    py = debian_venv
+    site = site_of(py)
+    pth = os.path.join(site, "epindex-enabled.pth")
+    probe = ("import importlib.metadata as md, epindex; md.version('pip'); "
+             "print(md.MetadataPathFinder.find_distributions.__func__."
+             "__module__)")
+    env = dict(os.environ)
+    for name in ("EPINDEX_ACCELERATE", "EPINDEX_HEAL", "PYTHONDONTWRITEBYTECODE"):
+        env.pop(name, None)
+    res = subprocess.run([py, "-m", "epindex", "enable"], capture_output=True,
+                         text=True, env=env)
+    try:
+        assert res.returncode == 0, res.stderr
+        assert os.path.exists(pth) and "enabled: " + pth in res.stdout
+        assert os.path.exists(os.path.join(site, ".epindex", "index.db"))
+        out = subprocess.run([py, "-c", probe], capture_output=True,
+                             text=True, env=env, check=True).stdout
+        assert out.strip() == "epindex"
+        off = subprocess.run([py, "-c", probe], capture_output=True, text=True,
+                             env=dict(env, EPINDEX_ACCELERATE="0"),
+                             check=True).stdout
+        assert off.strip() == "importlib.metadata"
+        # pip runs no hook: a new distribution makes the index stale, and
+        # the first process that owns the directory rebuilds it
+        time.sleep(0.05)
+        envgen.dist(site, "pipped-1.0.dist-info", "pipped", "1.0")
+        time.sleep(0.05)
+        ask = ("import importlib.metadata as md, epindex; "
+               "print(md.version('pipped')); "
+               "print([s for p, *s in epindex.explain()[0] if p == %r])" % site)
+        for no_bytecode, want in (("-B", "'scan', 'stale'"),
+                                  (None, "'index'")):
+            # as CPython writes __pycache__: not under -B
+            heal = subprocess.run([py] + [no_bytecode] * bool(no_bytecode) +
+                                  ["-c", ask], capture_output=True, text=True,
+                                  env=env, check=True).stdout
+            assert heal.splitlines()[0] == "1.0"
+            assert want in heal.splitlines()[1], heal
+        assert os.stat(os.path.join(site, ".epindex", "index.db")).st_mtime > \
+            os.stat(os.path.join(site, "pipped-1.0.dist-info")).st_mtime
+    finally:
+        res = subprocess.run([py, "-m", "epindex", "disable"],
+                             capture_output=True, text=True, env=env)
+    assert res.returncode == 0 and "disabled: removed " + pth in res.stdout
+    assert not os.path.exists(pth)
+    again = subprocess.run([py, "-m", "epindex", "disable"],
+                           capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "not enabled" in again.stdout
+
+
+def test_enable_refuses_an_interpreter_without_epindex(debian_venv, tmp_path):
+    bare = str(tmp_path / "bare")
+    subprocess.run(["/usr/bin/python3", "-m", "venv", bare], check=True,
+                   capture_output=True)
+    res = subprocess.run([debian_venv, "-m", "epindex", "enable", "--python",
+                          venv_python(bare)], capture_output=True, text=True)
+    assert res.returncode == 1
+    assert "cannot import epindex" in res.stderr
+    assert not glob.glob(os.path.join(bare, "lib", "*", "site-packages",
+                                      "epindex-enabled.pth"))
+
+
+# ---- CPython's own tests, accelerated ---------------------------------------------
+
+SUITES = {
+    "3.11": ["test.test_importlib.test_main", "test.test_importlib.test_metadata_api",
+             "test.test_importlib.test_zip"],
+    "3.12": ["test.test_importlib.test_main", "test.test_importlib.test_metadata_api",
+             "test.test_importlib.test_zip"],
+    "3.13": ["test.test_importlib.metadata.test_main",
+             "test.test_importlib.metadata.test_api",
+             "test.test_importlib.metadata.test_zip"],
+}
+
+SUITE_RUNNER = """
+import unittest
+suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[2:])
+result = unittest.TextTestRunner(verbosity=1).run(suite)
+print("ran", result.testsRun, "ok" if result.wasSuccessful() else "FAILED")
+"""
+
+
+@pytest.mark.parametrize("heal", ["0", "1"], ids=["fallback", "indexed"])
+def test_cpython_suite_accelerated(venvs, heal):
+    """importlib.metadata's tests as CPython ships them, run accelerated;
+    with EPINDEX_HEAL=1 every fixture's directory is indexed when first
+    read, so that the index answers, not only the fallback."""
+    pyenv = [p for p in PYTHONS if "/.pyenv/" in p]
+    assert len(pyenv) >= 3, "pyenv's 3.11, 3.12 and 3.13 are needed"
+    for interp in pyenv:
+        py = venv_python(venvs[interp])
+        minor = "%d.%d" % minor_of(py)
+        env = dict(os.environ, EPINDEX_ACCELERATE="1", EPINDEX_HEAL=heal)
+        res = subprocess.run([py, "-c", PROLOGUE + SUITE_RUNNER, "-",
+                              *SUITES[minor]], capture_output=True, text=True,
+                             env=env, cwd="/tmp")
+        assert res.returncode == 0 and " ok" in res.stdout, \
+            res.stdout[-3000:] + res.stderr[-3000:]
+        ran = int(res.stdout.split("ran ")[-1].split()[0])
+        assert ran >= 80, res.stdout
+        served = int(res.stderr.split("served ")[-1].split()[0])
+        if heal == "1":
+            assert served >= 50, (minor, served)
