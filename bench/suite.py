@@ -105,6 +105,29 @@ print(json.dumps({"first": first * 1e6, "n": n,
                   "repeat": statistics.median(rep) * 1e6 if rep else None}))
 """
 
+# In one process, after importing importlib.metadata: pluggy's pattern
+# (every distribution's entry points, as pytest and flake8 find plugins) and
+# version()'s first call. Prints µs as JSON.
+IN_PROCESS = r"""
+import json, time, importlib.metadata as md
+t = time.perf_counter()
+found = [ep for d in list(md.distributions()) for ep in d.entry_points
+         if ep.group == "pytest11"]
+pluggy = time.perf_counter() - t
+t = time.perf_counter()
+md.version("pytest")
+version = time.perf_counter() - t
+print(json.dumps({"pluggy": pluggy * 1e6, "version()": version * 1e6}))
+"""
+
+# epindex.entry_points(group=...)'s first call over the default sys.path.
+FIRST_CALL = r"""
+import time, epindex
+t = time.perf_counter()
+epindex.entry_points(group="console_scripts")
+print((time.perf_counter() - t) * 1e6)
+"""
+
 WHOLE = {  # whole process, in a synthetic venv: label -> python -c code
     "python -c pass": "pass",
     "epindex": "import epindex; epindex.entry_points(group=%r)" % G40,
@@ -356,35 +379,63 @@ class Suite:
     # ---- real programs ---------------------------------------------------------------
 
     def programs(self):
-        """flake8 and pytest (Debian's) in a venv of Debian's python3 with
-        --system-site-packages and 1,000 generated distributions."""
+        """Real programs in a `--system-site-packages` venv of Debian's
+        python3 with N generated distributions (and Debian's own), plain and
+        accelerated, at every size: what users feel."""
         print("suite: real programs", flush=True)
-        venv = os.path.join(self.work, "debvenv")
-        run([DEBIAN_PY, "-m", "venv", "--system-site-packages", venv])
-        vpy = os.path.join(venv, "bin", "python")
-        run([vpy, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", ROOT])
-        site = run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip()
-        # no pytest11 or flake8.extension entries: the programs would load them
-        gen_site.make(site, 1000, plugin_groups=["sphinx.builders", "babel.extractors",
-                                                 "paste.app_factory", "gui_scripts"])
-        run([self.cli, "update", site])
-        self.programs_n = len([e for e in os.listdir(site) if e.endswith(".dist-info")])
-        progs = {"python -c pass": [vpy, "-c", "pass"],
-                 "flake8 --version": [vpy, "-m", "flake8", "--version"],
-                 "pytest --version": [vpy, "-m", "pytest", "--version"]}
+        self.prog_sizes = []
         base = dict(os.environ)
-        base.pop("EPINDEX_ACCELERATE", None)
+        for k in ("EPINDEX_ACCELERATE", "EPINDEX_HEAL", "EPINDEX_USER_CACHE"):
+            base.pop(k, None)
+        envs = {}
+        for n in self.args.sizes:
+            venv = os.path.join(self.work, "debvenv%d" % n)
+            run([DEBIAN_PY, "-m", "venv", "--system-site-packages", venv])
+            vpy = os.path.join(venv, "bin", "python")
+            run([vpy, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", ROOT])
+            site = run([vpy, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip()
+            # no pytest11 or flake8.extension entries: the programs would load them
+            gen_site.make(site, n, plugin_groups=["sphinx.builders", "babel.extractors",
+                                                  "paste.app_factory", "gui_scripts"])
+            run([self.cli, "update", site])
+            envs[n] = (vpy, site)
+            self.prog_sizes.append(n)
+        plain, fast = base, dict(base, EPINDEX_ACCELERATE="1")
+        progs = {"pytest --version": ["-m", "pytest", "--version"],
+                 "flake8 --version": ["-m", "flake8", "--version"]}
         for r in range(self.args.rounds):
-            for label, cmd in progs.items():
+            print("suite: real programs, round %d of %d" % (r + 1, self.args.rounds), flush=True)
+            for n, (vpy, site) in envs.items():
                 # which goes first alternates: a start-up is ~10% noise here
-                for acc in ("off", "on") if r % 2 == 0 else ("on", "off"):
-                    env = dict(base, EPINDEX_ACCELERATE="1") if acc == "on" else base
-                    try:
-                        times = [wall(cmd, env)[0] for _ in range(5)]
-                    except RuntimeError as e:
-                        print("suite: %s" % e, flush=True)
-                        continue
-                    self.s.add(("prog", label, acc), median(times))
+                modes = (("off", plain), ("on", fast))
+                for acc, env in modes if r % 2 == 0 else modes[::-1]:
+                    for label, args in progs.items():
+                        self.s.add(("prog", n, label, acc),
+                                   median([wall([vpy] + args, env)[0] for _ in range(3)]))
+                    for _ in range(3):
+                        out = json.loads(wall([vpy, "-c", IN_PROCESS], env)[1])
+                        for k, v in out.items():
+                            self.s.add(("prog", n, k, acc), v)
+                self.enabled_rounds(n, vpy, site, base)
+
+    def enabled_rounds(self, n, vpy, site, env):
+        """`python -c pass` with and without the enabled environment's .pth,
+        and epindex.entry_points()'s first call from the second process of
+        an enabled environment on (the first one heals or caches)."""
+        pth = os.path.join(site, "epindex-enabled.pth")
+        off = median([wall([vpy, "-c", "pass"], env)[0] for _ in range(5)])
+        run([vpy, "-m", "epindex", "enable"], env=env)
+        try:
+            env = dict(env)
+            env.pop("PYTHONDONTWRITEBYTECODE", None)  # heal as CPython writes pycs
+            wall([vpy, "-c", FIRST_CALL], env)
+            on = median([wall([vpy, "-c", "pass"], env)[0] for _ in range(5)])
+            first = median([float(wall([vpy, "-c", FIRST_CALL], env)[1]) for _ in range(3)])
+        finally:
+            os.unlink(pth)
+        self.s.add(("prog", n, "python -c pass", "off"), off)
+        self.s.add(("prog", n, "python -c pass", "enabled"), on)
+        self.s.add(("prog", n, "epindex.entry_points first", "enabled"), first)
 
 
 # ---- the report ---------------------------------------------------------------------
@@ -474,6 +525,30 @@ def target_rows(suite):
         row("… ratio to importlib.metadata", "%.0f×" % (imp_first / first), imp_first / first >= 100, "≥ 100×")
         row("Python repeated call, 1,000 dists", fmt_us(rep), rep <= 30, "≤ 30 µs")
         row("… ratio to importlib.metadata", "%.0f×" % (imp_rep / rep), imp_rep / rep >= 1000, "≥ 1,000×")
+    ps = getattr(suite, "prog_sizes", [])
+    if 100 in ps:
+        for label in ("pytest --version", "flake8 --version"):
+            base = s.med("prog", 100, label, "on")
+            for n, limit in ((10000, 1.25), (50000, 1.5)):
+                if n in ps:
+                    r = s.med("prog", n, label, "on") / base
+                    row("`%s` accelerated, %d dists / 100" % (label, n), "%.2f×" % r,
+                        r <= limit, "≤ %.2f×" % limit)
+    if 10000 in ps:
+        on, off = s.med("prog", 10000, "pluggy", "on"), s.med("prog", 10000, "pluggy", "off")
+        row("pluggy's pattern accelerated, 10,000 dists", fmt_us(on), on <= 15000, "≤ 15 ms")
+        row("… ratio to plain", "%.0f×" % (off / on), off / on >= 20, "≥ 20×")
+    for n in (10000, 50000):
+        if n in ps:
+            v = s.med("prog", n, "version()", "on")
+            row("`version()` first call accelerated, %d dists" % n, fmt_us(v), v <= 1000, "≤ 1 ms")
+    for n in ps:
+        d = s.med("prog", n, "python -c pass", "enabled") - s.med("prog", n, "python -c pass", "off")
+        row("`python -c pass` enabled minus plain, %d dists" % n, "%+.2f ms" % (d / 1000),
+            d <= 1000, "≤ 1 ms")
+        f = s.med("prog", n, "epindex.entry_points first", "enabled")
+        row("`epindex.entry_points()` first call, enabled venv, %d dists" % n, fmt_us(f),
+            f <= 500, "≤ 500 µs")
     for n in sizes:
         k = "venv%d" % n
         d = s.med(k, "epindex", "process") - s.med(k, "python -c pass", "process")
@@ -511,28 +586,71 @@ def plots(suite, out_dir):
     fig.savefig(lookup_png, dpi=110)
     plt.close(fig)
     made = [lookup_png]
-    labels = [p for p in ("python -c pass", "flake8 --version", "pytest --version")
-              if s.med("prog", p, "off")]
-    if labels:
+    ns = getattr(suite, "prog_sizes", [])
+    if ns:
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        w = 0.38
-        xs = range(len(labels))
-        off = [s.med("prog", p, "off") / 1000 for p in labels]
-        on = [s.med("prog", p, "on") / 1000 for p in labels]
-        b1 = ax.bar([x - w / 2 for x in xs], off, w, label="plain")
-        b2 = ax.bar([x + w / 2 for x in xs], on, w, label="EPINDEX_ACCELERATE=1")
-        ax.bar_label(b1, fmt="%.0f")
-        ax.bar_label(b2, fmt="%.0f")
-        ax.set_xticks(list(xs), labels)
+        for label in ("pytest --version", "flake8 --version"):
+            for acc, style in (("off", "--"), ("on", "-")):
+                ys = [s.med("prog", n, label, acc) for n in ns]
+                if all(ys):
+                    ax.plot(ns, [y / 1000 for y in ys], style, marker="o",
+                            label="%s, %s" % (label, "plain" if acc == "off"
+                                              else "EPINDEX_ACCELERATE=1"))
+        ax.set_xscale("log")
+        ax.set_xlabel("distributions installed (plus Debian's)")
         ax.set_ylabel("wall time of the whole process (ms)")
-        ax.set_title("Start-up with %d distributions installed (medians)" % suite.programs_n)
-        ax.legend()
+        ax.set_title("Real programs' start-up against N (medians)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
         fig.tight_layout()
         startup_png = os.path.join(out_dir, "startup.png")
         fig.savefig(startup_png, dpi=110)
         plt.close(fig)
         made.append(startup_png)
     return made
+
+
+def programs_rows(suite):
+    """The real programs' table: one row per program and mode, one column
+    per size."""
+    s, ns = suite.s, suite.prog_sizes
+    L = ["| | " + " | ".join("%d dists" % n for n in ns) + " |",
+         "| --- | " + " | ".join("---:" for _ in ns) + " |"]
+    for label, what in (("pytest --version", "whole process"),
+                        ("flake8 --version", "whole process"),
+                        ("pluggy", "pluggy's pattern: every distribution's entry points"),
+                        ("version()", "`importlib.metadata.version()`, first call")):
+        for acc, mode in (("off", "plain"), ("on", "accelerated")):
+            L.append("| %s, %s | %s |" % (what if label in ("pluggy", "version()")
+                                          else "`%s`" % label, mode,
+                                          " | ".join(fmt_us(s.med("prog", n, label, acc))
+                                                     for n in ns)))
+        if label in ("pytest --version", "flake8 --version"):
+            first = s.med("prog", ns[0], label, "on")
+            L.append("| `%s` accelerated, to %d dists | %s |" % (label, ns[0], " | ".join(
+                "%.2f×" % (s.med("prog", n, label, "on") / first) for n in ns)))
+    L.append("| `python -c pass`, plain / enabled | %s |" % " | ".join(
+        "%s / %s" % (fmt_us(s.med("prog", n, "python -c pass", "off")),
+                     fmt_us(s.med("prog", n, "python -c pass", "enabled"))) for n in ns))
+    L.append("| `epindex.entry_points(group=…)` first call, enabled, second process | %s |" %
+             " | ".join(fmt_us(s.med("prog", n, "epindex.entry_points first", "enabled"))
+                        for n in ns))
+    return L
+
+
+def programs_section(suite):
+    if not getattr(suite, "prog_sizes", None):
+        return []
+    return ["", "## Real programs", "",
+            "Debian's python3 in a `--system-site-packages` venv with N generated "
+            "wheel-style distributions (METADATA, RECORD; a third with entry points) "
+            "and Debian's %d, the site directory indexed; *accelerated*: "
+            "`EPINDEX_ACCELERATE=1`; *enabled*: after `python -m epindex enable` "
+            "(whose processes heal what they own, so Debian's dist-packages is indexed "
+            "by the first one: this suite runs as root). Medians of %d rounds, each the "
+            "median of 3 processes, plain and accelerated alternating." % (
+                getattr(suite, "debian_n", 0), suite.args.rounds), ""] + \
+        programs_rows(suite) + ["", "![start-up](startup.png)"]
 
 
 def report(suite, out_dir, started):
@@ -604,24 +722,7 @@ def report(suite, out_dir, started):
             h("full_rss") / 1024, h("one_rss") / 1024, h("lookup_rss") / 1024, h("query_rss") / 1024))
     L += ["", "Peak RSS is the process's `ru_maxrss` (a bare `true` shows %.1f MiB)." % (
         s.med("hook", 0, "true_rss") / 1024)]
-    if ("prog", "python -c pass", "off") in s:
-        L += ["", "## Real programs: start-up with %d distributions" % suite.programs_n, "",
-              "Debian's python3 in a `--system-site-packages` venv with 1,000 generated "
-              "distributions (and Debian's %d). Whole-process wall time." % getattr(suite, "debian_n", 0), "",
-              "| command | plain | `EPINDEX_ACCELERATE=1` | difference |", "| --- | ---: | ---: | ---: |"]
-        for label in ("python -c pass", "flake8 --version", "pytest --version"):
-            off, on = s.med("prog", label, "off"), s.med("prog", label, "on")
-            if off and on:
-                L.append("| `%s` | %s | %s | %+.1f ms |" % (label, fmt_us(off), fmt_us(on), (on - off) / 1000))
-        L += ["", "![start-up](startup.png)", "",
-              "Both programs find their plugins by iterating `importlib.metadata.distributions()` "
-              "and reading each distribution's `entry_points` (pluggy's "
-              "`load_setuptools_entrypoints`, flake8's plugin finder). `accelerate()` serves "
-              "those entry points from the indexes, but importlib.metadata's discovery of every "
-              "distribution, which dominates, remains; the start-up also pays for importing "
-              "epindex (the `python -c pass` row). Programs that call "
-              "`entry_points(group=...)` (stevedore, Sphinx, most plugin hosts) skip discovery "
-              "and gain what the tables above show."]
+    L += programs_section(suite)
     if suite.notes:
         L += ["", "## Notes", ""] + ["* " + n for n in suite.notes]
     L += ["", "Raw medians (JSON): `%s`" % json.dumps(

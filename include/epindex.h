@@ -358,6 +358,9 @@ EPINDEX_API const char *epindex_dists_get(const epindex_dists *d, size_t i,
 EPINDEX_API size_t epindex_dists_path_index(const epindex_dists *d, size_t i);
 /* EPINDEX_DIST_* flags of distribution i; 0 out of range. */
 EPINDEX_API unsigned epindex_dists_flags(const epindex_dists *d, size_t i);
+/* How many entry points distribution i has when EPINDEX_DIST_ENTRY_POINTS
+ * is set (so that a caller need not ask for none), else 0. */
+EPINDEX_API size_t epindex_dists_entry_count(const epindex_dists *d, size_t i);
 /*
  * The entry points of distribution i of d (which ix returned), in the order
  * of its entry_points.txt: Distribution.entry_points. The first call on a

@@ -791,6 +791,7 @@ typedef struct dist_row {
   size_t path_index;
   int64_t ord; /* its place in its path entry: finds its entry points */
   unsigned flags;
+  uint32_t nentries; /* with EPINDEX_DIST_ENTRY_POINTS */
 } dist_row;
 
 struct epindex_dists {
@@ -802,7 +803,8 @@ struct epindex_dists {
 /* Append a distribution, its strings copied (the path once per entry). */
 static int dists_add(epindex_dists *d, const char *const f[DIST_NFIELDS],
                      const size_t len[DIST_NFIELDS], size_t path_index,
-                     int64_t ord, unsigned flags, const char **shared_path) {
+                     int64_t ord, unsigned flags, uint32_t nentries,
+                     const char **shared_path) {
   if (!*shared_path &&
       !(*shared_path = ep_arena_strndup(&d->arena, f[EPINDEX_DIST_PATH],
                                         len[EPINDEX_DIST_PATH])))
@@ -827,6 +829,7 @@ static int dists_add(epindex_dists *d, const char *const f[DIST_NFIELDS],
   row->path_index = path_index;
   row->ord = ord;
   row->flags = flags;
+  row->nentries = flags & EPINDEX_DIST_ENTRY_POINTS ? nentries : 0;
   d->n++;
   return EPINDEX_OK;
 }
@@ -856,11 +859,12 @@ static unsigned dist_flags_of(bool file, bool answers, bool bad_value,
 static int dists_add_job(dists_job *j, const char *metadir, size_t mlen,
                          const char *name, size_t nlen, const char *version,
                          size_t vlen, const char *key, size_t klen, int64_t ord,
-                         unsigned flags) {
+                         unsigned flags, uint32_t nentries) {
   const char *path = j->ix->ents[j->entry].path;
   const char *f[DIST_NFIELDS] = {metadir, name, version, key, path};
   size_t len[DIST_NFIELDS] = {mlen, nlen, vlen, klen, strlen(path)};
-  return dists_add(j->out, f, len, j->entry, ord, flags, &j->path_copy);
+  return dists_add(j->out, f, len, j->entry, ord, flags, nentries,
+                   &j->path_copy);
 }
 
 /* A \ndist, \nname\n or \negg row (ep_index_dist_rows). */
@@ -877,7 +881,8 @@ static int add_dist_row(void *ctx, const ep_row *r) {
   return dists_add_job(j, r->f[EP_COL_METADIR], r->n[EP_COL_METADIR],
                        r->f[EP_COL_DNAME], r->n[EP_COL_DNAME],
                        r->f[EP_COL_DVERSION], r->n[EP_COL_DVERSION],
-                       r->f[EP_COL_KEY], r->n[EP_COL_KEY], r->ord, flags);
+                       r->f[EP_COL_KEY], r->n[EP_COL_KEY], r->ord, flags,
+                       (uint32_t)(r->line >> 8));
 }
 
 /* Does the path entry's EGG-INFO answer to the name asked? */
@@ -933,7 +938,7 @@ static int dists_of_catalog(dists_job *j, const path_ent *pe) {
                                    d->bad_value != 0, j->ix->flags);
     rc = dists_add_job(j, d->metadir, strlen(d->metadir), d->name, d->name_len,
                        d->version, d->version_len, d->key, d->key_len, d->ord,
-                       flags);
+                       flags, (uint32_t)d->count);
   }
   return rc;
 }
@@ -1012,6 +1017,10 @@ size_t epindex_dists_path_index(const epindex_dists *d, size_t i) {
 
 unsigned epindex_dists_flags(const epindex_dists *d, size_t i) {
   return d && i < d->n ? d->rows[i].flags : 0;
+}
+
+size_t epindex_dists_entry_count(const epindex_dists *d, size_t i) {
+  return d && i < d->n ? d->rows[i].nentries : 0;
 }
 
 void epindex_dists_free(epindex_dists *d) {

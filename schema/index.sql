@@ -1,8 +1,8 @@
--- epindex index schema, version 3 (PRAGMA user_version = 3).
+-- epindex index schema, version 4 (PRAGMA user_version = 4).
 -- One file per directory: <dir>/.epindex/index.db. docs/index-format.md
 -- describes every row kind and meta key. The build embeds this file with
 -- comments stripped. The writer sets PRAGMA page_size = 4096,
--- application_id = 0x45504958 ('EPIX') and user_version = 3.
+-- application_id = 0x45504958 ('EPIX') and user_version = 4.
 --
 -- One table. A reader pays for every schema statement and every prepared
 -- statement on each open, so everything it reads -- facts about the index,
@@ -24,6 +24,10 @@
 --                                   point value that is no object reference
 --   grp = char(10) || 'problem'     a distribution whose entry points are
 --                                   skipped, and why
+--   grp = char(10) || 'name' || char(10) || KEY
+--                                   a metadata entry distribution(name)
+--                                   finds by its Lookup key KEY
+--   grp = char(10) || 'egg'         the EGG-INFO of an .egg path entry
 --
 -- ord is the distribution's position in importlib.metadata's discovery order
 -- within the directory (gapped: see docs/index-format.md); line is the line

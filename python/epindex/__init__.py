@@ -561,15 +561,15 @@ def _indexed_class(module):
     """importlib's PathDistribution, with what the index knows: a subclass
     that passes isinstance() and has the same name."""
     base = module.PathDistribution
-    make_ep = module.EntryPoint
+    make_ep = _ep_maker(module)
     make_eps = module.EntryPoints
     import pathlib
 
     def get_path(self):
         path = self.__dict__.get("_epindex_path")
         if path is None:  # as importlib's FastPath.joinpath() makes it
-            root, metadir = self._epindex[0], self._epindex[1]
-            path = self.__dict__["_epindex_path"] = pathlib.Path(root, metadir)
+            row = self._epindex
+            path = self.__dict__["_epindex_path"] = pathlib.Path(row[0], row[3])
         return path
 
     def set_path(self, value):
@@ -579,28 +579,34 @@ def _indexed_class(module):
         __doc__ = base.__doc__
         _path = property(get_path, set_path)
 
+        # self._epindex: (root, Dists, its index there) + the binding's row
+        # (metadir, name, version, key, path index, flags, entry count)
+
         @property
         def name(self):
-            name = self._epindex[2]
+            name = self._epindex[4]
             return name if name is not None else base.name.fget(self)
 
         @property
         def version(self):
-            version = self._epindex[3]
+            version = self._epindex[5]
             return version if version is not None else base.version.fget(self)
 
         @property
         def _normalized_name(self):
-            key = self._epindex[4]
+            key = self._epindex[6]
             return key if key is not None else base._normalized_name.fget(self)
 
         @property
         def entry_points(self):
-            dists, i = self._epindex[5], self._epindex[6]
-            rows = None if dists is None else dists.entry_points(i)
-            if rows is None:  # not in the index: importlib reads the file
-                return base.entry_points.fget(self)
-            return make_eps(make_ep(n, v, g)._for(self) for g, n, v in rows)
+            row = self._epindex
+            if row[8] & 1:  # EPINDEX_DIST_ENTRY_POINTS: the index has them
+                if row[9] == 0:
+                    return make_eps(())
+                rows = row[1].entry_points(row[2])
+                if rows is not None:
+                    return make_eps(make_ep(n, v, g, self) for g, n, v in rows)
+            return base.entry_points.fget(self)  # importlib reads the file
 
         def __reduce__(self):
             return base, (self._path,)
@@ -610,11 +616,21 @@ def _indexed_class(module):
     return PathDistribution
 
 
-def _indexed(cls, root, metadir, name, version, key, dists, i,
-             _new=object.__new__):
-    dist = _new(cls)
-    dist.__dict__["_epindex"] = (root, metadir, name, version, key, dists, i)
-    return dist
+def _ep_maker(module):
+    """EntryPoint(name, value, group)._for(dist), as importlib makes it.
+    Where __init__ validates nothing (3.11-3.14: it and _for only fill
+    the instance's __dict__), the dict is filled directly: a plugin host
+    that reads every distribution's entry points builds thousands."""
+    cls = module.EntryPoint
+    if _validates_values(module) or "__slots__" in cls.__dict__:
+        return lambda n, v, g, dist: cls(n, v, g)._for(dist)
+    new = object.__new__
+
+    def make(n, v, g, dist):
+        ep = new(cls)
+        ep.__dict__.update(name=n, value=v, group=g, dist=dist)
+        return ep
+    return make
 
 
 def _usable_path(paths):
@@ -644,7 +660,8 @@ def _accelerated_finder(module, original):
     return find_distributions
 
 
-def _chain_entries(module, finder, cls_of, paths, sources, name, dists, rows):
+def _chain_entries(module, finder, cls_of, paths, sources, name, dists, rows,
+                   _new=object.__new__):
     """Path entry by path entry: the index's distributions where it has
     one, importlib's own search where not."""
     k = 0
@@ -652,8 +669,9 @@ def _chain_entries(module, finder, cls_of, paths, sources, name, dists, rows):
         if source in ("index", "cache"):
             root = paths[index]
             while k < len(rows) and rows[k][4] == index:
-                r = rows[k]
-                yield _indexed(cls_of, root, r[0], r[1], r[2], r[3], dists, k)
+                dist = _new(cls_of)  # the pathlib object waits (_path)
+                dist.__dict__["_epindex"] = (root, dists, k) + rows[k]
+                yield dist
                 k += 1
         else:
             while k < len(rows) and rows[k][4] == index:
@@ -732,16 +750,16 @@ def _importlib_eps(module, cls_of, paths, h, results, group, name):
     rows = results.get(key)
     if rows is None:
         rows = results[key] = _lookup(h, group, name)
-    make = module.EntryPoint
+    make = _ep_maker(module)
     dists = {}
     eps = []
     for g, n, v, dname, dversion, index, metadir in rows:
         dist = dists.get((index, metadir))
-        if dist is None:
-            dist = dists[(index, metadir)] = _indexed(
-                cls_of, paths[index], metadir, dname, dversion, None, None,
-                None)
-        eps.append(make(n, v, g)._for(dist))
+        if dist is None:  # no key, entry points unknown: importlib's
+            dist = dists[(index, metadir)] = object.__new__(cls_of)
+            dist.__dict__["_epindex"] = (paths[index], None, None, metadir,
+                                         dname, dversion, None, index, 0, 0)
+        eps.append(make(n, v, g, dist))
     return eps
 
 

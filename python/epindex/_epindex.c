@@ -5,7 +5,7 @@
  *   Handle.lookup(group, name) -> list of (group, name, value, dist, version,
  *                                 path index, metadir) tuples
  *   Handle.distributions(name) -> (Dists, list of (metadir, name, version,
- *                                 key, path index, flags) tuples)
+ *                                 key, path index, flags, entry count))
  *   Dists.entry_points(i) -> list of (group, name, value), or None when
  *                                 the index does not know them
  *   Handle.diagnostics -> list of str; Handle.sources -> list of
@@ -154,9 +154,10 @@ static PyObject *dist_tuple(const epindex_dists *d, size_t i) {
   }
   PyObject *row = NULL;
   if (f[0] && f[1] && f[2] && f[3])
-    row = Py_BuildValue("(OOOOnI)", f[0], f[1], f[2], f[3],
+    row = Py_BuildValue("(OOOOnIn)", f[0], f[1], f[2], f[3],
                         (Py_ssize_t)epindex_dists_path_index(d, i),
-                        epindex_dists_flags(d, i));
+                        epindex_dists_flags(d, i),
+                        (Py_ssize_t)epindex_dists_entry_count(d, i));
   for (int k = 0; k < 4; k++)
     Py_XDECREF(f[k]);
   return row;
@@ -217,7 +218,7 @@ static PyMethodDef handle_methods[] = {
      "path_index, metadir)"},
     {"distributions", (PyCFunction)handle_distributions, METH_VARARGS,
      "distributions(name) -> (Dists, list of (metadir, name, version, key, "
-     "path_index, flags))"},
+     "path_index, flags, entry_count))"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef handle_getset[] = {

@@ -459,12 +459,14 @@ def site_of(py):
                           text=True, check=True).stdout.strip()
 
 
-def test_enable_disable(debian_venv, tmp_path):
+def test_enable_disable(venvs, tmp_path):
     """enable writes a .pth that accelerates every process (unless
     EPINDEX_ACCELERATE=0) and indexes the site directory; disable removes
     it; a pip-installed distribution (no hook) is healed by the first
-    process."""
-    py = debian_venv
+    process. (A venv without the system's site-packages: an enabled
+    environment heals every site directory its user owns, and the system's
+    are not this test's to write.)"""
+    py = venv_python(venvs[PYTHONS[-1]])
     site = site_of(py)
     pth = os.path.join(site, "epindex-enabled.pth")
     probe = ("import importlib.metadata as md, epindex; md.version('pip'); "
