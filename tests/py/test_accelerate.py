@@ -569,3 +569,47 @@ def test_cpython_suite_accelerated(venvs, heal):
         served = int(res.stderr.split("served ")[-1].split()[0])
         if heal == "1":
             assert served >= 50, (minor, served)
+
+
+# ---- real programs: identical output ----------------------------------------------
+
+PLUGGY = """
+import pluggy, importlib.metadata as md
+sys.path.insert(0, SITE)
+pm = pluggy.PluginManager("demo")
+n = pm.load_setuptools_entrypoints("console_scripts", name="no-such-plugin")
+print(n, sorted((d.project_name, d.version) for _, d in pm.list_plugin_distinfo()))
+dists = [(d.metadata["Name"], len(d.entry_points)) for d in md.distributions()]
+print(len(dists), sorted(dists)[:20])
+"""
+
+STEVEDORE = """
+from stevedore import ExtensionManager
+sys.path.insert(0, SITE)
+mgr = ExtensionManager(namespace="pytest11")
+print(sorted(mgr.names()), [type(e.plugin).__name__ for e in mgr])
+"""
+
+
+@pytest.mark.parametrize("program", ["pytest --version", "flake8 --version",
+                                     "pytest --co", "pluggy", "stevedore"])
+def test_real_programs_same_output(debian_venv, tmp_path, program):
+    """Debian's pytest, flake8, pluggy and stevedore print the same
+    accelerated, with the index answering."""
+    def make(name):
+        site = make_site(str(tmp_path / "t"))
+        for rel, text in (("alpha/__init__.py", "def main():\n    pass\n"),
+                          ("alpha/plugin.py", "ALPHA = 1\n"),
+                          ("../test_x.py", "def test_one():\n    pass\n")):
+            envgen.write(os.path.join(site, rel), text)
+        index_when_settled(site)
+        return site
+    if program in ("pluggy", "stevedore"):
+        same_both_ways(debian_venv, PLUGGY if program == "pluggy" else STEVEDORE,
+                       make)
+        return
+    args = program.split()
+    code = ("import runpy; sys.path.insert(0, SITE); sys.argv = %r; "
+            "runpy.run_module(%r, run_name='__main__')" % (args, args[0]))
+    out = same_both_ways(debian_venv, code, make)
+    assert out.strip()
