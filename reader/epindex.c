@@ -471,6 +471,16 @@ epindex_reason epindex_path_reason(const epindex *ix, size_t i) {
   return r;
 }
 
+size_t epindex_path_dist_count(const epindex *ix, size_t i) {
+  if (!ix || i >= ix->n)
+    return 0;
+  pthread_mutex_lock(mu_of(ix));
+  const path_ent *pe = &ix->ents[i];
+  int64_t n = pe->ix ? ep_index_ndists(pe->ix) : (int64_t)pe->cat.ndists;
+  pthread_mutex_unlock(mu_of(ix));
+  return n > 0 ? (size_t)n : 0;
+}
+
 size_t epindex_skipped_count(const epindex *ix) {
   if (!ix)
     return 0;

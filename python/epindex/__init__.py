@@ -721,9 +721,7 @@ def _accelerated_entry_points(module, saved):
         paths = list(paths)
         h, results = _opened(paths, None, _validates_values(module),
                              warn=False, rescan=False)
-        if h.skipped or any(s == "scan" for s, _ in h.sources):
-            # importlib raises here, or reads files we would not read
-            # again: its own code answers (through our finder)
+        if not _answers_alone(h, results):
             return original(**params)
         group, name = params.get("group"), params.get("name")
         if not isinstance(group, str):
@@ -740,6 +738,22 @@ def _accelerated_entry_points(module, saved):
         return module.EntryPoints(eps).select(**params)
 
     return entry_points
+
+
+def _answers_alone(h, results):
+    """May entry_points() answer from this handle's lookups? Not where
+    importlib raises (broken metadata), nor where a path entry that holds
+    distributions is scanned: importlib reads those files again on every
+    call, and its own code must (through the accelerated finder). Scanned
+    entries without any -- the standard library's directories, '' -- are
+    no reason."""
+    ok = results.get("answers alone")
+    if ok is None:
+        ok = not h.skipped and not any(
+            source == "scan" and count
+            for (source, _), count in zip(h.sources, h.dist_counts))
+        results["answers alone"] = ok
+    return ok
 
 
 def _importlib_eps(module, cls_of, paths, h, results, group, name):

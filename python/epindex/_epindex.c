@@ -8,6 +8,7 @@
  *                                 key, path index, flags, entry count))
  *   Dists.entry_points(i) -> list of (group, name, value), or None when
  *                                 the index does not know them
+ *   Handle.dist_counts -> tuple: distributions per path entry
  *   Handle.diagnostics -> list of str; Handle.sources -> list of
  *                                 (source, reason) name pairs
  *   stamps(paths) -> tuple of (st_dev, st_ino, st_mtime_ns), None where
@@ -207,6 +208,20 @@ static PyObject *handle_get_skipped(Handle *h, void *unused) {
   return PyLong_FromSize_t(epindex_skipped_count(h->ix));
 }
 
+static PyObject *handle_get_dist_counts(Handle *h, void *unused) {
+  (void)unused;
+  size_t n = epindex_path_count(h->ix);
+  PyObject *out = PyTuple_New((Py_ssize_t)n);
+  for (size_t i = 0; out && i < n; i++) {
+    PyObject *v = PyLong_FromSize_t(epindex_path_dist_count(h->ix, i));
+    if (!v)
+      Py_CLEAR(out);
+    else
+      PyTuple_SET_ITEM(out, (Py_ssize_t)i, v);
+  }
+  return out;
+}
+
 static PyObject *handle_get_sources(Handle *h, void *unused) {
   (void)unused;
   return Py_NewRef(h->sources);
@@ -226,6 +241,8 @@ static PyGetSetDef handle_getset[] = {
      "metadata skipped and indexes not used, as messages", NULL},
     {"skipped", (getter)handle_get_skipped, NULL,
      "distributions skipped where importlib.metadata would raise", NULL},
+    {"dist_counts", (getter)handle_get_dist_counts, NULL,
+     "per path entry: how many distributions it holds", NULL},
     {"sources", (getter)handle_get_sources, NULL,
      "per path entry: (source, reason) -- 'index'/'scan'/'none' and why", NULL},
     {NULL, NULL, NULL, NULL, NULL}};

@@ -10,7 +10,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from test_differential import PYTHONS, WHEELS  # noqa: E402
+from test_differential import EPINDEX, PYTHONS, WHEELS  # noqa: E402
 
 
 def venv_python(venv):
@@ -30,6 +30,13 @@ def venvs(tmp_path_factory):
         subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
                         "--find-links", WHEELS, "setuptools", "wheel"], check=True,
                        capture_output=True)  # for the editable install test
+        # indexed, as an installer with the hook leaves it: then every path
+        # entry with distributions is served, and accelerate()'s direct
+        # entry_points() answer is what the tests meet
+        site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig."
+                               "get_paths()['purelib'])"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        subprocess.run([EPINDEX, "update", site], check=True, capture_output=True)
         made[interp] = d
     return made
 
