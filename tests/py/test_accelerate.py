@@ -592,7 +592,8 @@ print(sorted(mgr.names()), [type(e.plugin).__name__ for e in mgr])
 
 
 @pytest.mark.parametrize("program", ["pytest --version", "flake8 --version",
-                                     "pytest --co", "pluggy", "stevedore"])
+                                     "pytest --co -qq -p no:cacheprovider", "pluggy",
+                                     "stevedore"])
 def test_real_programs_same_output(debian_venv, tmp_path, program):
     """Debian's pytest, flake8, pluggy and stevedore print the same
     accelerated, with the index answering."""
