@@ -22,9 +22,9 @@ typedef struct tree {
 static tree make_tree(void) {
   tree t;
   t.root = tmp_dir();
-  t.site1 = strdup(path_join(t.root, "site1"));
-  t.site2 = strdup(path_join(t.root, "site2"));
-  t.egg = strdup(path_join(t.root, "Egg_Pkg-1.0-py3.11.egg"));
+  t.site1 = path_join(t.root, "site1");
+  t.site2 = path_join(t.root, "site2");
+  t.egg = path_join(t.root, "Egg_Pkg-1.0-py3.11.egg");
   put_dist(t.site1, "foo-1.0.dist-info", "foo", "1.0",
            "[console_scripts]\nfoo = foo:main\n[g]\nb = foo:b\na = foo:a\n");
   put_dist(t.site1, "Foo_Bar-2.0.dist-info", "Foo.Bar", "2.0", NULL);
