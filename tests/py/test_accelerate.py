@@ -614,3 +614,51 @@ def test_real_programs_same_output(debian_venv, tmp_path, program):
             "runpy.run_module(%r, run_name='__main__')" % (args, args[0]))
     out = same_both_ways(debian_venv, code, make)
     assert out.strip()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="acts as root and as nobody")
+def test_enabled_environment_caches_what_its_user_may_not_write():
+    """A site directory nobody indexed and this user may not write (as
+    Debian's dist-packages is to a user's --system-site-packages venv):
+    the first process of an enabled environment keeps its index in the
+    user's cache, the next ones answer from it."""
+    import tempfile
+    top = tempfile.mkdtemp(prefix="epindex-enabled-")
+    try:
+        os.chmod(top, 0o755)
+        venv = os.path.join(top, "venv")
+        subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True,
+                       capture_output=True)
+        py = venv_python(venv)
+        subprocess.run([py, "-m", "pip", "install", "-q", "--no-index",
+                        "--no-build-isolation", ROOT], check=True,
+                       capture_output=True)
+        subprocess.run([py, "-m", "epindex", "enable"], check=True,
+                       capture_output=True)
+        site = site_of(py)
+        time.sleep(0.05)
+        envgen.dist(site, "late-1.0.dist-info", "late", "1.0",
+                    eps="[console_scripts]\nlate = late:main\n")
+        subprocess.run(["chmod", "-R", "a+rX", top], check=True)
+        cache = os.path.join(top, "cache")
+        os.mkdir(cache)
+        os.chown(cache, 65534, 65534)
+        env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent",
+               "XDG_CACHE_HOME": cache}
+        code = ("import epindex; eps = epindex.entry_points(group="
+                "'console_scripts'); print('late' in eps.names, "
+                "[s for p, *s in epindex.explain()[0] if p == %r])" % site)
+        outs = [subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                                "--clear-groups", py, "-c", code],
+                               capture_output=True, text=True, env=env,
+                               cwd="/", check=True).stdout.strip()
+                for _ in range(2)]
+        assert outs[0].startswith("True") and outs[1].startswith("True"), outs
+        assert "['cache'," in outs[1], outs
+        assert os.listdir(os.path.join(cache, "epindex"))
+        # the directory itself was not written: its index is still stale
+        verify = subprocess.run([EPINDEX, "verify", site], capture_output=True,
+                                text=True)
+        assert verify.returncode == 1 and "stale" in verify.stdout
+    finally:
+        subprocess.run(["rm", "-rf", top], check=True)
