@@ -251,7 +251,7 @@ class Distribution:
             import warnings
             warnings.warn("%s: entry points skipped: %s: %s" % (
                 _os.path.join(self._path_entry, self._metadir),
-                type(e).__name__, e), EpindexWarning, stacklevel=2)
+                type(e).__name__, e), EpindexWarning, stacklevel=_outside())
             return EntryPoints(())
         return EntryPoints(_ep(e.name, e.value, e.group, self) for e in eps)
 
@@ -395,13 +395,22 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
     return h, _cache[3]
 
 
+def _outside():
+    """The stacklevel, for warnings.warn() called by the caller of this
+    function, of the first frame outside this module: warnings point at
+    the line that called epindex, however deep inside it they arise."""
+    frame, level = _sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _warn(diagnostics):
     if not diagnostics:
         return
     import warnings
     for message in diagnostics:
-        # stacklevel: this function, _opened(), the API function, its caller
-        warnings.warn(message, EpindexWarning, stacklevel=4)
+        warnings.warn(message, EpindexWarning, stacklevel=_outside())
 
 
 def _lookup(h, group, name):

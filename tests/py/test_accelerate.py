@@ -85,7 +85,7 @@ def run(py, code, site, accelerate, extra_env=None, args=()):
                          cwd=os.path.dirname(site))
     served = [int(line.split()[1]) for line in res.stderr.splitlines()
               if line.startswith("served ")]
-    if res.returncode and "Traceback" in res.stderr:  # say where, once
+    if res.returncode:  # say why, once
         print(res.stderr[-2000:])
     return res.returncode, res.stdout, served[0] if served else None
 
@@ -325,6 +325,67 @@ def minor_of(py):
     out = subprocess.run([py, "-c", "import sys; print(*sys.version_info[:2])"],
                          capture_output=True, text=True, check=True).stdout
     return tuple(int(x) for x in out.split())
+
+
+ADD_REMOVE = """
+import importlib.metadata as md, os, shutil
+sys.path.insert(0, SITE)
+def state():
+    return (sorted(e.name for e in md.entry_points(group="console_scripts")
+                   if e.name in ("alpha", "gamma", "added")),
+            [d.metadata["Name"] for d in md.distributions(name="added")],
+            [str(d._path) for d in md.distributions()
+             if str(d._path).startswith(SITE)].__len__())
+print(state())
+new = os.path.join(SITE, "added-1.0.dist-info")
+os.mkdir(new)
+with open(os.path.join(new, "METADATA"), "w") as f:
+    f.write("Name: added\\nVersion: 1.0\\n")
+with open(os.path.join(new, "entry_points.txt"), "w") as f:
+    f.write("[console_scripts]\\nadded = added:main\\n")
+print(state())
+shutil.rmtree(os.path.join(SITE, "gamma-3.0.dist-info"))
+print(state(), md.version("added"))
+shutil.rmtree(new)
+print(state())
+"""
+
+
+def test_distribution_added_and_removed_in_the_process(venv, tmp_path):
+    """Installed and uninstalled while the process runs: seen as importlib
+    sees them (the directory's mtime changes)."""
+    out = same_both_ways(venv_python(venv), ADD_REMOVE, sites(tmp_path))
+    assert "'added'" in out.splitlines()[1]
+
+
+WARNS = """
+import warnings, epindex
+sys.path.insert(0, SITE)
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    epindex.entry_points(group="console_scripts")
+    epindex.invalidate_caches()
+    epindex.version("alpha")
+    epindex.invalidate_caches()
+    [d.entry_points for d in epindex.distributions()]
+print(sorted({(x.category.__name__, x.filename, x.lineno) for x in w}))
+"""
+
+
+def test_own_api_warns_at_the_callers_line(venv, tmp_path):
+    """epindex's own API says what it skipped, at the caller's line."""
+    def spoil(site):
+        envgen.dist(site, "broken-1.0.dist-info", "broken", "1.0",
+                    eps="[console_scripts]\nno equals sign\n")
+    code = "import sys; SITE = sys.argv[1]" + WARNS  # no PROLOGUE: no wrapper
+    res = subprocess.run([venv_python(venv), "-c", code,
+                          sites(tmp_path, spoil)("t")], capture_output=True,
+                         text=True)
+    lines = [n for n, line in enumerate(code.splitlines(), 1)
+             if line.lstrip().startswith(("epindex.", "[d.entry_points"))]
+    assert res.stdout.strip() == str(sorted(
+        ("EpindexWarning", "<string>", n) for n in lines
+        if "invalidate" not in code.splitlines()[n - 1])), res.stdout + res.stderr
 
 
 CHDIR = """
