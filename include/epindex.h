@@ -192,11 +192,13 @@ typedef struct epindex epindex;
  * relocated, racy, damaged or outdated (an older schema) is re-indexed by
  * this call (as epindex_update_dir() would) when this process owns the
  * directory (root included) and may write it -- for installers that run no
- * hook, such as pip. The rebuild takes the directory's update lock without
- * waiting: while one process rebuilds, the others answer from their own
- * scan, so a crowd of processes starting on a stale index causes one
- * rebuild, not a thundering herd. Such an entry's reason is
- * EPINDEX_REASON_REBUILT. Indexes of a newer schema, foreign or untrusted
+ * hook, such as pip. Under EPINDEX_POLICY_STAT, so is one that was served
+ * only after verification (the directory changed but no distribution did),
+ * which every later reader would otherwise verify again. The rebuild takes the
+ * directory's update lock without waiting: while one process rebuilds, the
+ * others answer from their own scan, so a crowd of processes starting on a
+ * stale index causes one rebuild, not a thundering herd. Such an entry's reason
+ * is EPINDEX_REASON_REBUILT. Indexes of a newer schema, foreign or untrusted
  * files are never touched.
  *
  * With EPINDEX_OPEN_USER_CACHE, a directory with no usable index that this

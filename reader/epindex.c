@@ -124,6 +124,29 @@ static void heal(path_ent *pe, const char *p, epindex_policy policy) {
   pe->reason = stats.unchanged ? why : EPINDEX_REASON_REBUILT;
 }
 
+/* An index served after verification (the directory changed, no
+ * distribution did: a .pth written, a module added) is verified again by
+ * every reader until someone updates it. A healing owner refreshes it
+ * once, without waiting; if that fails, the verified index still serves. */
+static void refresh_verified(path_ent *pe, const char *p, const struct stat *st,
+                             epindex_policy policy) {
+  epindex_update_stats stats;
+  if (geteuid() != st->st_uid || access(p, W_OK) != 0 ||
+      epindex_update_dir(p, EPINDEX_UPDATE_NOWAIT | EPINDEX_UPDATE_SITE_ONLY,
+                         &stats, NULL, 0) != EPINDEX_OK)
+    return;
+  epindex_reason why;
+  struct stat now;
+  ep_index *fresh = NULL;
+  if (stat(p, &now) != 0 ||
+      ep_index_open(p, &now, policy, &fresh, &why, NULL) != EPINDEX_OK ||
+      !fresh)
+    return;
+  ep_index_close(pe->ix);
+  pe->ix = fresh;
+  pe->reason = stats.unchanged ? why : EPINDEX_REASON_REBUILT;
+}
+
 /* The per-user cache directory of a directory: $XDG_CACHE_HOME/epindex/KEY
  * (default ~/.cache/epindex/KEY), KEY a hash of its real path (which the
  * index also records and which is checked, so two directories never share
@@ -207,6 +230,9 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
                   may_heal(pe->reason, p, &st);
   if (healable && (flags & EPINDEX_OPEN_HEAL))
     heal(pe, p, policy);
+  else if (!rc && pe->ix && pe->reason == EPINDEX_REASON_VERIFIED &&
+           policy == EPINDEX_POLICY_STAT && (flags & EPINDEX_OPEN_HEAL))
+    refresh_verified(pe, p, &st, policy);
   else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
            pe->reason != EPINDEX_REASON_UNTRUSTED)
     use_user_cache(pe, p, &st, policy, diags);

@@ -67,6 +67,24 @@ static void test_heal_rebuilds_a_stale_index(void **state) {
   assert_int_equal(verdict(*state), EPINDEX_REASON_FRESH);
 }
 
+/* A directory that changed without a distribution changing: served after
+ * verification; a healing reader refreshes the stamps, so that the next
+ * reader needs one stat again. */
+static void test_heal_refreshes_a_verified_index(void **state) {
+  epindex_reason why;
+  epindex_source src;
+  assert_int_equal(epindex_update_dir(*state, 0, NULL, NULL, 0), EPINDEX_OK);
+  sh("sleep 0.05; touch %s/module.py", (char *)*state);
+  assert_int_equal(lookup(*state, 0, &why, &src), 31);
+  assert_int_equal(why, EPINDEX_REASON_VERIFIED);
+  assert_int_equal(verdict(*state), EPINDEX_REASON_VERIFIED); /* untouched */
+  assert_int_equal(lookup(*state, EPINDEX_OPEN_HEAL, &why, &src), 31);
+  assert_int_equal(src, EPINDEX_SOURCE_INDEX);
+  assert_true(why == EPINDEX_REASON_REBUILT || why == EPINDEX_REASON_FRESH);
+  sh("sleep 0.05");
+  assert_int_equal(verdict(*state), EPINDEX_REASON_FRESH);
+}
+
 static void test_heal_never_waits_for_another_rebuild(void **state) {
   char *lock = path_join(*state, ".epindex/lock");
   int fd = open(lock, O_RDWR);
@@ -165,6 +183,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(test_heal_rebuilds_a_stale_index),
+      T(test_heal_refreshes_a_verified_index),
       T(test_heal_never_waits_for_another_rebuild),
       T(test_heal_leaves_foreign_files_alone),
       T(test_no_thundering_herd),

@@ -368,8 +368,9 @@ def _open_flags(value_rule):
 def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
     """(handle, results) for a search path: reused while no path entry
     changed (policy verify re-checks every time, trust never does) -- but
-    with rescan, not when a path entry is scanned: importlib.metadata reads
-    files again on every call, and so must an answer from a scan. (The
+    with rescan, not when a path entry with distributions is scanned:
+    importlib.metadata reads files again on every call, and so must an
+    answer from a scan. (The
     accelerated path finder answers scanned entries with importlib's own
     search, and passes rescan=False.) results is a dict in which callers
     keep what they built from this handle. Diagnostics are warned about
@@ -379,7 +380,7 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
     code = _POLICIES[policy]
     key = (tuple(paths), code, bool(value_rule))
     c = _cache
-    if rescan and c is not None and any(s == "scan" for s, _ in c[1].sources):
+    if rescan and c is not None and _rescans(c[1]):
         c = None
     if c is not None and c[0] == key and code != 1:
         if code == 2 or c[2] == _stamps(paths):
@@ -403,6 +404,14 @@ def _outside():
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame, level = frame.f_back, level + 1
     return level
+
+
+def _rescans(h):
+    """Does a path entry that holds distributions come from a scan? (Those
+    without any -- the standard library's directories -- are no reason to
+    read anything again.)"""
+    return any(source == "scan" and count
+               for (source, _), count in zip(h.sources, h.dist_counts))
 
 
 def _warn(diagnostics):
@@ -758,10 +767,7 @@ def _answers_alone(h, results):
     no reason."""
     ok = results.get("answers alone")
     if ok is None:
-        ok = not h.skipped and not any(
-            source == "scan" and count
-            for (source, _), count in zip(h.sources, h.dist_counts))
-        results["answers alone"] = ok
+        ok = results["answers alone"] = not h.skipped and not _rescans(h)
     return ok
 
 
