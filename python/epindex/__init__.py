@@ -32,7 +32,22 @@ class _Binding:
         return getattr(_epindex, attr)
 
 
+def _imported_by_a_pth():
+    """Is this import a .pth file's, at interpreter start-up (site.py's
+    addpackage())? Then the C library waits for the first question; an
+    import by a program loads it now, where the program expects the cost."""
+    frame = _sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "addpackage" and \
+                frame.f_globals.get("__name__") == "site":
+            return True
+        frame = frame.f_back
+    return False
+
+
 _epindex = _Binding()
+if not _imported_by_a_pth():
+    _epindex.__version__  # noqa: B018 (loads it)
 
 
 def __getattr__(attr):
@@ -454,7 +469,8 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
     Returns EntryPoints in importlib.metadata's order (that of Python 3.12+
     when no group is given). policy: 'stat' (default), 'verify' or 'trust'
     (see docs/freshness.md). Broken metadata is skipped with an
-    EpindexWarning, never an exception. Each call returns new objects.
+    EpindexWarning, never an exception. Results are immutable, and reused
+    while the search path is unchanged.
     """
     if policy not in _POLICIES:
         raise ValueError("policy must be 'stat', 'verify' or 'trust'")
@@ -463,10 +479,10 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
         # importlib.metadata compares: no group or name equals a non-str
         return EntryPoints(())
     h, results = _opened(paths, policy)
-    rows = results.get((group, name))
-    if rows is None:
-        rows = results[(group, name)] = _lookup(h, group, name)
-    eps = EntryPoints(EntryPoint._from_row(r, paths) for r in rows)
+    eps = results.get((group, name))
+    if eps is None:  # immutable: reused while the handle is
+        eps = results[(group, name)] = EntryPoints(
+            EntryPoint._from_row(r, paths) for r in _lookup(h, group, name))
     return eps.select(**select) if select else eps
 
 
