@@ -1,23 +1,25 @@
-"""importlib.metadata.entry_points(), answered from per-directory indexes.
+"""importlib.metadata's discovery, answered from per-directory indexes.
 
     import epindex
     eps = epindex.entry_points(group="pytest11")
     for ep in eps:
         plugin = ep.load()
+    epindex.version("pytest")
 
 The answer is importlib.metadata's -- same entry points, values,
 distributions, precedence and order -- but read from the indexes that
 `epindex update` keeps in each site directory (scanning a directory itself
 where its index is missing, stale or damaged). This module does not import
 importlib.metadata: it costs far more than the lookup. `accelerate()` makes
-importlib.metadata.entry_points() itself answer from the indexes.
+importlib.metadata itself answer from the indexes (docs/python.md).
 """
 import os as _os
 import sys as _sys
 
 __all__ = ["entry_points", "distributions", "distribution", "version",
            "EntryPoint", "EntryPoints", "Distribution", "PackageNotFoundError",
-           "explain", "update", "accelerate", "restore", "EpindexWarning"]
+           "explain", "update", "accelerate", "restore", "invalidate_caches",
+           "EpindexWarning"]
 
 
 class _Binding:
