@@ -14,7 +14,7 @@
         off for one process); then index the environment's site
         directories.
     python -m epindex disable [--python PY]
-        remove that file.
+        remove that file (and index the site directories again).
 
 pypa/installer must be importable by the interpreter running this module
 (Debian: python3-installer); the target interpreter PY needs nothing.
@@ -111,11 +111,7 @@ def enable(python):
         with_tmp_removed(tmp)
         sys.exit("epindex: cannot enable %s: %s" % (python, e))
     print("enabled: %s" % target)
-    status = 0
-    for d in sorted({scheme["purelib"], scheme["platlib"]}):
-        if os.access(d, os.W_OK):
-            status |= run_update(d, False)
-    return status
+    return update_writable(scheme)
 
 
 def with_tmp_removed(tmp):
@@ -126,7 +122,8 @@ def with_tmp_removed(tmp):
 
 
 def disable(python):
-    target = os.path.join(scheme_of(python)["purelib"], ENABLED_PTH)
+    scheme = scheme_of(python)
+    target = os.path.join(scheme["purelib"], ENABLED_PTH)
     try:
         os.unlink(target)
     except FileNotFoundError:
@@ -135,7 +132,17 @@ def disable(python):
     except OSError as e:
         sys.exit("epindex: cannot disable %s: %s" % (python, e))
     print("disabled: removed %s" % target)
-    return 0
+    return update_writable(scheme)
+
+
+def update_writable(scheme):
+    """The site directories just changed (a .pth came or went, no
+    distribution did): index them again, so that readers need one stat."""
+    status = 0
+    for d in sorted({scheme["purelib"], scheme["platlib"]}):
+        if os.access(d, os.W_OK):
+            status |= run_update(d, False)
+    return status
 
 
 def main(argv=None):

@@ -572,6 +572,9 @@ def test_enable_disable(venvs, tmp_path):
                              capture_output=True, text=True, env=env)
     assert res.returncode == 0 and "disabled: removed " + pth in res.stdout
     assert not os.path.exists(pth)
+    verify = subprocess.run([EPINDEX, "verify", site], capture_output=True,
+                            text=True)
+    assert verify.returncode == 0 and "fresh" in verify.stdout, verify.stdout
     again = subprocess.run([py, "-m", "epindex", "disable"],
                            capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "not enabled" in again.stdout
