@@ -327,6 +327,7 @@ static const char *const ranges[] = {
     "grp >= " KEY_HI " AND grp < " NAME_LO,
     "grp >= " NAME_HI,
 };
+
 int ep_lookup_write(sqlite3 *db, int fd) {
   static const unsigned char zeros[LK_HEADER - 8];
   ep_buf out = {0};
