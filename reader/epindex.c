@@ -108,31 +108,13 @@ static bool may_heal(epindex_reason r, const char *p, const struct stat *st) {
   return reason_repairable(r) && me == st->st_uid && access(p, W_OK) == 0;
 }
 
-/* Rebuild without waiting for another rebuilder, then serve the new index.
- * Any failure (EBUSY: someone else is at it) leaves the entry to its scan. */
+/* Rebuild without waiting for another rebuilder, then serve the new index
+ * in place of the entry's (none, or one served only after verification).
+ * Any failure (EBUSY: someone else is at it) leaves the entry as it was:
+ * to its scan, or to its verified index. */
 static void heal(path_ent *pe, const char *p, epindex_policy policy) {
   epindex_update_stats stats;
   if (epindex_update_dir(p, EPINDEX_UPDATE_NOWAIT | EPINDEX_UPDATE_SITE_ONLY,
-                         &stats, NULL, 0) != EPINDEX_OK)
-    return;
-  epindex_reason why;
-  struct stat now;
-  if (stat(p, &now) != 0 ||
-      ep_index_open(p, &now, policy, &pe->ix, &why, NULL) != EPINDEX_OK ||
-      !pe->ix)
-    return;
-  pe->reason = stats.unchanged ? why : EPINDEX_REASON_REBUILT;
-}
-
-/* An index served after verification (the directory changed, no
- * distribution did: a .pth written, a module added) is verified again by
- * every reader until someone updates it. A healing owner refreshes it
- * once, without waiting; if that fails, the verified index still serves. */
-static void refresh_verified(path_ent *pe, const char *p, const struct stat *st,
-                             epindex_policy policy) {
-  epindex_update_stats stats;
-  if (geteuid() != st->st_uid || access(p, W_OK) != 0 ||
-      epindex_update_dir(p, EPINDEX_UPDATE_NOWAIT | EPINDEX_UPDATE_SITE_ONLY,
                          &stats, NULL, 0) != EPINDEX_OK)
     return;
   epindex_reason why;
@@ -145,6 +127,16 @@ static void refresh_verified(path_ent *pe, const char *p, const struct stat *st,
   ep_index_close(pe->ix);
   pe->ix = fresh;
   pe->reason = stats.unchanged ? why : EPINDEX_REASON_REBUILT;
+}
+
+/* An index served after verification (the directory changed, no
+ * distribution did: a .pth written, a module added) is verified again by
+ * every reader until someone updates it: a healing owner refreshes it. */
+static bool may_refresh(const path_ent *pe, const char *p,
+                        const struct stat *st, epindex_policy policy) {
+  return pe->ix && pe->reason == EPINDEX_REASON_VERIFIED &&
+         policy == EPINDEX_POLICY_STAT && geteuid() == st->st_uid &&
+         access(p, W_OK) == 0;
 }
 
 /* The per-user cache directory of a directory: $XDG_CACHE_HOME/epindex/KEY
@@ -228,11 +220,9 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
   bool healable = !rc && !pe->ix &&
                   (flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)) &&
                   may_heal(pe->reason, p, &st);
-  if (healable && (flags & EPINDEX_OPEN_HEAL))
+  if ((flags & EPINDEX_OPEN_HEAL) &&
+      (healable || (!rc && may_refresh(pe, p, &st, policy))))
     heal(pe, p, policy);
-  else if (!rc && pe->ix && pe->reason == EPINDEX_REASON_VERIFIED &&
-           policy == EPINDEX_POLICY_STAT && (flags & EPINDEX_OPEN_HEAL))
-    refresh_verified(pe, p, &st, policy);
   else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
            pe->reason != EPINDEX_REASON_UNTRUSTED)
     use_user_cache(pe, p, &st, policy, diags);
@@ -551,33 +541,42 @@ struct epindex_result {
   size_t n, cap;
 };
 
-/* Append a row, copying its strings into the result's arena, except the
- * path: rows of one path entry share one copy, made at the first row and
- * kept in *shared_path. */
-static int result_add(epindex_result *r, const char *const f[NFIELDS],
-                      const size_t len[NFIELDS], size_t path_index,
-                      const char **shared_path) {
+/* Copy n counted fields into arena (NULL stays NULL), except field path_k:
+ * rows of one path entry share one copy of the path, made at the first row
+ * and kept in *shared_path. For results and distribution lists alike. */
+static int copy_fields(ep_arena *arena, const char *const *f, const size_t *len,
+                       int n, int path_k, const char **shared_path,
+                       const char **out_f, uint32_t *out_len) {
   if (!*shared_path &&
-      !(*shared_path = ep_arena_strndup(&r->arena, f[EPINDEX_FIELD_PATH],
-                                        len[EPINDEX_FIELD_PATH])))
+      !(*shared_path = ep_arena_strndup(arena, f[path_k], len[path_k])))
     return EPINDEX_ENOMEM;
-  if (ep_grow(&r->rows, &r->cap, r->n, sizeof(*r->rows), 64))
-    return EPINDEX_ENOMEM;
-  result_row *row = &r->rows[r->n];
-  for (int k = 0; k < NFIELDS; k++) {
-    row->f[k] = NULL;
-    row->len[k] = 0;
+  for (int k = 0; k < n; k++) {
+    out_f[k] = NULL;
+    out_len[k] = 0;
     if (!f[k])
       continue;
     if (len[k] > UINT32_MAX)
       return EPINDEX_ENOMEM;
-    row->len[k] = (uint32_t)len[k];
-    if (k == EPINDEX_FIELD_PATH) {
-      row->f[k] = *shared_path;
-    } else if (!(row->f[k] = ep_arena_strndup(&r->arena, f[k], len[k]))) {
+    out_len[k] = (uint32_t)len[k];
+    out_f[k] =
+        k == path_k ? *shared_path : ep_arena_strndup(arena, f[k], len[k]);
+    if (!out_f[k])
       return EPINDEX_ENOMEM;
-    }
   }
+  return EPINDEX_OK;
+}
+
+/* Append a row, its strings copied into the result's arena. */
+static int result_add(epindex_result *r, const char *const f[NFIELDS],
+                      const size_t len[NFIELDS], size_t path_index,
+                      const char **shared_path) {
+  if (ep_grow(&r->rows, &r->cap, r->n, sizeof(*r->rows), 64))
+    return EPINDEX_ENOMEM;
+  result_row *row = &r->rows[r->n];
+  int rc = copy_fields(&r->arena, f, len, NFIELDS, EPINDEX_FIELD_PATH,
+                       shared_path, row->f, row->len);
+  if (rc)
+    return rc;
   row->path_index = path_index;
   r->n++;
   return EPINDEX_OK;
@@ -841,27 +840,13 @@ static int dists_add(epindex_dists *d, const char *const f[DIST_NFIELDS],
                      const size_t len[DIST_NFIELDS], size_t path_index,
                      int64_t ord, unsigned flags, uint32_t nentries,
                      const char **shared_path) {
-  if (!*shared_path &&
-      !(*shared_path = ep_arena_strndup(&d->arena, f[EPINDEX_DIST_PATH],
-                                        len[EPINDEX_DIST_PATH])))
-    return EPINDEX_ENOMEM;
   if (ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows), 64))
     return EPINDEX_ENOMEM;
   dist_row *row = &d->rows[d->n];
-  for (int k = 0; k < DIST_NFIELDS; k++) {
-    row->f[k] = NULL;
-    row->len[k] = 0;
-    if (!f[k])
-      continue;
-    if (len[k] > UINT32_MAX)
-      return EPINDEX_ENOMEM;
-    row->len[k] = (uint32_t)len[k];
-    row->f[k] = k == EPINDEX_DIST_PATH
-                    ? *shared_path
-                    : ep_arena_strndup(&d->arena, f[k], len[k]);
-    if (!row->f[k])
-      return EPINDEX_ENOMEM;
-  }
+  int rc = copy_fields(&d->arena, f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
+                       shared_path, row->f, row->len);
+  if (rc)
+    return rc;
   row->path_index = path_index;
   row->ord = ord;
   row->flags = flags;

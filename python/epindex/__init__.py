@@ -611,6 +611,13 @@ def _indexed_class(module):
     def set_path(self, value):
         self.__dict__["_epindex_path"] = value
 
+    def from_index(i, importlibs):
+        def get(self):
+            value = self._epindex[i]
+            return value if value is not None else importlibs.fget(self)
+        get.__name__ = importlibs.fget.__name__
+        return property(get, doc=importlibs.__doc__)
+
     class PathDistribution(base):
         __doc__ = base.__doc__
         _path = property(get_path, set_path)
@@ -618,20 +625,10 @@ def _indexed_class(module):
         # self._epindex: (root, Dists, its index there) + the binding's row
         # (metadir, name, version, key, path index, flags, entry count)
 
-        @property
-        def name(self):
-            name = self._epindex[4]
-            return name if name is not None else base.name.fget(self)
-
-        @property
-        def version(self):
-            version = self._epindex[5]
-            return version if version is not None else base.version.fget(self)
-
-        @property
-        def _normalized_name(self):
-            key = self._epindex[6]
-            return key if key is not None else base._normalized_name.fget(self)
+        # what the index holds, or (None: absent, unreadable) importlib's
+        name = from_index(4, base.name)
+        version = from_index(5, base.version)
+        _normalized_name = from_index(6, base._normalized_name)
 
         @property
         def entry_points(self):

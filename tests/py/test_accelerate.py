@@ -40,6 +40,11 @@ def _counting(paths, *a, **k):
 epindex._opened = _counting
 atexit.register(lambda: print("served", _served[0], file=sys.stderr))
 SITE = sys.argv[1]
+def attempt(f):
+    try:
+        return f()
+    except Exception as e:
+        return ["raises", type(e).__name__, str(e)]
 """
 
 
@@ -108,11 +113,6 @@ def same_both_ways(py, code, make, served=True, **kw):
 SHAPES = """
 import importlib.metadata as md, json
 sys.path.insert(0, SITE)
-def attempt(f):
-    try:
-        return f()
-    except Exception as e:
-        return ["raises", type(e).__name__, str(e)]
 out = {
   "eps": [(e.name, e.value, e.group, e.dist.name, e.dist.version)
           for e in md.entry_points(group="console_scripts")],
@@ -245,11 +245,6 @@ BROKEN = """
 import importlib.metadata as md, warnings
 warnings.simplefilter("error")
 sys.path.insert(0, SITE)
-def attempt(f):
-    try:
-        return f()
-    except Exception as e:
-        return ["raises", type(e).__name__, str(e)]
 print(attempt(lambda: [e.name for e in md.entry_points(group="console_scripts")]))
 print(attempt(lambda: len(list(md.distributions()))))
 print(attempt(lambda: md.version("alpha")))
