@@ -104,7 +104,9 @@ def enable(python):
     target = os.path.join(scheme["purelib"], ENABLED_PTH)
     tmp = "%s.tmp-%d" % (target, os.getpid())
     try:
-        with open(tmp, "w") as f:
+        # "x": O_CREAT|O_EXCL, which refuses a file or symlink planted at
+        # the temporary name by whoever else may write purelib
+        with open(tmp, "x") as f:
             f.write(ENABLED_LINE)
         os.replace(tmp, target)
     except OSError as e:
