@@ -964,10 +964,24 @@ static int dists_of_catalog(dists_job *j, const path_ent *pe) {
   return rc;
 }
 
+/* Room for every distribution of the path at once: the list of all is
+ * made in one allocation, not by doubling (a plugin host asks for it in
+ * every process). */
+static int dists_reserve_all(dists_job *j) {
+  size_t total = 0;
+  for (size_t i = 0; i < j->ix->n; i++) {
+    const path_ent *pe = &j->ix->ents[i];
+    total += pe->ix ? (size_t)ep_index_ndists(pe->ix) : pe->cat.ndists;
+  }
+  epindex_dists *d = j->out;
+  return ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows),
+                 total ? total : 1);
+}
+
 static int dists_attempt(epindex *ix, void *job, size_t *failed) {
   dists_job *j = job;
   j->out->n = 0;
-  int rc = EPINDEX_OK;
+  int rc = j->all ? dists_reserve_all(j) : EPINDEX_OK;
   for (size_t i = 0; i < ix->n && !rc; i++) {
     path_ent *pe = &ix->ents[i];
     j->entry = i;
@@ -1092,17 +1106,55 @@ static const ep_dist *dist_at(const ep_catalog *c, int64_t ord,
 
 typedef struct entries_job {
   const dist_row *row;
+  const char *path; /* its path entry's */
+  const char *path_copy;
   epindex_result *res;
 } entries_job;
 
-static int entries_attempt(epindex *ix, void *job, size_t *failed) {
-  entries_job *j = job;
-  path_ent *pe = &ix->ents[j->row->path_index];
+/* An entry row of the table at the distribution's ord: its own, or (the
+ * index was replaced since the list was made) another's: then ENOENT, and
+ * the caller reads the file. */
+static int add_table_entry(void *ctx, const ep_row *r) {
+  entries_job *j = ctx;
+  const dist_row *d = j->row;
+  size_t mlen = d->len[EPINDEX_DIST_METADIR];
+  if (!r->f[EP_COL_NAME] || !r->f[EP_COL_VALUE] || !r->f[EP_COL_METADIR])
+    return EPINDEX_EIO;
+  if (r->n[EP_COL_METADIR] != mlen ||
+      memcmp(r->f[EP_COL_METADIR], d->f[EPINDEX_DIST_METADIR], mlen) != 0)
+    return EPINDEX_ENOENT;
+  const char *f[NFIELDS] = {r->grp,
+                            r->f[EP_COL_NAME],
+                            r->f[EP_COL_VALUE],
+                            d->f[EPINDEX_DIST_NAME],
+                            d->f[EPINDEX_DIST_VERSION],
+                            j->path,
+                            d->f[EPINDEX_DIST_METADIR]};
+  size_t len[NFIELDS] = {r->glen,
+                         r->n[EP_COL_NAME],
+                         r->n[EP_COL_VALUE],
+                         d->len[EPINDEX_DIST_NAME],
+                         d->len[EPINDEX_DIST_VERSION],
+                         strlen(j->path),
+                         mlen};
+  return result_add(j->res, f, len, d->path_index, &j->path_copy);
+}
+
+static int entries_from_table(entries_job *j, path_ent *pe) {
+  epindex_result *r = j->res; /* sized once: it is asked for every dist */
+  size_t want = j->row->nentries ? j->row->nentries : 1;
+  if (ep_grow(&r->rows, &r->cap, r->n, sizeof(*r->rows), want))
+    return EPINDEX_ENOMEM;
+  int rc = ep_index_entries_at(pe->ix, j->row->ord, add_table_entry, j);
+  if (!rc && j->res->n != j->row->nentries)
+    rc = EPINDEX_ENOENT; /* not the distribution the list was made from */
+  return rc;
+}
+
+/* Its entry points from the catalog: the scan's, or index.db's loaded. */
+static int entries_from_catalog(entries_job *j, path_ent *pe) {
   const ep_catalog *c;
-  j->res->n = 0;
   int rc = catalog_with_entries(pe, &c);
-  if (rc == EPINDEX_EIO)
-    *failed = j->row->path_index;
   if (rc)
     return rc;
   const ep_dist *d =
@@ -1111,7 +1163,6 @@ static int entries_attempt(epindex *ix, void *job, size_t *failed) {
         : NULL;
   if (!d || !ep_dist_answers(d))
     return EPINDEX_ENOENT;
-  const char *path_copy = NULL;
   for (size_t k = 0; k < d->count && !rc; k++) {
     const ep_entry *e = &c->entries[d->first + k];
     const char *f[NFIELDS] = {e->group,   e->name,  e->value,  d->name,
@@ -1119,8 +1170,21 @@ static int entries_attempt(epindex *ix, void *job, size_t *failed) {
     size_t len[NFIELDS] = {e->group_len,      e->name_len,    e->value_len,
                            d->name_len,       d->version_len, strlen(pe->path),
                            strlen(d->metadir)};
-    rc = result_add(j->res, f, len, j->row->path_index, &path_copy);
+    rc = result_add(j->res, f, len, j->row->path_index, &j->path_copy);
   }
+  return rc;
+}
+
+static int entries_attempt(epindex *ix, void *job, size_t *failed) {
+  entries_job *j = job;
+  path_ent *pe = &ix->ents[j->row->path_index];
+  j->res->n = 0;
+  j->path = pe->path;
+  j->path_copy = NULL;
+  int rc = pe->ix && ep_index_has_table(pe->ix) ? entries_from_table(j, pe)
+                                                : entries_from_catalog(j, pe);
+  if (rc == EPINDEX_EIO)
+    *failed = j->row->path_index;
   return rc;
 }
 
@@ -1133,7 +1197,7 @@ int epindex_dists_entry_points(epindex *ix, const epindex_dists *d, size_t i,
     return EPINDEX_EINVAL;
   if (!(d->rows[i].flags & EPINDEX_DIST_ENTRY_POINTS))
     return EPINDEX_ENOENT;
-  entries_job j = {&d->rows[i], calloc(1, sizeof(epindex_result))};
+  entries_job j = {.row = &d->rows[i], .res = calloc(1, sizeof(epindex_result))};
   if (!j.res)
     return EPINDEX_ENOMEM;
   pthread_mutex_lock(&ix->mu);

@@ -97,6 +97,15 @@ int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds);
  * From the lookup table when the handle has one, else index.db. */
 int ep_index_dist_rows(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
                        void *ctx);
+/* Does the handle read the lookup table (not index.db)? */
+bool ep_index_has_table(const ep_index *ix);
+/* The entry point rows of the distribution at ord, in file order, from the
+ * lookup table: where every entry row is, in discovery order, is found on
+ * the first call and kept with the handle, so that a reader handing out
+ * distributions one at a time pays one binary search each, and copies
+ * nothing it does not return. EPINDEX_ENOENT when the handle reads
+ * index.db (then ep_index_load_view() is the way). */
+int ep_index_entries_at(ep_index *ix, int64_t ord, ep_row_fn fn, void *ctx);
 /* Load every distribution (without stamps) and its entry points into cat,
  * for a reader that hands them out one distribution at a time. */
 int ep_index_load_view(ep_index *ix, ep_catalog *cat);

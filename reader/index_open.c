@@ -33,12 +33,14 @@ void ep_index_close(ep_index *ix) {
   sqlite3_finalize(ix->all);
   sqlite3_close_v2(ix->db);
   ep_lookup_unmap(&ix->lk);
+  free(ix->by_ord);
   if (ix->src.fd >= 0)
     close(ix->src.fd);
   free(ix);
 }
 
 int64_t ep_index_ndists(const ep_index *ix) { return ix->ndists; }
+bool ep_index_has_table(const ep_index *ix) { return ix->lk.base != NULL; }
 int64_t ep_index_stamp_ns(const ep_index *ix) { return ix->ds.stamp_ns; }
 ep_audience ep_index_audience(const ep_index *ix) { return ix->aud; }
 
@@ -205,6 +207,9 @@ static ep_index *new_index(int fd) {
   ix->lk = (ep_lookup){0};
   ix->db = NULL;
   ix->by_grp = ix->by_grp_full = ix->all = NULL;
+  ix->by_ord = NULL;
+  ix->nby_ord = 0;
+  ix->by_ord_found = false;
   ix->ds = (ep_dirstamp){0, 0, 0, 0, 0};
   ix->aud = (ep_audience){EP_AUD_OWNER, 0};
   ix->ndists = ix->nproblems = ix->nentries = ix->nlinks = ix->nbadvalues = 0;

@@ -94,23 +94,19 @@ int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, size_t glen,
   return step_rows(ix->by_grp_full, true, NULL, 0, fn, ctx);
 }
 
-/* Where a table row is, and its place in discovery order. */
-typedef struct row_pos {
-  int64_t ord, line;
-  size_t grp, off;
-} row_pos;
-
 static int cmp_row_pos(const void *a, const void *b) {
-  const row_pos *x = a, *y = b;
+  const ep_row_pos *x = a, *y = b;
   if (x->ord != y->ord)
     return (x->ord > y->ord) - (x->ord < y->ord);
   return (x->line > y->line) - (x->line < y->line);
 }
 
-/* The table keeps rows by group: collect where every entry point row is,
- * sort by (ord, line) as index.db's ORDER BY does, and read them so. */
-static int table_each_entry(ep_index *ix, ep_row_fn fn, void *ctx) {
-  row_pos *pos = NULL;
+/* The table keeps rows by group: find where every entry point row is and
+ * sort by (ord, line), as index.db's ORDER BY has them. Once per handle. */
+static int find_entry_rows(ep_index *ix) {
+  if (ix->by_ord_found)
+    return EPINDEX_OK;
+  ep_row_pos *pos = NULL;
   size_t n = 0, cap = 0;
   int rc = EPINDEX_OK;
   for (size_t g = 0; g < ix->lk.ngroups && rc == EPINDEX_OK; g++) {
@@ -124,25 +120,63 @@ static int table_each_entry(ep_index *ix, ep_row_fn fn, void *ctx) {
       continue;
     for (off = it.off; (rc = ep_lookup_next(&it, &r)) == 1; off = it.off) {
       if (ep_grow(&pos, &cap, n, sizeof(*pos), 64)) {
-        free(pos);
-        return EPINDEX_ENOMEM;
+        rc = EPINDEX_ENOMEM;
+        break;
       }
-      pos[n++] = (row_pos){r.ord, r.line, g, off};
+      pos[n++] = (ep_row_pos){r.ord, r.line, g, off};
     }
   }
-  if (rc == EPINDEX_OK && n > 1)
+  if (rc != EPINDEX_OK) {
+    free(pos);
+    return rc;
+  }
+  if (n > 1)
     qsort(pos, n, sizeof(*pos), cmp_row_pos);
-  for (size_t i = 0; i < n && rc == EPINDEX_OK; i++) {
+  ix->by_ord = pos;
+  ix->nby_ord = n;
+  ix->by_ord_found = true;
+  return EPINDEX_OK;
+}
+
+/* The rows by_ord[lo..hi), read from the table in that order. */
+static int rows_at(ep_index *ix, size_t lo, size_t hi, ep_row_fn fn,
+                   void *ctx) {
+  int rc = EPINDEX_OK;
+  for (size_t i = lo; i < hi && rc == EPINDEX_OK; i++) {
     const char *grp;
     size_t glen;
     ep_lookup_rows it;
     ep_row r;
-    ep_lookup_group(&ix->lk, pos[i].grp, &grp, &glen, &it);
-    it.off = pos[i].off;
-    rc = ep_lookup_next(&it, &r) == 1 ? fn(ctx, &r) : EPINDEX_EIO;
+    rc = ep_lookup_group(&ix->lk, ix->by_ord[i].grp, &grp, &glen, &it);
+    it.off = ix->by_ord[i].off;
+    if (rc == EPINDEX_OK)
+      rc = ep_lookup_next(&it, &r) == 1 ? fn(ctx, &r) : EPINDEX_EIO;
   }
-  free(pos);
   return rc;
+}
+
+static int table_each_entry(ep_index *ix, ep_row_fn fn, void *ctx) {
+  int rc = find_entry_rows(ix);
+  return rc ? rc : rows_at(ix, 0, ix->nby_ord, fn, ctx);
+}
+
+int ep_index_entries_at(ep_index *ix, int64_t ord, ep_row_fn fn, void *ctx) {
+  if (!ix->lk.base)
+    return EPINDEX_ENOENT;
+  int rc = find_entry_rows(ix);
+  if (rc)
+    return rc;
+  size_t lo = 0, hi = ix->nby_ord;
+  while (lo < hi) { /* the first row at ord or after */
+    size_t mid = lo + (hi - lo) / 2;
+    if (ix->by_ord[mid].ord < ord)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (hi = lo; hi < ix->nby_ord && ix->by_ord[hi].ord == ord;)
+    hi++;
+  return rows_at(ix, lo, hi, fn, ctx);
 }
 
 int ep_ix_each_entry(ep_index *ix, ep_row_fn fn, void *ctx) {

@@ -449,17 +449,15 @@ def _lookup(h, group, name):
 
 
 def _dists(h, results, name):
-    """(Dists, rows) of a search path for a name (None: all), reused with
-    the handle."""
+    """The Dists of a search path for a name (None: all), reused with the
+    handle; None for a name no distribution can have."""
     key = ("dists", name)
-    found = results.get(key)
-    if found is None:
+    if key not in results:
         try:
-            found = h.distributions(name)
+            results[key] = h.distributions(name)
         except UnicodeEncodeError:  # names no distribution
-            found = (None, [])
-        results[key] = found
-    return found
+            results[key] = None
+    return results[key]
 
 
 # ---- the API -------------------------------------------------------------------
@@ -496,7 +494,8 @@ def distributions(path=None, policy=None):
         raise ValueError("policy must be 'stat', 'verify' or 'trust'")
     paths = _paths_of(path)
     h, results = _opened(paths, policy)
-    dists, rows = _dists(h, results, None)
+    dists = _dists(h, results, None)
+    rows = map(dists.row, range(len(dists)))
     return [Distribution(paths[r[4]], r[0], r[1], r[2], dists, i)
             for i, r in enumerate(rows)]
 
@@ -513,10 +512,10 @@ def distribution(name, path=None, policy=None):
         raise ValueError("A distribution name is required.")
     paths = _paths_of(path)
     h, results = _opened(paths, policy)
-    dists, rows = _dists(h, results, name)
-    if not rows:
+    dists = _dists(h, results, name)
+    if not dists:
         raise PackageNotFoundError(name)
-    r = rows[0]
+    r = dists.row(0)
     return Distribution(paths[r[4]], r[0], r[1], r[2], dists, 0)
 
 
@@ -604,16 +603,17 @@ def _indexed_class(module):
     def get_path(self):
         path = self.__dict__.get("_epindex_path")
         if path is None:  # as importlib's FastPath.joinpath() makes it
-            row = self._epindex
-            path = self.__dict__["_epindex_path"] = pathlib.Path(row[0], row[3])
+            where = self._epindex
+            path = pathlib.Path(where.root, where.field(0))
+            self.__dict__["_epindex_path"] = path
         return path
 
     def set_path(self, value):
         self.__dict__["_epindex_path"] = value
 
-    def from_index(i, importlibs):
+    def from_index(k, importlibs):
         def get(self):
-            value = self._epindex[i]
+            value = self._epindex.field(k)
             return value if value is not None else importlibs.fget(self)
         get.__name__ = importlibs.fget.__name__
         return property(get, doc=importlibs.__doc__)
@@ -622,24 +622,21 @@ def _indexed_class(module):
         __doc__ = base.__doc__
         _path = property(get_path, set_path)
 
-        # self._epindex: (root, Dists, its index there) + the binding's row
-        # (metadir, name, version, key, path index, flags, entry count)
-
-        # what the index holds, or (None: absent, unreadable) importlib's
-        name = from_index(4, base.name)
-        version = from_index(5, base.version)
-        _normalized_name = from_index(6, base._normalized_name)
+        # self._epindex: its row of a Dists list (a DistRef), set by
+        # Dists.objects(); what the index holds, or (None: absent,
+        # unreadable) importlib's
+        name = from_index(1, base.name)
+        version = from_index(2, base.version)
+        _normalized_name = from_index(3, base._normalized_name)
 
         @property
         def entry_points(self):
-            row = self._epindex
-            if row[8] & 1:  # EPINDEX_DIST_ENTRY_POINTS: the index has them
-                if row[9] == 0:
-                    return make_eps(())
-                rows = row[1].entry_points(row[2])
-                if rows is not None:
-                    return make_eps(make_ep(n, v, g, self) for g, n, v in rows)
-            return base.entry_points.fget(self)  # importlib reads the file
+            rows = self._epindex.entry_points()
+            if rows is None:  # the index has not them: importlib reads
+                return base.entry_points.fget(self)
+            if not rows:
+                return make_eps(())
+            return make_eps([make_ep(n, v, g, self) for g, n, v in rows])
 
         def __reduce__(self):
             return base, (self._path,)
@@ -684,31 +681,23 @@ def _accelerated_finder(module, original):
         paths = list(paths)
         h, results = _opened(paths, None, _validates_values(module),
                              warn=False, rescan=False)
-        dists, rows = _dists(h, results, name)
         return _chain_entries(module, cls, cls_of, paths, h.sources, name,
-                              dists, rows)
+                              _dists(h, results, name))
 
     find_distributions.__doc__ = original.__doc__
     find_distributions.__wrapped__ = original
     return find_distributions
 
 
-def _chain_entries(module, finder, cls_of, paths, sources, name, dists, rows,
-                   _new=object.__new__):
+def _chain_entries(module, finder, cls_of, paths, sources, name, dists):
     """Path entry by path entry: the index's distributions where it has
     one, importlib's own search where not."""
-    k = 0
     for index, (source, _) in enumerate(sources):
         if source in ("index", "cache"):
-            root = paths[index]
-            while k < len(rows) and rows[k][4] == index:
-                dist = _new(cls_of)  # the pathlib object waits (_path)
-                dist.__dict__["_epindex"] = (root, dists, k) + rows[k]
-                yield dist
-                k += 1
+            if dists is not None:  # the pathlib objects wait (_path)
+                start, stop = dists.span(index)
+                yield from dists.objects(cls_of, start, stop, paths[index])
         else:
-            while k < len(rows) and rows[k][4] == index:
-                k += 1  # the C scan's: importlib reads them itself
             yield from map(module.PathDistribution,
                            finder._search_paths(name, [paths[index]]))
 

@@ -4,10 +4,17 @@
  *   open(paths, policy) -> Handle     paths: a sequence of str/bytes/PathLike
  *   Handle.lookup(group, name) -> list of (group, name, value, dist, version,
  *                                 path index, metadir) tuples
- *   Handle.distributions(name) -> (Dists, list of (metadir, name, version,
- *                                 key, path index, flags, entry count))
- *   Dists.entry_points(i) -> list of (group, name, value), or None when
- *                                 the index does not know them
+ *   Handle.distributions(name) -> Dists, a sequence (len) of distributions
+ *   Dists.row(i) -> (metadir, name, version, key, path index, flags,
+ *                                 entry count)
+ *   Dists.field(i, k) -> str or None: k = EPINDEX_DIST_METADIR ... _KEY
+ *   Dists.span(path_index) -> (start, stop): the rows of that path entry
+ *   Dists.objects(cls, start, stop, root) -> list of object.__new__(cls),
+ *                                 each with _epindex = a DistRef, whose
+ *                                 field(k), entry_points() and root are
+ *                                 its row's
+ *   Dists.entry_points(i) -> list of (group, name, value) (() for none),
+ *                                 or None when the index does not know them
  *   Handle.dist_counts -> tuple: distributions per path entry
  *   Handle.diagnostics -> list of str; Handle.sources -> list of
  *                                 (source, reason) name pairs
@@ -101,10 +108,26 @@ static void dists_dealloc(Dists *o) {
   Py_TYPE(o)->tp_free((PyObject *)o);
 }
 
-static PyObject *dists_entry_points(Dists *o, PyObject *arg) {
+/* Row i of the list, or NULL with IndexError. */
+static Py_ssize_t row_index(const Dists *o, PyObject *arg) {
   Py_ssize_t i = PyLong_AsSsize_t(arg);
   if (i < 0 && PyErr_Occurred())
-    return NULL;
+    return -1;
+  if (i < 0 || (size_t)i >= epindex_dists_count(o->d)) {
+    PyErr_SetString(PyExc_IndexError, "distribution index out of range");
+    return -1;
+  }
+  return i;
+}
+
+/* The entry points of row i (in range) as (group, name, value) tuples. */
+static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
+  unsigned flags = epindex_dists_flags(o->d, (size_t)i);
+  if (!(flags & EPINDEX_DIST_ENTRY_POINTS))
+    Py_RETURN_NONE;
+  /* most distributions have none: no call, no lock, no allocation */
+  if (epindex_dists_entry_count(o->d, (size_t)i) == 0)
+    return PyTuple_New(0);
   epindex_result *r = NULL;
   PyThreadState *ts = PyEval_SaveThread();
   int rc = epindex_dists_entry_points(o->owner->ix, o->d, (size_t)i, &r);
@@ -132,18 +155,71 @@ static PyObject *dists_entry_points(Dists *o, PyObject *arg) {
   return rows;
 }
 
-static PyMethodDef dists_methods[] = {
-    {"entry_points", (PyCFunction)dists_entry_points, METH_O,
-     "entry_points(i) -> list of (group, name, value) in file order, or None"},
+static PyObject *dists_entry_points(Dists *o, PyObject *arg) {
+  Py_ssize_t i = row_index(o, arg);
+  return i < 0 ? NULL : entry_rows(o, i);
+}
+
+static PyObject *field_of(Dists *o, Py_ssize_t i, int k) {
+  if (k < EPINDEX_DIST_METADIR || k > EPINDEX_DIST_KEY)
+    return PyErr_Format(PyExc_ValueError, "no field %d", k);
+  size_t len;
+  const char *s =
+      epindex_dists_get(o->d, (size_t)i, (epindex_dist_field)k, &len);
+  return text(s, len);
+}
+
+/* ---- one distribution of a list: what an accelerated PathDistribution
+ * carries (not tracked by the collector: it refers to no container) --- */
+
+typedef struct {
+  PyObject_HEAD Dists *dists;
+  Py_ssize_t i;
+  PyObject *root; /* its path entry, as sys.path has it */
+} DistRef;
+
+static void distref_dealloc(DistRef *r) {
+  Py_XDECREF(r->dists);
+  Py_XDECREF(r->root);
+  Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static PyObject *distref_field(DistRef *r, PyObject *arg) {
+  int k = PyLong_AsLong(arg);
+  if (k == -1 && PyErr_Occurred())
+    return NULL;
+  return field_of(r->dists, r->i, k);
+}
+
+static PyObject *distref_entry_points(DistRef *r, PyObject *unused) {
+  (void)unused;
+  return entry_rows(r->dists, r->i);
+}
+
+static PyObject *distref_get_root(DistRef *r, void *unused) {
+  (void)unused;
+  return Py_NewRef(r->root);
+}
+
+static PyMethodDef distref_methods[] = {
+    {"field", (PyCFunction)distref_field, METH_O,
+     "field(k) -> str or None: 0 metadir, 1 name, 2 version, 3 key"},
+    {"entry_points", (PyCFunction)distref_entry_points, METH_NOARGS,
+     "entry_points() -> as Dists.entry_points(i)"},
     {NULL, NULL, 0, NULL}};
 
-static PyTypeObject DistsType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "epindex._epindex.Dists",
-    .tp_basicsize = sizeof(Dists),
-    .tp_dealloc = (destructor)dists_dealloc,
+static PyGetSetDef distref_getset[] = {
+    {"root", (getter)distref_get_root, NULL, "its path entry", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject DistRefType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "epindex._epindex.DistRef",
+    .tp_basicsize = sizeof(DistRef),
+    .tp_dealloc = (destructor)distref_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Distributions of a search path (epindex_distributions).",
-    .tp_methods = dists_methods,
+    .tp_doc = "A distribution of a Dists list (Dists.objects()).",
+    .tp_methods = distref_methods,
+    .tp_getset = distref_getset,
 };
 
 static PyObject *dist_tuple(const epindex_dists *d, size_t i) {
@@ -164,6 +240,113 @@ static PyObject *dist_tuple(const epindex_dists *d, size_t i) {
   return row;
 }
 
+static PyObject *dists_row(Dists *o, PyObject *arg) {
+  Py_ssize_t i = row_index(o, arg);
+  return i < 0 ? NULL : dist_tuple(o->d, (size_t)i);
+}
+
+static PyObject *dists_field(Dists *o, PyObject *args) {
+  PyObject *at;
+  int k;
+  if (!PyArg_ParseTuple(args, "Oi:field", &at, &k))
+    return NULL;
+  Py_ssize_t i = row_index(o, at);
+  return i < 0 ? NULL : field_of(o, i, k);
+}
+
+/* Rows are in path entry order: the first row at or after path index p. */
+static size_t first_row_of(const epindex_dists *d, size_t p) {
+  size_t lo = 0, hi = epindex_dists_count(d);
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (epindex_dists_path_index(d, mid) < p)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+static PyObject *dists_span(Dists *o, PyObject *arg) {
+  size_t p = PyLong_AsSize_t(arg);
+  if (p == (size_t)-1 && PyErr_Occurred())
+    return NULL;
+  size_t start = first_row_of(o->d, p);
+  size_t stop = p == SIZE_MAX ? start : first_row_of(o->d, p + 1);
+  return Py_BuildValue("(nn)", (Py_ssize_t)start, (Py_ssize_t)stop);
+}
+
+/* object.__new__(cls) for rows [start, stop), each told where it is (a
+ * DistRef): the Python side's distribution objects, built without a
+ * Python frame each (a plugin host lists every distribution of the path). */
+static PyObject *dists_objects(Dists *o, PyObject *args) {
+  PyTypeObject *cls;
+  Py_ssize_t start, stop;
+  PyObject *root;
+  if (!PyArg_ParseTuple(args, "O!nnO:objects", &PyType_Type, &cls, &start,
+                        &stop, &root))
+    return NULL;
+  Py_ssize_t n = (Py_ssize_t)epindex_dists_count(o->d);
+  start = start < 0 ? 0 : start > n ? n : start;
+  stop = stop < start ? start : stop > n ? n : stop;
+  PyObject *attr = PyUnicode_InternFromString("_epindex");
+  PyObject *noargs = PyTuple_New(0);
+  PyObject *list = attr && noargs ? PyList_New(stop - start) : NULL;
+  for (Py_ssize_t i = start; list && i < stop; i++) {
+    PyObject *obj = PyBaseObject_Type.tp_new(cls, noargs, NULL);
+    DistRef *where = obj ? PyObject_New(DistRef, &DistRefType) : NULL;
+    if (where) {
+      where->dists = (Dists *)Py_NewRef(o);
+      where->i = i;
+      where->root = Py_NewRef(root);
+    }
+    int rc = where ? PyObject_SetAttr(obj, attr, (PyObject *)where) : -1;
+    Py_XDECREF(where);
+    if (rc < 0) {
+      Py_XDECREF(obj);
+      Py_CLEAR(list);
+      break;
+    }
+    PyList_SET_ITEM(list, i - start, obj);
+  }
+  Py_XDECREF(attr);
+  Py_XDECREF(noargs);
+  return list;
+}
+
+static Py_ssize_t dists_len(Dists *o) {
+  return (Py_ssize_t)epindex_dists_count(o->d);
+}
+
+static PySequenceMethods dists_as_sequence = {
+    .sq_length = (lenfunc)dists_len,
+};
+
+static PyMethodDef dists_methods[] = {
+    {"entry_points", (PyCFunction)dists_entry_points, METH_O,
+     "entry_points(i) -> list of (group, name, value) in file order (() for "
+     "none), or None where the index does not hold them"},
+    {"row", (PyCFunction)dists_row, METH_O,
+     "row(i) -> (metadir, name, version, key, path index, flags, entry count)"},
+    {"field", (PyCFunction)dists_field, METH_VARARGS,
+     "field(i, k) -> str or None: 0 metadir, 1 name, 2 version, 3 key"},
+    {"span", (PyCFunction)dists_span, METH_O,
+     "span(path_index) -> (start, stop): the rows of that path entry"},
+    {"objects", (PyCFunction)dists_objects, METH_VARARGS,
+     "objects(cls, start, stop, root) -> [object.__new__(cls), ...] for rows "
+     "[start, stop), each with _epindex = its DistRef"},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject DistsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "epindex._epindex.Dists",
+    .tp_basicsize = sizeof(Dists),
+    .tp_dealloc = (destructor)dists_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Distributions of a search path (epindex_distributions).",
+    .tp_methods = dists_methods,
+    .tp_as_sequence = &dists_as_sequence,
+};
+
 static PyObject *handle_distributions(Handle *h, PyObject *args) {
   const char *name = NULL;
   Py_ssize_t nlen = 0;
@@ -182,20 +365,7 @@ static PyObject *handle_distributions(Handle *h, PyObject *args) {
   }
   o->d = d;
   o->owner = (Handle *)Py_NewRef(h);
-  size_t n = epindex_dists_count(d);
-  PyObject *rows = PyList_New((Py_ssize_t)n);
-  for (size_t i = 0; rows && i < n; i++) {
-    PyObject *row = dist_tuple(d, i);
-    if (!row)
-      Py_CLEAR(rows);
-    else
-      PyList_SET_ITEM(rows, (Py_ssize_t)i, row);
-  }
-  if (!rows) {
-    Py_DECREF(o);
-    return NULL;
-  }
-  return Py_BuildValue("(NN)", (PyObject *)o, rows);
+  return (PyObject *)o;
 }
 
 static PyObject *handle_get_diagnostics(Handle *h, void *unused) {
@@ -232,8 +402,8 @@ static PyMethodDef handle_methods[] = {
      "lookup(group, name) -> list of (group, name, value, dist, version, "
      "path_index, metadir)"},
     {"distributions", (PyCFunction)handle_distributions, METH_VARARGS,
-     "distributions(name) -> (Dists, list of (metadir, name, version, key, "
-     "path_index, flags, entry_count))"},
+     "distributions(name) -> Dists (rows: metadir, name, version, key, "
+     "path_index, flags, entry_count)"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef handle_getset[] = {
@@ -438,7 +608,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
                                     NULL};
 
 PyMODINIT_FUNC PyInit__epindex(void) {
-  if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&DistsType) < 0)
+  if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&DistsType) < 0 ||
+      PyType_Ready(&DistRefType) < 0)
     return NULL;
   PyObject *m = PyModule_Create(&module);
   if (!m)
