@@ -370,11 +370,12 @@ EPINDEX_API size_t epindex_dists_entry_count(const epindex_dists *d, size_t i);
 /*
  * The entry points of distribution i of d (which ix returned), in the order
  * of its entry_points.txt: Distribution.entry_points. The first call on a
- * path entry answered from an index reads that index's entry points once
- * (kept by ix); later ones cost only their rows. On success *out is a
- * result as epindex_lookup()'s. EPINDEX_ENOENT: not known (the flag
- * EPINDEX_DIST_ENTRY_POINTS is not set, or the path entry was demoted to a
- * scan that no longer has this distribution): read its entry_points.txt.
+ * path entry answered from an index finds where that index's entry point
+ * rows are, once (kept by ix); later ones cost one binary search and
+ * their rows. On success *out is a result as epindex_lookup()'s.
+ * EPINDEX_ENOENT: not known (the flag EPINDEX_DIST_ENTRY_POINTS is not
+ * set, or the path entry's index was since demoted to a scan or replaced
+ * and no longer has this distribution there): read its entry_points.txt.
  * EPINDEX_EINVAL for a NULL argument or out-of-range i.
  */
 EPINDEX_API int epindex_dists_entry_points(epindex *ix, const epindex_dists *d,

@@ -974,8 +974,7 @@ static int dists_reserve_all(dists_job *j) {
     total += pe->ix ? (size_t)ep_index_ndists(pe->ix) : pe->cat.ndists;
   }
   epindex_dists *d = j->out;
-  return ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows),
-                 total ? total : 1);
+  return ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows), total ? total : 1);
 }
 
 static int dists_attempt(epindex *ix, void *job, size_t *failed) {
@@ -1197,7 +1196,8 @@ int epindex_dists_entry_points(epindex *ix, const epindex_dists *d, size_t i,
     return EPINDEX_EINVAL;
   if (!(d->rows[i].flags & EPINDEX_DIST_ENTRY_POINTS))
     return EPINDEX_ENOENT;
-  entries_job j = {.row = &d->rows[i], .res = calloc(1, sizeof(epindex_result))};
+  entries_job j = {.row = &d->rows[i],
+                   .res = calloc(1, sizeof(epindex_result))};
   if (!j.res)
     return EPINDEX_ENOMEM;
   pthread_mutex_lock(&ix->mu);

@@ -775,6 +775,23 @@ def _answers_alone(h, results):
     return ok
 
 
+class _RowRef:
+    """What a lookup row tells of its distribution, as a DistRef tells it
+    (field(k), entry_points(), root): metadata entry, name and version; no
+    key and no entry points (importlib works them out)."""
+    __slots__ = ("root", "_fields")
+
+    def __init__(self, root, metadir, name, version):
+        self.root = root
+        self._fields = (metadir, name, version, None)
+
+    def field(self, k):
+        return self._fields[k]
+
+    def entry_points(self):
+        return None
+
+
 def _importlib_eps(module, cls_of, paths, h, results, group, name):
     """New importlib EntryPoint objects for the rows of a lookup, each bound
     to a new PathDistribution of its metadata directory (one per
@@ -790,8 +807,8 @@ def _importlib_eps(module, cls_of, paths, h, results, group, name):
         dist = dists.get((index, metadir))
         if dist is None:  # no key, entry points unknown: importlib's
             dist = dists[(index, metadir)] = object.__new__(cls_of)
-            dist.__dict__["_epindex"] = (paths[index], None, None, metadir,
-                                         dname, dversion, None, index, 0, 0)
+            dist.__dict__["_epindex"] = _RowRef(paths[index], metadir,
+                                                dname, dversion)
         eps.append(make(n, v, g, dist))
     return eps
 
