@@ -566,6 +566,23 @@ static int copy_fields(ep_arena *arena, const char *const *f, const size_t *len,
   return EPINDEX_OK;
 }
 
+/* copy_fields(), but the fields other than path_k are used where they
+ * are (text of a table the caller holds). */
+static int borrow_fields(const char *const *f, const size_t *len, int n,
+                         int path_k, ep_arena *arena, const char **shared_path,
+                         const char **out_f, uint32_t *out_len) {
+  if (!*shared_path &&
+      !(*shared_path = ep_arena_strndup(arena, f[path_k], len[path_k])))
+    return EPINDEX_ENOMEM;
+  for (int k = 0; k < n; k++) {
+    if (len[k] > UINT32_MAX)
+      return EPINDEX_ENOMEM;
+    out_f[k] = k == path_k ? *shared_path : f[k];
+    out_len[k] = f[k] ? (uint32_t)len[k] : 0;
+  }
+  return EPINDEX_OK;
+}
+
 /* Append a row, its strings copied into the result's arena. */
 static int result_add(epindex_result *r, const char *const f[NFIELDS],
                       const size_t len[NFIELDS], size_t path_index,
@@ -833,18 +850,36 @@ struct epindex_dists {
   ep_arena arena;
   dist_row *rows;
   size_t n, cap;
+  ep_mapping **tables; /* held: rows from a lookup table point into it */
+  size_t ntables, cap_tables;
 };
 
-/* Append a distribution, its strings copied (the path once per entry). */
+/* Hold a table whose rows the list will point into. */
+static int dists_hold(epindex_dists *d, ep_mapping *m) {
+  if (ep_grow(&d->tables, &d->cap_tables, d->ntables, sizeof(*d->tables), 4)) {
+    ep_mapping_release(m);
+    return EPINDEX_ENOMEM;
+  }
+  d->tables[d->ntables++] = m;
+  return EPINDEX_OK;
+}
+
+/* Append a distribution, its strings copied (the path once per entry) --
+ * or, borrowed, pointing into a table the list holds: a list of all is
+ * made in every process of a plugin host, and copying its names would be
+ * most of its cost. */
 static int dists_add(epindex_dists *d, const char *const f[DIST_NFIELDS],
                      const size_t len[DIST_NFIELDS], size_t path_index,
                      int64_t ord, unsigned flags, uint32_t nentries,
-                     const char **shared_path) {
+                     const char **shared_path, bool borrowed) {
   if (ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows), 64))
     return EPINDEX_ENOMEM;
   dist_row *row = &d->rows[d->n];
-  int rc = copy_fields(&d->arena, f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
-                       shared_path, row->f, row->len);
+  int rc = borrowed
+               ? borrow_fields(f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
+                               &d->arena, shared_path, row->f, row->len)
+               : copy_fields(&d->arena, f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
+                             shared_path, row->f, row->len);
   if (rc)
     return rc;
   row->path_index = path_index;
@@ -865,6 +900,7 @@ typedef struct dists_job {
   epindex *ix;
   size_t entry;
   const char *path_copy;
+  bool borrow; /* the rows come from a table the list holds */
 } dists_job;
 
 /* Entry points are known for a distribution that answers with them
@@ -885,7 +921,7 @@ static int dists_add_job(dists_job *j, const char *metadir, size_t mlen,
   const char *f[DIST_NFIELDS] = {metadir, name, version, key, path};
   size_t len[DIST_NFIELDS] = {mlen, nlen, vlen, klen, strlen(path)};
   return dists_add(j->out, f, len, j->entry, ord, flags, nentries,
-                   &j->path_copy);
+                   &j->path_copy, j->borrow);
 }
 
 /* A \ndist, \nname\n or \negg row (ep_index_dist_rows). */
@@ -918,6 +954,11 @@ static int egg_matches(dists_job *j, const char *path, bool *yes) {
 }
 
 static int dists_of_index(dists_job *j, path_ent *pe) {
+  ep_mapping *table = ep_index_share_table(pe->ix);
+  int held = table ? dists_hold(j->out, table) : EPINDEX_OK;
+  if (held)
+    return held;
+  j->borrow = table != NULL;
   if (j->all)
     return ep_index_dist_rows(pe->ix, EP_GRP_DIST, strlen(EP_GRP_DIST),
                               add_dist_row, j);
@@ -985,6 +1026,7 @@ static int dists_attempt(epindex *ix, void *job, size_t *failed) {
     path_ent *pe = &ix->ents[i];
     j->entry = i;
     j->path_copy = NULL;
+    j->borrow = false;
     if (pe->ix) {
       if ((rc = dists_of_index(j, pe)) == EPINDEX_EIO)
         *failed = i;
@@ -1062,6 +1104,9 @@ void epindex_dists_free(epindex_dists *d) {
     return;
   ep_arena_free(&d->arena);
   free(d->rows);
+  for (size_t i = 0; i < d->ntables; i++)
+    ep_mapping_release(d->tables[i]);
+  free(d->tables);
   free(d);
 }
 

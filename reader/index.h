@@ -99,6 +99,10 @@ int ep_index_dist_rows(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
                        void *ctx);
 /* Does the handle read the lookup table (not index.db)? */
 bool ep_index_has_table(const ep_index *ix);
+/* A hold on the handle's table mapping (NULL when it reads index.db): the
+ * text of the rows ep_index_dist_rows() hands out stays readable while it
+ * is held, after the handle is closed too. ep_mapping_release() it. */
+ep_mapping *ep_index_share_table(const ep_index *ix);
 /* The entry point rows of the distribution at ord, in file order, from the
  * lookup table: where every entry row is, in discovery order, is found on
  * the first call and kept with the handle, so that a reader handing out

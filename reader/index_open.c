@@ -41,6 +41,9 @@ void ep_index_close(ep_index *ix) {
 
 int64_t ep_index_ndists(const ep_index *ix) { return ix->ndists; }
 bool ep_index_has_table(const ep_index *ix) { return ix->lk.base != NULL; }
+ep_mapping *ep_index_share_table(const ep_index *ix) {
+  return ep_lookup_share(&ix->lk);
+}
 int64_t ep_index_stamp_ns(const ep_index *ix) { return ix->ds.stamp_ns; }
 ep_audience ep_index_audience(const ep_index *ix) { return ix->aud; }
 

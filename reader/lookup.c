@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,13 +49,40 @@ static bool dir_fits(uint64_t off, uint64_t n, uint64_t size) {
   return off >= LK_HEADER && off <= size && n <= (size - off) / LK_DIRENT;
 }
 
+struct ep_mapping {
+  void *base;
+  size_t size;
+  atomic_size_t holds;
+};
+
+ep_mapping *ep_lookup_share(const ep_lookup *lk) {
+  if (lk->map)
+    atomic_fetch_add_explicit(&lk->map->holds, 1, memory_order_relaxed);
+  return lk->map;
+}
+
+void ep_mapping_release(ep_mapping *m) {
+  if (!m || atomic_fetch_sub_explicit(&m->holds, 1, memory_order_acq_rel) != 1)
+    return;
+  munmap(m->base, m->size);
+  free(m);
+}
+
 int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
   *lk = (ep_lookup){0};
   if (size < LK_HEADER || size > SIZE_MAX)
     return EPINDEX_EIO;
+  ep_mapping *m = malloc(sizeof(*m));
+  if (!m)
+    return EPINDEX_ENOMEM;
   void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (p == MAP_FAILED)
+  if (p == MAP_FAILED) {
+    free(m);
     return EPINDEX_EIO;
+  }
+  m->base = p;
+  m->size = (size_t)size;
+  atomic_init(&m->holds, 1);
   const unsigned char *h = p;
   uint64_t ngroups = get32(h + 12), dir = get64(h + 24);
   uint64_t nkeys = get32(h + 32), kdir = get64(h + 40);
@@ -62,11 +90,12 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
   if (memcmp(h, LK_MAGIC, 8) != 0 || get32(h + 8) != EP_LOOKUP_VERSION ||
       get64(h + 16) != size || !dir_fits(dir, ngroups, size) ||
       !dir_fits(kdir, nkeys, size) || !dir_fits(ndir, nnames, size)) {
-    munmap(p, (size_t)size);
+    ep_mapping_release(m);
     return EPINDEX_EIO;
   }
   *lk = (ep_lookup){h,
                     (size_t)size,
+                    m,
                     (size_t)ngroups,
                     (size_t)dir,
                     (size_t)nkeys,
@@ -77,8 +106,7 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
 }
 
 void ep_lookup_unmap(ep_lookup *lk) {
-  if (lk->base)
-    munmap((void *)lk->base, lk->size);
+  ep_mapping_release(lk->map);
   *lk = (ep_lookup){0};
 }
 

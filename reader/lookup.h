@@ -31,10 +31,16 @@ enum {
   EP_COL_FIELDS
 };
 
+/* A table's mapping, shared: unmapped when its last holder lets go. A
+ * list of distributions made from a table points into it instead of
+ * copying every name (and outlives the handle, which may close first). */
+typedef struct ep_mapping ep_mapping;
+
 /* A mapped table; its header has been checked, nothing else. */
 typedef struct ep_lookup {
   const unsigned char *base;
   size_t size;
+  ep_mapping *map;     /* owns base */
   size_t ngroups, dir; /* the groups' directory: entries, offset */
   size_t nkeys, kdir;  /* the key groups' directory */
   size_t nnames, ndir; /* the name groups' directory (\nname\n + key) */
@@ -73,6 +79,10 @@ typedef int (*ep_row_fn)(void *ctx, const ep_row *r);
  * it is not one of this version). fd may be closed afterwards. */
 int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk);
 void ep_lookup_unmap(ep_lookup *lk);
+/* Another hold on lk's mapping (NULL if lk maps nothing); its rows' text
+ * stays readable until ep_mapping_release(). Thread-safe. */
+ep_mapping *ep_lookup_share(const ep_lookup *lk);
+void ep_mapping_release(ep_mapping *m);
 /* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds. */
 int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
                     size_t *glen, ep_lookup_rows *it);

@@ -224,6 +224,32 @@ static void test_indexed(void **state) {
   free_tree(&t);
 }
 
+/* Results are independent of their handle: a list made from a lookup
+ * table (whose names it points into rather than copies) stays readable
+ * after the handle is closed and the index replaced. */
+static void test_a_list_outlives_its_handle(void **state) {
+  (void)state;
+  tree t = make_tree();
+  index_tree(&t);
+  epindex *ix = open_tree_with(&t, EPINDEX_SOURCE_INDEX, EPINDEX_POLICY_TRUST);
+  epindex_dists *d;
+  assert_int_equal(epindex_distributions(ix, NULL, 0, &d), EPINDEX_OK);
+  char want[2048];
+  snprintf(want, sizeof(want), "%s", describe(d));
+  epindex_close(ix);
+  put_dist(t.site1, "zz-1.0.dist-info", "zz", "1.0", NULL);
+  assert_int_equal(
+      epindex_update_dir(t.site1, EPINDEX_UPDATE_FULL, NULL, NULL, 0),
+      EPINDEX_OK);
+  assert_string_equal(describe(d), want);
+  size_t len;
+  assert_string_equal(epindex_dists_get(d, 0, EPINDEX_DIST_PATH, &len),
+                      t.site1);
+  assert_int_equal(len, strlen(t.site1));
+  epindex_dists_free(d);
+  free_tree(&t);
+}
+
 /* Under the value rule (3.15+), importlib raises reading the entry points
  * of a distribution with a value that is no object reference. */
 /* An index answers in exactly the scan's order. */
@@ -293,6 +319,7 @@ int main(void) {
       cmocka_unit_test(test_scanned),
       cmocka_unit_test(test_indexed),
       cmocka_unit_test(test_index_order_is_the_scans),
+      cmocka_unit_test(test_a_list_outlives_its_handle),
       cmocka_unit_test(test_value_rule),
       cmocka_unit_test(test_dists_arguments),
   };
