@@ -596,7 +596,8 @@ def _indexed_class(module):
     """importlib's PathDistribution, with what the index knows: a subclass
     that passes isinstance() and has the same name."""
     base = module.PathDistribution
-    make_ep = _ep_maker(module)
+    make_ep, ep_cls = _ep_maker(module), module.EntryPoint
+    in_c = _fills_dict(module)  # the binding builds them
     make_eps = module.EntryPoints
     import pathlib
 
@@ -631,12 +632,16 @@ def _indexed_class(module):
 
         @property
         def entry_points(self):
-            rows = self._epindex.entry_points()
-            if rows is None:  # the index has not them: importlib reads
+            where = self._epindex
+            if in_c:
+                eps = where.entry_point_objects(ep_cls, self)
+            else:
+                eps = where.entry_points()
+                if eps:
+                    eps = [make_ep(n, v, g, self) for g, n, v in eps]
+            if eps is None:  # the index has not them: importlib reads
                 return base.entry_points.fget(self)
-            if not rows:
-                return make_eps(())
-            return make_eps([make_ep(n, v, g, self) for g, n, v in rows])
+            return make_eps(eps)
 
         def __reduce__(self):
             return base, (self._path,)
@@ -646,13 +651,19 @@ def _indexed_class(module):
     return PathDistribution
 
 
-def _ep_maker(module):
-    """EntryPoint(name, value, group)._for(dist), as importlib makes it.
-    Where __init__ validates nothing (3.11-3.14: it and _for only fill
-    the instance's __dict__), the dict is filled directly: a plugin host
-    that reads every distribution's entry points builds thousands."""
+def _fills_dict(module):
+    """Do EntryPoint(name, value, group)._for(dist) only fill the
+    instance's __dict__ (3.11-3.14: __init__ validates nothing)? Then
+    epindex fills it directly: a plugin host that reads every
+    distribution's entry points builds thousands."""
     cls = module.EntryPoint
-    if _validates_values(module) or "__slots__" in cls.__dict__:
+    return not _validates_values(module) and "__slots__" not in cls.__dict__
+
+
+def _ep_maker(module):
+    """EntryPoint(name, value, group)._for(dist), as importlib makes it."""
+    cls = module.EntryPoint
+    if not _fills_dict(module):
         return lambda n, v, g, dist: cls(n, v, g)._for(dist)
     new = object.__new__
 
@@ -789,6 +800,9 @@ class _RowRef:
         return self._fields[k]
 
     def entry_points(self):
+        return None
+
+    def entry_point_objects(self, cls, dist):
         return None
 
 

@@ -12,7 +12,8 @@
  *   Dists.objects(cls, start, stop, root) -> list of object.__new__(cls),
  *                                 each with _epindex = a DistRef, whose
  *                                 field(k), entry_points() and root are
- *                                 its row's
+ *                                 its row's; entry_point_objects(cls,
+ *                                 dist) builds importlib's EntryPoints
  *   Dists.entry_points(i) -> list of (group, name, value) (() for none),
  *                                 or None when the index does not know them
  *   Handle.dist_counts -> tuple: distributions per path entry
@@ -99,12 +100,15 @@ static PyObject *handle_lookup(Handle *h, PyObject *args) {
 
 typedef struct {
   PyObject_HEAD epindex_dists *d;
-  Handle *owner; /* keeps the handle, which answers entry_points(), alive */
+  Handle *owner;     /* keeps the handle, which answers entry_points(), alive */
+  PyObject *keys[4]; /* "name", "value", "group", "dist": an EntryPoint's */
 } Dists;
 
 static void dists_dealloc(Dists *o) {
   epindex_dists_free(o->d);
   Py_XDECREF(o->owner);
+  for (int k = 0; k < 4; k++)
+    Py_XDECREF(o->keys[k]);
   Py_TYPE(o)->tp_free((PyObject *)o);
 }
 
@@ -120,31 +124,52 @@ static Py_ssize_t row_index(const Dists *o, PyObject *arg) {
   return i;
 }
 
-/* The entry points of row i (in range) as (group, name, value) tuples. */
-static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
-  unsigned flags = epindex_dists_flags(o->d, (size_t)i);
-  if (!(flags & EPINDEX_DIST_ENTRY_POINTS))
-    Py_RETURN_NONE;
+/* The entry points of row i (in range): 0 with *r a result to free, or
+ * NULL when it has none; 1 when the index does not hold them; -1 with an
+ * exception set. */
+static int fetch_entries(Dists *o, Py_ssize_t i, epindex_result **r) {
+  *r = NULL;
+  if (!(epindex_dists_flags(o->d, (size_t)i) & EPINDEX_DIST_ENTRY_POINTS))
+    return 1;
   /* most distributions have none: no call, no lock, no allocation */
   if (epindex_dists_entry_count(o->d, (size_t)i) == 0)
-    return PyTuple_New(0);
-  epindex_result *r = NULL;
+    return 0;
   PyThreadState *ts = PyEval_SaveThread();
-  int rc = epindex_dists_entry_points(o->owner->ix, o->d, (size_t)i, &r);
+  int rc = epindex_dists_entry_points(o->owner->ix, o->d, (size_t)i, r);
   PyEval_RestoreThread(ts);
   if (rc == EPINDEX_ENOENT)
-    Py_RETURN_NONE;
-  if (rc)
-    return error_from(rc);
+    return 1;
+  if (rc) {
+    error_from(rc);
+    return -1;
+  }
+  return 0;
+}
+
+/* Field f of result row k as str. */
+static PyObject *result_text(const epindex_result *r, size_t k,
+                             epindex_field f) {
+  size_t len;
+  const char *s = epindex_result_get(r, k, f, &len);
+  return text(s, len);
+}
+
+/* The entry points of row i as (group, name, value) tuples; () for none,
+ * None when the index does not hold them. */
+static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
+  epindex_result *r;
+  int st = fetch_entries(o, i, &r);
+  if (st)
+    return st > 0 ? Py_NewRef(Py_None) : NULL;
+  if (!r)
+    return PyTuple_New(0);
   size_t n = epindex_result_count(r);
   PyObject *rows = PyList_New((Py_ssize_t)n);
   for (size_t k = 0; rows && k < n; k++) {
-    size_t gl, nl, vl;
-    const char *g = epindex_result_get(r, k, EPINDEX_FIELD_GROUP, &gl);
-    const char *nm = epindex_result_get(r, k, EPINDEX_FIELD_NAME, &nl);
-    const char *v = epindex_result_get(r, k, EPINDEX_FIELD_VALUE, &vl);
     PyObject *row =
-        Py_BuildValue("(NNN)", text(g, gl), text(nm, nl), text(v, vl));
+        Py_BuildValue("(NNN)", result_text(r, k, EPINDEX_FIELD_GROUP),
+                      result_text(r, k, EPINDEX_FIELD_NAME),
+                      result_text(r, k, EPINDEX_FIELD_VALUE));
     if (!row) {
       Py_CLEAR(rows);
       break;
@@ -153,6 +178,57 @@ static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
   }
   epindex_result_free(r);
   return rows;
+}
+
+/* One EntryPoint as importlib's EntryPoint(name, value, group)._for(dist)
+ * leaves it where those only fill the instance's __dict__ (3.11-3.14):
+ * object.__new__(cls) with __dict__ {name, value, group, dist}, in that
+ * order. */
+static PyObject *entry_object(const Dists *o, PyTypeObject *cls,
+                              PyObject *noargs, const epindex_result *r,
+                              size_t k, PyObject *dist) {
+  PyObject *ep = PyBaseObject_Type.tp_new(cls, noargs, NULL);
+  PyObject *dict = ep ? PyObject_GenericGetDict(ep, NULL) : NULL;
+  static const epindex_field fields[3] = {
+      EPINDEX_FIELD_NAME, EPINDEX_FIELD_VALUE, EPINDEX_FIELD_GROUP};
+  int rc = dict ? 0 : -1;
+  for (int f = 0; f < 3 && rc == 0; f++) {
+    PyObject *v = result_text(r, k, fields[f]);
+    rc = v ? PyDict_SetItem(dict, o->keys[f], v) : -1;
+    Py_XDECREF(v);
+  }
+  if (rc == 0)
+    rc = PyDict_SetItem(dict, o->keys[3], dist);
+  Py_XDECREF(dict);
+  if (rc < 0)
+    Py_CLEAR(ep);
+  return ep;
+}
+
+/* The entry points of row i as EntryPoint objects of cls bound to dist;
+ * () for none, None when the index does not hold them. */
+static PyObject *entry_objects(Dists *o, Py_ssize_t i, PyTypeObject *cls,
+                               PyObject *dist) {
+  epindex_result *r;
+  int st = fetch_entries(o, i, &r);
+  if (st)
+    return st > 0 ? Py_NewRef(Py_None) : NULL;
+  if (!r)
+    return PyTuple_New(0);
+  size_t n = epindex_result_count(r);
+  PyObject *noargs = PyTuple_New(0);
+  PyObject *eps = noargs ? PyList_New((Py_ssize_t)n) : NULL;
+  for (size_t k = 0; eps && k < n; k++) {
+    PyObject *ep = entry_object(o, cls, noargs, r, k, dist);
+    if (!ep) {
+      Py_CLEAR(eps);
+      break;
+    }
+    PyList_SET_ITEM(eps, (Py_ssize_t)k, ep);
+  }
+  Py_XDECREF(noargs);
+  epindex_result_free(r);
+  return eps;
 }
 
 static PyObject *dists_entry_points(Dists *o, PyObject *arg) {
@@ -196,6 +272,15 @@ static PyObject *distref_entry_points(DistRef *r, PyObject *unused) {
   return entry_rows(r->dists, r->i);
 }
 
+static PyObject *distref_entry_point_objects(DistRef *r, PyObject *args) {
+  PyTypeObject *cls;
+  PyObject *dist;
+  if (!PyArg_ParseTuple(args, "O!O:entry_point_objects", &PyType_Type, &cls,
+                        &dist))
+    return NULL;
+  return entry_objects(r->dists, r->i, cls, dist);
+}
+
 static PyObject *distref_get_root(DistRef *r, void *unused) {
   (void)unused;
   return Py_NewRef(r->root);
@@ -206,6 +291,11 @@ static PyMethodDef distref_methods[] = {
      "field(k) -> str or None: 0 metadir, 1 name, 2 version, 3 key"},
     {"entry_points", (PyCFunction)distref_entry_points, METH_NOARGS,
      "entry_points() -> as Dists.entry_points(i)"},
+    {"entry_point_objects", (PyCFunction)distref_entry_point_objects,
+     METH_VARARGS,
+     "entry_point_objects(cls, dist) -> list of object.__new__(cls) with "
+     "__dict__ {name, value, group, dist}; () for none, None where the "
+     "index does not hold them"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef distref_getset[] = {
@@ -365,6 +455,14 @@ static PyObject *handle_distributions(Handle *h, PyObject *args) {
   }
   o->d = d;
   o->owner = (Handle *)Py_NewRef(h);
+  static const char *const keys[4] = {"name", "value", "group", "dist"};
+  for (int k = 0; k < 4; k++)
+    o->keys[k] = NULL;
+  for (int k = 0; k < 4; k++)
+    if (!(o->keys[k] = PyUnicode_InternFromString(keys[k]))) {
+      Py_DECREF(o);
+      return NULL;
+    }
   return (PyObject *)o;
 }
 
