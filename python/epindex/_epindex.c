@@ -705,6 +705,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
                                     NULL,
                                     NULL};
 
+/* the one symbol the interpreter looks up */
+PyMODINIT_FUNC PyInit__epindex(void);
+
 PyMODINIT_FUNC PyInit__epindex(void) {
   if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&DistsType) < 0 ||
       PyType_Ready(&DistRefType) < 0)
