@@ -7,7 +7,6 @@
  *   Handle.distributions(name) -> Dists, a sequence (len) of distributions
  *   Dists.row(i) -> (metadir, name, version, key, path index, flags,
  *                                 entry count)
- *   Dists.field(i, k) -> str or None: k = EPINDEX_DIST_METADIR ... _KEY
  *   Dists.span(path_index) -> (start, stop): the rows of that path entry
  *   Dists.objects(cls, start, stop, root) -> list of object.__new__(cls),
  *                                 each with _epindex = a DistRef, whose
@@ -335,15 +334,6 @@ static PyObject *dists_row(Dists *o, PyObject *arg) {
   return i < 0 ? NULL : dist_tuple(o->d, (size_t)i);
 }
 
-static PyObject *dists_field(Dists *o, PyObject *args) {
-  PyObject *at;
-  int k;
-  if (!PyArg_ParseTuple(args, "Oi:field", &at, &k))
-    return NULL;
-  Py_ssize_t i = row_index(o, at);
-  return i < 0 ? NULL : field_of(o, i, k);
-}
-
 /* Rows are in path entry order: the first row at or after path index p. */
 static size_t first_row_of(const epindex_dists *d, size_t p) {
   size_t lo = 0, hi = epindex_dists_count(d);
@@ -418,8 +408,6 @@ static PyMethodDef dists_methods[] = {
      "none), or None where the index does not hold them"},
     {"row", (PyCFunction)dists_row, METH_O,
      "row(i) -> (metadir, name, version, key, path index, flags, entry count)"},
-    {"field", (PyCFunction)dists_field, METH_VARARGS,
-     "field(i, k) -> str or None: 0 metadir, 1 name, 2 version, 3 key"},
     {"span", (PyCFunction)dists_span, METH_O,
      "span(path_index) -> (start, stop): the rows of that path entry"},
     {"objects", (PyCFunction)dists_objects, METH_VARARGS,
