@@ -180,6 +180,8 @@ typedef struct epindex epindex;
 #define EPINDEX_OPEN_USER_CACHE 0x2u
 /* answer by the rule of Python 3.15+ (below) */
 #define EPINDEX_OPEN_VALUE_RULE 0x4u
+/* list, but do not read, directories without a usable index (below) */
+#define EPINDEX_OPEN_NO_SCAN 0x8u
 
 /*
  * Open an ordered search path (like sys.path). Each path entry is judged now:
@@ -217,6 +219,16 @@ typedef struct epindex epindex;
  * object reference is one importlib.metadata raises on, so it is skipped
  * and reported like other broken metadata. Without it, the rules of
  * 3.11-3.14, where such a value is returned and fails only when loaded.
+ *
+ * With EPINDEX_OPEN_NO_SCAN, a directory left without a usable index (after
+ * HEAL and USER_CACHE had their say) is listed but not read: its source is
+ * SCAN, epindex_path_dist_count() counts its metadata entries, and it
+ * answers nothing -- no entry points, no distributions, no diagnostics, no
+ * precedence over later entries. For callers that read such directories
+ * themselves (the CPython binding's accelerate() hands them to
+ * importlib.metadata's own search) and would otherwise pay for reading
+ * them twice. Zip files and .egg files are still read, and an index that
+ * fails while in use is replaced by a full scan as always.
  *
  * Broken metadata never makes this fail: it is skipped and reported through
  * epindex_diag_*() and counted by epindex_skipped_count(). On success *out is a

@@ -42,6 +42,8 @@ typedef struct path_ent {
   ep_catalog view; /* INDEX: its distributions and entry points, loaded on
                       the first epindex_dists_entry_points() */
   bool viewed;
+  size_t listed; /* SCAN under EPINDEX_OPEN_NO_SCAN: metadata entries
+                    listed, none read (cat stays empty) */
 } path_ent;
 
 struct epindex {
@@ -74,6 +76,12 @@ static int scan_entry(path_ent *pe) {
   pe->nkeys = 0;
   int rc = ep_scan_path_entry(pe->path, &pe->cat, &pe->source);
   return rc ? rc : build_keys(pe);
+}
+
+/* A directory nobody indexed, under EPINDEX_OPEN_NO_SCAN: its caller reads
+ * such directories itself and needs only to know whether it holds any. */
+static int list_entry(path_ent *pe) {
+  return ep_count_dir_entry(pe->path, &pe->listed, &pe->source);
 }
 
 static bool reason_worth_telling(epindex_reason r) {
@@ -237,7 +245,7 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
                          epindex_reason_text(pe->reason),
                          detail.len ? ": " : "", detail.len ? detail.data : "");
     if (!rc)
-      rc = scan_entry(pe);
+      rc = (flags & EPINDEX_OPEN_NO_SCAN) ? list_entry(pe) : scan_entry(pe);
   }
   ep_buf_free(&detail);
   return rc;
@@ -405,7 +413,7 @@ int epindex_open(epindex **out, const char *const *paths, size_t npaths,
   *out = NULL;
   if ((npaths && !paths) || (unsigned)policy > EPINDEX_POLICY_TRUST ||
       (flags & ~(EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE |
-                 EPINDEX_OPEN_VALUE_RULE)))
+                 EPINDEX_OPEN_VALUE_RULE | EPINDEX_OPEN_NO_SCAN)))
     return EPINDEX_EINVAL;
   for (size_t i = 0; i < npaths; i++)
     if (!paths[i])
@@ -492,7 +500,8 @@ size_t epindex_path_dist_count(const epindex *ix, size_t i) {
     return 0;
   pthread_mutex_lock(mu_of(ix));
   const path_ent *pe = &ix->ents[i];
-  int64_t n = pe->ix ? ep_index_ndists(pe->ix) : (int64_t)pe->cat.ndists;
+  int64_t n =
+      pe->ix ? ep_index_ndists(pe->ix) : (int64_t)(pe->cat.ndists + pe->listed);
   pthread_mutex_unlock(mu_of(ix));
   return n > 0 ? (size_t)n : 0;
 }

@@ -953,6 +953,24 @@ static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
 /* ---- any path entry --------------------------------------------------------
  */
 
+int ep_count_dir_entry(const char *path, size_t *count, epindex_source *what) {
+  *count = 0;
+  *what = EPINDEX_SOURCE_NONE;
+  const char *p = ep_path_or_dot(path);
+  int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return EPINDEX_OK; /* os.listdir() fails: importlib sees nothing */
+  ep_listing listing = {0};
+  int rc = ep_list_dir(fd, ep_path_is_egg(p), &listing);
+  if (rc == EPINDEX_OK) {
+    *what = EPINDEX_SOURCE_SCAN;
+    *count = listing.len;
+  }
+  ep_listing_free(&listing);
+  close(fd);
+  return rc == EPINDEX_ENOMEM ? rc : EPINDEX_OK;
+}
+
 int ep_scan_path_entry(const char *path, ep_catalog *cat,
                        epindex_source *what) {
   const char *p = ep_path_or_dot(path);

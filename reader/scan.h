@@ -178,6 +178,13 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
  */
 int ep_scan_path_entry(const char *path, ep_catalog *cat, epindex_source *what);
 
+/*
+ * List a directory path entry without reading its distributions: *count
+ * metadata entries, *what SCAN; NONE (and 0) when it cannot be opened as a
+ * directory or listed, as importlib.metadata then sees nothing.
+ */
+int ep_count_dir_entry(const char *path, size_t *count, epindex_source *what);
+
 /* Derive keys, names and hiding once a distribution's files are read. Shared
  * by the directory and zip scanners. */
 int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,

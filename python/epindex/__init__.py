@@ -387,15 +387,16 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
     changed (policy verify re-checks every time, trust never does) -- but
     with rescan, not when a path entry with distributions is scanned:
     importlib.metadata reads files again on every call, and so must an
-    answer from a scan. (The
-    accelerated path finder answers scanned entries with importlib's own
-    search, and passes rescan=False.) results is a dict in which callers
+    answer from a scan. (The accelerated path finder answers scanned
+    entries with importlib's own search and passes rescan=False: such
+    entries are then only listed, NO_SCAN, not read twice.) results is a
+    dict in which callers
     keep what they built from this handle. Diagnostics are warned about
     once, when warn (accelerate() does not warn: importlib.metadata raises
     instead)."""
     global _cache
     code = _POLICIES[policy]
-    key = (tuple(paths), code, bool(value_rule))
+    key = (tuple(paths), code, bool(value_rule), rescan)
     c = _cache
     if rescan and c is not None and _rescans(c[1]):
         c = None
@@ -406,7 +407,8 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
                 _cache = c[:4] + (True,)
             return c[1], c[3]
     stamps = _stamps(paths)
-    h = _epindex.open(paths, code, _open_flags(value_rule))
+    flags = _open_flags(value_rule) | (0 if rescan else _epindex.NO_SCAN)
+    h = _epindex.open(paths, code, flags)
     if warn:
         _warn(h.diagnostics)
     _cache = (key, h, stamps, {}, warn)

@@ -708,6 +708,7 @@ PyMODINIT_FUNC PyInit__epindex(void) {
           0 ||
       PyModule_AddIntConstant(m, "HEAL", EPINDEX_OPEN_HEAL) < 0 ||
       PyModule_AddIntConstant(m, "VALUE_RULE", EPINDEX_OPEN_VALUE_RULE) < 0 ||
+      PyModule_AddIntConstant(m, "NO_SCAN", EPINDEX_OPEN_NO_SCAN) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_STAT", EPINDEX_POLICY_STAT) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_VERIFY", EPINDEX_POLICY_VERIFY) < 0 ||
       PyModule_AddIntConstant(m, "POLICY_TRUST", EPINDEX_POLICY_TRUST) < 0 ||
