@@ -425,6 +425,54 @@ static void test_value_rule_and_skipped_count(void **state) {
   free(y);
 }
 
+/* EPINDEX_OPEN_NO_SCAN: a directory nobody indexed is listed, not read --
+ * counted, answering nothing, hiding nothing -- while an indexed one
+ * answers as always and a zip-free missing entry stays NONE. */
+static void test_no_scan_lists_unindexed_directories(void **state) {
+  fx *f = *state;
+  char *x = path_join(f->tmp, "x"), *y = path_join(f->tmp, "y");
+  char *gone = path_join(f->tmp, "gone");
+  put_dist(x, "dup-1.0.dist-info", "dup", "1.0", "[g]\nfrom_x = x:m\n");
+  put_dist(x, "other-1.0.dist-info", "other", "1.0", NULL);
+  put_dist(y, "dup-2.0.dist-info", "dup", "2.0", "[g]\nfrom_y = y:m\n");
+  assert_int_equal(epindex_update_dir(y, 0, NULL, NULL, 0), EPINDEX_OK);
+  const char *paths[] = {x, y, gone};
+  epindex *ix;
+  epindex_result *r;
+  epindex_dists *d;
+  assert_int_equal(
+      epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT, EPINDEX_OPEN_NO_SCAN),
+      EPINDEX_OK);
+  assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_SCAN);
+  assert_int_equal(epindex_path_dist_count(ix, 0), 2);
+  assert_int_equal(epindex_path_source(ix, 1), EPINDEX_SOURCE_INDEX);
+  assert_int_equal(epindex_path_source(ix, 2), EPINDEX_SOURCE_NONE);
+  assert_int_equal(epindex_path_dist_count(ix, 2), 0);
+  assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
+  char *got = names(r); /* x's dup was not read: it hides nothing */
+  assert_string_equal(got, "from_y,");
+  free(got);
+  epindex_result_free(r);
+  assert_int_equal(epindex_distributions(ix, NULL, 0, &d), EPINDEX_OK);
+  assert_int_equal(epindex_dists_count(d), 1);
+  assert_int_equal(epindex_dists_path_index(d, 0), 1);
+  epindex_dists_free(d);
+  epindex_close(ix);
+  /* without the flag, x is read and its dup wins */
+  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT, 0),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_path_dist_count(ix, 0), 2);
+  assert_int_equal(epindex_lookup(ix, "g", NULL, &r), EPINDEX_OK);
+  got = names(r);
+  assert_string_equal(got, "from_x,");
+  free(got);
+  epindex_result_free(r);
+  epindex_close(ix);
+  free(x);
+  free(y);
+  free(gone);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -437,6 +485,7 @@ int main(void) {
       T(test_error_codes_as_documented),
       T(test_value_rule_and_skipped_count),
       T(test_name_filter_respects_embedded_nul),
+      T(test_no_scan_lists_unindexed_directories),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -656,10 +656,13 @@ def _indexed_class(module):
 def _fills_dict(module):
     """Do EntryPoint(name, value, group)._for(dist) only fill the
     instance's __dict__ (3.11-3.14: __init__ validates nothing)? Then
-    epindex fills it directly: a plugin host that reads every
-    distribution's entry points builds thousands."""
+    epindex fills it directly, as object.__setattr__ would: a plugin host
+    that reads every distribution's entry points builds thousands."""
     cls = module.EntryPoint
-    return not _validates_values(module) and "__slots__" not in cls.__dict__
+    return (not _validates_values(module)
+            and not any("__slots__" in c.__dict__ for c in cls.__mro__[:-1])
+            and not any(hasattr(type(getattr(cls, a, None)), "__set__")
+                        for a in ("name", "value", "group", "dist")))
 
 
 def _ep_maker(module):

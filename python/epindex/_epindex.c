@@ -97,10 +97,17 @@ static PyObject *handle_lookup(Handle *h, PyObject *args) {
 
 /* ---- distributions ------------------------------------------------------ */
 
+#define GROUP_CACHE 8
+
 typedef struct {
   PyObject_HEAD epindex_dists *d;
   Handle *owner;     /* keeps the handle, which answers entry_points(), alive */
   PyObject *keys[4]; /* "name", "value", "group", "dist": an EntryPoint's */
+  /* The group names its EntryPoint objects share: a plugin host builds
+   * thousands, of a handful of groups, and fresh memory is much of what
+   * they cost. ASCII names only (their str holds the bytes to compare). */
+  PyObject *groups[GROUP_CACHE];
+  unsigned next_group;
 } Dists;
 
 static void dists_dealloc(Dists *o) {
@@ -108,7 +115,27 @@ static void dists_dealloc(Dists *o) {
   Py_XDECREF(o->owner);
   for (int k = 0; k < 4; k++)
     Py_XDECREF(o->keys[k]);
+  for (int k = 0; k < GROUP_CACHE; k++)
+    Py_XDECREF(o->groups[k]);
   Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+/* The str of a group name (new reference), shared while it is cached. */
+static PyObject *group_text(Dists *o, const char *s, size_t len) {
+  if (!s)
+    return text(s, len);
+  for (int k = 0; k < GROUP_CACHE && o->groups[k]; k++) {
+    PyObject *g = o->groups[k];
+    if ((size_t)PyUnicode_GET_LENGTH(g) == len &&
+        memcmp(PyUnicode_DATA(g), s, len) == 0)
+      return Py_NewRef(g);
+  }
+  PyObject *g = text(s, len);
+  if (g && PyUnicode_IS_COMPACT_ASCII(g)) {
+    unsigned k = o->next_group++ % GROUP_CACHE;
+    Py_XSETREF(o->groups[k], Py_NewRef(g));
+  }
+  return g;
 }
 
 /* Row i of the list, or NULL with IndexError. */
@@ -181,24 +208,25 @@ static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
 
 /* One EntryPoint as importlib's EntryPoint(name, value, group)._for(dist)
  * leaves it where those only fill the instance's __dict__ (3.11-3.14):
- * object.__new__(cls) with __dict__ {name, value, group, dist}, in that
- * order. */
-static PyObject *entry_object(const Dists *o, PyTypeObject *cls,
-                              PyObject *noargs, const epindex_result *r,
-                              size_t k, PyObject *dist) {
+ * object.__new__(cls) with attributes name, value, group, dist, in that
+ * order, set as object.__setattr__ sets them (EntryPoint's own refuses).
+ * Set one by one rather than through __dict__, which would make the
+ * instance a dict object of its own. */
+static PyObject *entry_object(Dists *o, PyTypeObject *cls, PyObject *noargs,
+                              const epindex_result *r, size_t k,
+                              PyObject *dist) {
+  size_t glen;
+  const char *g = epindex_result_get(r, k, EPINDEX_FIELD_GROUP, &glen);
+  PyObject *v[4] = {result_text(r, k, EPINDEX_FIELD_NAME),
+                    result_text(r, k, EPINDEX_FIELD_VALUE),
+                    group_text(o, g, glen), Py_NewRef(dist)};
   PyObject *ep = PyBaseObject_Type.tp_new(cls, noargs, NULL);
-  PyObject *dict = ep ? PyObject_GenericGetDict(ep, NULL) : NULL;
-  static const epindex_field fields[3] = {
-      EPINDEX_FIELD_NAME, EPINDEX_FIELD_VALUE, EPINDEX_FIELD_GROUP};
-  int rc = dict ? 0 : -1;
-  for (int f = 0; f < 3 && rc == 0; f++) {
-    PyObject *v = result_text(r, k, fields[f]);
-    rc = v ? PyDict_SetItem(dict, o->keys[f], v) : -1;
-    Py_XDECREF(v);
+  int rc = ep ? 0 : -1;
+  for (int f = 0; f < 4; f++) {
+    if (rc == 0)
+      rc = v[f] ? PyObject_GenericSetAttr(ep, o->keys[f], v[f]) : -1;
+    Py_XDECREF(v[f]);
   }
-  if (rc == 0)
-    rc = PyDict_SetItem(dict, o->keys[3], dist);
-  Py_XDECREF(dict);
   if (rc < 0)
     Py_CLEAR(ep);
   return ep;
@@ -446,6 +474,9 @@ static PyObject *handle_distributions(Handle *h, PyObject *args) {
   static const char *const keys[4] = {"name", "value", "group", "dist"};
   for (int k = 0; k < 4; k++)
     o->keys[k] = NULL;
+  for (int k = 0; k < GROUP_CACHE; k++)
+    o->groups[k] = NULL;
+  o->next_group = 0;
   for (int k = 0; k < 4; k++)
     if (!(o->keys[k] = PyUnicode_InternFromString(keys[k]))) {
       Py_DECREF(o);

@@ -132,6 +132,10 @@ out = {
           if str(d._path).startswith(SITE)],
   "entry_points_of": [(e.group, e.name) for e in
                       md.distribution("alpha").entry_points],
+  # as pluggy reads them: every distribution's, built by the binding
+  "ep_objects": [(list(vars(e)), repr(e), e.dist.name, e == e)
+                 for d in md.distributions() if d.name in ("alpha", "gamma")
+                 for e in d.entry_points],
   "pd": sorted((k, v) for k, v in md.packages_distributions().items()
                if k in ("alpha", "gamma")),
   "isinstance": all(isinstance(d, md.PathDistribution)
