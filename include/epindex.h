@@ -255,8 +255,8 @@ EPINDEX_API epindex_source epindex_path_source(const epindex *ix, size_t i);
 EPINDEX_API epindex_reason epindex_path_reason(const epindex *ix, size_t i);
 /* How many metadata entries (distributions, hidden ones included) path
  * entry i holds, from its index, its scan or (EPINDEX_OPEN_NO_SCAN) its
- * listing; 0 out of range. A scanned
- * entry with none answers nothing (the standard library's directories). */
+ * listing; 0 out of range. A scanned entry with none answers nothing (the
+ * standard library's directories). */
 EPINDEX_API size_t epindex_path_dist_count(const epindex *ix, size_t i);
 
 /*

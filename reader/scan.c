@@ -953,42 +953,49 @@ static int scan_zip(const char *path, ep_catalog *cat, bool *is_zip) {
 /* ---- any path entry --------------------------------------------------------
  */
 
-int ep_count_dir_entry(const char *path, size_t *count, epindex_source *what) {
-  *count = 0;
-  *what = EPINDEX_SOURCE_NONE;
-  const char *p = ep_path_or_dot(path);
-  int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return EPINDEX_OK; /* os.listdir() fails: importlib sees nothing */
-  ep_listing listing = {0};
-  int rc = ep_list_dir(fd, ep_path_is_egg(p), &listing);
-  if (rc == EPINDEX_OK) {
-    *what = EPINDEX_SOURCE_SCAN;
-    *count = listing.len;
-  }
-  ep_listing_free(&listing);
-  close(fd);
+/* Open and list a directory path entry: *fd open and *l filled, or *fd -1
+ * when it is no directory (errno ENOTDIR: perhaps a zip file) or cannot be
+ * listed (os.listdir() fails: importlib sees nothing). Only ENOMEM fails. */
+static int list_path_dir(const char *p, int *fd, ep_listing *l) {
+  *fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (*fd < 0)
+    return EPINDEX_OK;
+  int rc = ep_list_dir(*fd, ep_path_is_egg(p), l);
+  if (rc == EPINDEX_OK)
+    return rc;
+  ep_listing_free(l);
+  close(*fd);
+  *fd = -1;
+  errno = 0; /* listed nothing: no zip file to try either */
   return rc == EPINDEX_ENOMEM ? rc : EPINDEX_OK;
+}
+
+int ep_count_dir_entry(const char *path, size_t *count, epindex_source *what) {
+  int fd;
+  ep_listing listing = {0};
+  int rc = list_path_dir(ep_path_or_dot(path), &fd, &listing);
+  *count = fd >= 0 ? listing.len : 0;
+  *what = fd >= 0 ? EPINDEX_SOURCE_SCAN : EPINDEX_SOURCE_NONE;
+  if (fd >= 0) {
+    ep_listing_free(&listing);
+    close(fd);
+  }
+  return rc;
 }
 
 int ep_scan_path_entry(const char *path, ep_catalog *cat,
                        epindex_source *what) {
   const char *p = ep_path_or_dot(path);
   *what = EPINDEX_SOURCE_NONE;
-  int rc = EPINDEX_OK;
-  int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd;
+  ep_listing listing = {0};
+  int rc = list_path_dir(p, &fd, &listing);
   if (fd >= 0) {
-    ep_listing listing = {0};
-    rc = ep_list_dir(fd, ep_path_is_egg(p), &listing);
-    if (rc == EPINDEX_OK) {
-      *what = EPINDEX_SOURCE_SCAN;
-      rc = ep_scan_listed(fd, &listing, cat, NULL, NULL, NULL);
-    } else if (rc != EPINDEX_ENOMEM) {
-      rc = EPINDEX_OK; /* os.listdir() failed: importlib sees nothing */
-    }
+    *what = EPINDEX_SOURCE_SCAN;
+    rc = ep_scan_listed(fd, &listing, cat, NULL, NULL, NULL);
     ep_listing_free(&listing);
     close(fd);
-  } else if (errno == ENOTDIR) {
+  } else if (rc == EPINDEX_OK && errno == ENOTDIR) {
     bool is_zip = false;
     rc = scan_zip(p, cat, &is_zip);
     if (is_zip)

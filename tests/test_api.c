@@ -427,7 +427,7 @@ static void test_value_rule_and_skipped_count(void **state) {
 
 /* EPINDEX_OPEN_NO_SCAN: a directory nobody indexed is listed, not read --
  * counted, answering nothing, hiding nothing -- while an indexed one
- * answers as always and a zip-free missing entry stays NONE. */
+ * answers as always and a missing entry stays NONE. */
 static void test_no_scan_lists_unindexed_directories(void **state) {
   fx *f = *state;
   char *x = path_join(f->tmp, "x"), *y = path_join(f->tmp, "y");

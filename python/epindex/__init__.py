@@ -390,9 +390,9 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
     answer from a scan. (The accelerated path finder answers scanned
     entries with importlib's own search and passes rescan=False: such
     entries are then only listed, NO_SCAN, not read twice.) results is a
-    dict in which callers keep what they built from this handle. Diagnostics are warned about
-    once, when warn (accelerate() does not warn: importlib.metadata raises
-    instead)."""
+    dict in which callers keep what they built from this handle.
+    Diagnostics are warned about once, when warn (accelerate() does not
+    warn: importlib.metadata raises instead)."""
     global _cache
     code = _POLICIES[policy]
     key = (tuple(paths), code, bool(value_rule), rescan)
