@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 NAME = "epindex"
 PURE = ["__init__.py", "__main__.py"]
 PTH = "epindex-accelerate.pth"
+BOOT = "_epindex_boot.py"  # top level: what the .pth files import
 
 
 def version():
@@ -99,8 +100,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         for p in PURE:
             with open(os.path.join(ROOT, "python", "epindex", p), "rb") as f:
                 files.append(("epindex/" + p, f.read()))
-        with open(os.path.join(ROOT, "python", PTH), "rb") as f:
-            files.append((PTH, f.read()))
+        for p in (PTH, BOOT):
+            with open(os.path.join(ROOT, "python", p), "rb") as f:
+                files.append((p, f.read()))
         files.append((dist_info() + "/METADATA", metadata_text().encode()))
         files.append((dist_info() + "/WHEEL", wheel_text().encode()))
         record = [record_line(a, d) for a, d in files]

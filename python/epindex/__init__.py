@@ -34,21 +34,24 @@ class _Binding:
         return getattr(_epindex, attr)
 
 
-def _imported_by_a_pth():
+def _imported_for_startup():
     """Is this import a .pth file's, at interpreter start-up (site.py's
-    addpackage())? Then the C library waits for the first question; an
-    import by a program loads it now, where the program expects the cost."""
+    addpackage()), or the start-up hook's (_epindex_boot, when
+    importlib.metadata is imported)? Then the C library waits for the
+    first question; an import by a program loads it now, where the program
+    expects the cost."""
     frame = _sys._getframe(1)
     while frame is not None:
-        if frame.f_code.co_name == "addpackage" and \
-                frame.f_globals.get("__name__") == "site":
+        module = frame.f_globals.get("__name__")
+        if module == "_epindex_boot" or (
+                module == "site" and frame.f_code.co_name == "addpackage"):
             return True
         frame = frame.f_back
     return False
 
 
 _epindex = _Binding()
-if not _imported_by_a_pth():
+if not _imported_for_startup():
     _epindex.__version__  # noqa: B018 (loads it)
 
 
@@ -951,11 +954,25 @@ def restore():
 
 
 def _startup(enabled):
-    """Called by the .pth files at interpreter start-up: in an environment
-    enabled by `python -m epindex enable` (unless EPINDEX_ACCELERATE=0;
-    enabled: heal and keep a user cache too), or asked by
-    EPINDEX_ACCELERATE=1. Imports nothing heavy: the C library is loaded
-    when importlib.metadata is first asked something."""
+    """Accelerate this process, as the .pth files ask at interpreter
+    start-up: in an environment enabled by `python -m epindex enable`
+    (unless EPINDEX_ACCELERATE=0; enabled: heal and keep a user cache too),
+    or asked by EPINDEX_ACCELERATE=1. Loads nothing heavy: the C library is
+    loaded when importlib.metadata is first asked something. (The .pth
+    lines of epindex 0.1.0 call this directly; newer ones go through
+    _epindex_boot, which waits for importlib.metadata.)"""
     global _auto
     _auto = _auto or enabled
     accelerate()
+
+
+def _take_over():
+    """Take over from the start-up hook, if a .pth started it: when this
+    package is imported, first or through _epindex_boot."""
+    boot = _sys.modules.get("_epindex_boot")
+    asked = boot.hand_over() if boot is not None else None
+    if asked is not None:
+        _startup(asked)
+
+
+_take_over()

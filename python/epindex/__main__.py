@@ -88,7 +88,7 @@ def run_update(directory, full):
 
 ENABLED_PTH = "epindex-enabled.pth"
 ENABLED_LINE = ('import os; os.environ.get("EPINDEX_ACCELERATE") != "0" and '
-                '__import__("epindex")._startup(True)\n')
+                '__import__("_epindex_boot").start(True)\n')
 
 
 def enable(python):

@@ -82,7 +82,7 @@ linked=$(grep -E -- ' -o (libepindex\.so|epindex|_epindex)' "$T/rpmbuild.log" |
 pyrpm=$(find "$T/RPMS" -name "python3-epindex-$version-*.rpm" | head -1)
 if [[ -n $pyrpm ]]; then
   pyfiles=$(rpm -qlp "$pyrpm" 2>/dev/null)
-  for f in epindex/__init__.py epindex/_epindex epindex-accelerate.pth; do
+  for f in epindex/__init__.py epindex/_epindex epindex-accelerate.pth _epindex_boot.py; do
     grep -q -- "$f" <<<"$pyfiles" && ok "python3-epindex carries $f" || bad "python3-epindex lacks $f"
   done
   mkdir -p "$T/pyroot" && (cd "$T/pyroot" && rpm2cpio "$pyrpm" | cpio -idm --quiet)

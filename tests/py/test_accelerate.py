@@ -519,6 +519,19 @@ def site_of(py):
                           text=True, check=True).stdout.strip()
 
 
+LAZY_PROBE = """
+import sys
+def ours():
+    return ",".join(sorted(m for m in sys.modules if "epindex" in m))
+print(ours())
+import importlib.metadata as md
+print(ours().replace("_epindex_boot,", ""))
+print("epindex:" + ("loaded" if "epindex._epindex" in sys.modules else "lazy"))
+md.version("pip")
+print(ours().replace("_epindex_boot,", "").replace("epindex,", ""))
+"""
+
+
 def test_enable_disable(venvs, tmp_path):
     """enable writes a .pth that accelerates every process (unless
     EPINDEX_ACCELERATE=0) and indexes the site directory; disable removes
@@ -548,6 +561,12 @@ def test_enable_disable(venvs, tmp_path):
                              env=dict(env, EPINDEX_ACCELERATE="0"),
                              check=True).stdout
         assert off.strip() == "importlib.metadata"
+        # start-up imports the small hook alone; importlib.metadata's import
+        # brings epindex in, and the C library waits for a question
+        lazy = subprocess.run([py, "-c", LAZY_PROBE], capture_output=True,
+                              text=True, env=env, check=True).stdout
+        assert lazy.split() == ["_epindex_boot", "epindex", "epindex:lazy",
+                                "epindex._epindex"], lazy
         # pip runs no hook: a new distribution makes the index stale, and
         # the first process that owns the directory rebuilds it
         time.sleep(0.05)
