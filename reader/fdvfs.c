@@ -25,10 +25,10 @@
  * callers can observe).
  */
 #include "fdvfs.h"
+#include "sqlapi.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +233,8 @@ static pthread_once_t fd_vfs_once = PTHREAD_ONCE_INIT;
 static int fd_vfs_rc = SQLITE_ERROR;
 
 static void register_fd_vfs(void) {
+  if (!ep_sqlite_load())
+    return;
   fd_vfs.pAppData = sqlite3_vfs_find(NULL);
   fd_vfs_rc = fd_vfs.pAppData ? sqlite3_vfs_register(&fd_vfs, 0) : SQLITE_ERROR;
 }

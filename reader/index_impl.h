@@ -15,8 +15,7 @@
 
 #include "fdvfs.h"
 #include "lookup.h"
-
-#include <sqlite3.h>
+#include "sqlapi.h"
 
 /* Lookaside slots for the connection, inside the handle's own allocation:
  * the schema and statement objects an open creates come from here instead

@@ -28,10 +28,12 @@ static int64_t be32(const unsigned char *p) {
 void ep_index_close(ep_index *ix) {
   if (!ix)
     return;
-  sqlite3_finalize(ix->by_grp);
-  sqlite3_finalize(ix->by_grp_full);
-  sqlite3_finalize(ix->all);
-  sqlite3_close_v2(ix->db);
+  if (ix->db) { /* a lookup table's has none, and SQLite may not be loaded */
+    sqlite3_finalize(ix->by_grp);
+    sqlite3_finalize(ix->by_grp_full);
+    sqlite3_finalize(ix->all);
+    sqlite3_close_v2(ix->db);
+  }
   ep_lookup_unmap(&ix->lk);
   free(ix->by_ord);
   if (ix->src.fd >= 0)
@@ -232,6 +234,9 @@ static int open_checked(int fd, uid_t owner, ep_index **out,
   if (*reason == EPINDEX_REASON_FRESH &&
       (rc = ep_sqlite_open_fd(&ix->src, &ix->db)) == SQLITE_OK)
     harden(ix->db, ix->lookaside);
+  if (*reason == EPINDEX_REASON_FRESH && rc != SQLITE_OK &&
+      ep_sqlite_load_error())
+    ep_buf_appendf(detail, "%s", ep_sqlite_load_error());
   if (*reason == EPINDEX_REASON_FRESH &&
       (rc != SQLITE_OK || prepare_by_grp(ix) != SQLITE_OK ||
        read_meta(ix) != EPINDEX_OK))

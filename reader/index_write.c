@@ -174,9 +174,13 @@ static int writer_fail(ep_writer *wr, ep_buf *err) {
 }
 
 int ep_writer_open(int fd, bool create, ep_writer **out, ep_buf *err) {
+  *out = NULL;
+  if (!ep_sqlite_load()) {
+    ep_buf_appendf(err, "cannot write the index: %s", ep_sqlite_load_error());
+    return EPINDEX_EIO;
+  }
   ep_writer *wr = calloc(1, sizeof(*wr));
   ep_fdsrc *src = malloc(sizeof(*src));
-  *out = NULL;
   if (!wr || !src) {
     free(wr);
     free(src);

@@ -20,9 +20,9 @@
  * mapping before it is used, on every access.
  */
 #include "lookup.h"
+#include "sqlapi.h"
 
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>

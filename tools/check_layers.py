@@ -15,7 +15,8 @@ import sys
 
 LAYERS = [
     ["names"],                           # the public names of codes
-    ["util"],                            # memory, buffers, maps, times
+    ["util", "sqlapi"],                  # memory, buffers, maps, times;
+                                         # SQLite, loaded on first use
     ["access", "text", "zipapi", "fdvfs"],
     ["readfile"],                        # reading a file, judging access
     ["scan", "lookup"],                  # a path entry; the lookup table

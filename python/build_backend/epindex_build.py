@@ -6,8 +6,8 @@ nor wheel): the extension is built by the project's own CMakeLists.txt
 its sources, flags, the embedded schema and libarchive's SONAME are written
 down once, there; the wheel is written with zipfile. Needs cmake,
 pkg-config, a C compiler and the -dev packages the library needs. The
-extension holds libepindex and links SQLite dynamically; libarchive is
-loaded at run time (reader/zipapi.c).
+extension holds libepindex, which loads SQLite and libarchive at run time
+(reader/sqlapi.h, reader/zipapi.c): only their headers are needed here.
 """
 import base64
 import hashlib

@@ -45,7 +45,7 @@ if cc "$T/consumer.c" -o "$T/c-pc" $(pkg-config --cflags --libs epindex) \
 else bad "pkg-config consumer"; fi
 # pkg-config, static library
 if cc "$T/consumer.c" -o "$T/c-pc-static" $(pkg-config --cflags epindex) \
-     "$(pkg-config --variable=libdir epindex)/libepindex.a" $(pkg-config --libs-only-l --static sqlite3) -lpthread -ldl &&
+     "$(pkg-config --variable=libdir epindex)/libepindex.a" -lpthread -ldl &&
    "$T/c-pc-static" "$T/site"; then ok
 else bad "pkg-config static consumer"; fi
 

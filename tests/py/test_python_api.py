@@ -319,3 +319,32 @@ def test_heal_environment_variable(venv, tmp_path):
         assert out[0] == "True"  # the answer is right either way
         verify = subprocess.run([EPINDEX, "verify", site], capture_output=True, text=True)
         assert verify.stdout.split(":")[1].split()[0] == want_verdict, verify.stdout
+
+
+SQLITE_PROBE = """
+import sys, epindex
+def sqlite_mapped():
+    with open("/proc/self/maps") as f:
+        return "libsqlite3" in f.read()
+print(sqlite_mapped())
+names = epindex.entry_points(path=[sys.argv[1]], group="g").names
+print(sqlite_mapped(), "late" in names, epindex.explain([sys.argv[1]])[0][0][1])
+"""
+
+
+def test_sqlite_loaded_only_for_an_index_database(venv, tmp_path):
+    """A lookup served by the lookup table never opens SQLite, so the
+    library does not load it (reader/sqlapi.h); one that needs index.db
+    (the table gone) loads it then, and answers the same."""
+    site = str(tmp_path / "site")
+    envgen.make_many(site, 20)
+    envgen.dist(site, "late-1.0.dist-info", "late", eps="[g]\nlate = late:g\n")
+    index([site])
+
+    def probe():
+        return subprocess.run([venv_python(venv), "-c", SQLITE_PROBE, site],
+                              capture_output=True, text=True,
+                              check=True).stdout.split()
+    assert probe() == ["False", "False", "True", "index"]
+    os.unlink(os.path.join(site, ".epindex", "lookup.tbl"))
+    assert probe() == ["False", "True", "True", "index"]
