@@ -24,8 +24,10 @@
  *     changes after: an SQLite VFS named "epindex-fd" (registered, not as
  *     the default: it reads or writes one validated descriptor and opens
  *     nothing by name; other users of SQLite in the process are
- *     unaffected), and libarchive, loaded with dlopen() when a zip path
- *     entry is first read. An epindex
+ *     unaffected); SQLite, loaded with dlopen() when an index database is
+ *     first opened (a reader served by lookup tables never opens one); and
+ *     libarchive, loaded with dlopen() when a zip path entry is first read.
+ *     An epindex
  *     handle may be shared between threads: calls on it are serialised
  *     internally. Results are independent of their handle.
  */
