@@ -27,9 +27,8 @@
  *     unaffected); SQLite, loaded with dlopen() when an index database is
  *     first opened (a reader served by lookup tables never opens one); and
  *     libarchive, loaded with dlopen() when a zip path entry is first read.
- *     An epindex
- *     handle may be shared between threads: calls on it are serialised
- *     internally. Results are independent of their handle.
+ *     An epindex handle may be shared between threads: calls on it are
+ *     serialised internally. Results are independent of their handle.
  */
 #ifndef EPINDEX_H
 #define EPINDEX_H
