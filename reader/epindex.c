@@ -575,23 +575,6 @@ static int copy_fields(ep_arena *arena, const char *const *f, const size_t *len,
   return EPINDEX_OK;
 }
 
-/* copy_fields(), but the fields other than path_k are used where they
- * are (text of a table the caller holds). */
-static int borrow_fields(const char *const *f, const size_t *len, int n,
-                         int path_k, ep_arena *arena, const char **shared_path,
-                         const char **out_f, uint32_t *out_len) {
-  if (!*shared_path &&
-      !(*shared_path = ep_arena_strndup(arena, f[path_k], len[path_k])))
-    return EPINDEX_ENOMEM;
-  for (int k = 0; k < n; k++) {
-    if (len[k] > UINT32_MAX)
-      return EPINDEX_ENOMEM;
-    out_f[k] = k == path_k ? *shared_path : f[k];
-    out_len[k] = f[k] ? (uint32_t)len[k] : 0;
-  }
-  return EPINDEX_OK;
-}
-
 /* Append a row, its strings copied into the result's arena. */
 static int result_add(epindex_result *r, const char *const f[NFIELDS],
                       const size_t len[NFIELDS], size_t path_index,
@@ -846,6 +829,7 @@ int epindex_lookup_n(epindex *ix, const char *group, size_t group_len,
 
 #define DIST_NFIELDS 5
 
+/* A distribution of a list, all its fields at hand. */
 typedef struct dist_row {
   const char *f[DIST_NFIELDS];
   uint32_t len[DIST_NFIELDS];
@@ -855,11 +839,33 @@ typedef struct dist_row {
   uint32_t nentries; /* with EPINDEX_DIST_ENTRY_POINTS */
 } dist_row;
 
+/* A distribution as a list keeps it: borrowed, the place of its row in a
+ * lookup table the list holds, read again when asked (16 bytes, where a
+ * dist_row is 88: a plugin host lists every distribution of the path in
+ * every process, and fresh memory is much of what that costs); or a
+ * dist_row of the list's arena (a scan's, index.db's). */
+typedef struct dist_ent {
+  const void *p; /* the row's bytes in the table, or a dist_row */
+  uint32_t path_index;
+  uint16_t flags;    /* EPINDEX_DIST_* */
+  uint16_t borrowed; /* p is a table row */
+} dist_ent;
+
+/* What a list knows of a path entry: its path, and the table its borrowed
+ * rows are in. */
+typedef struct dists_path {
+  const char *path;
+  uint32_t len;
+  const ep_mapping *table;
+} dists_path;
+
 struct epindex_dists {
   ep_arena arena;
-  dist_row *rows;
+  dist_ent *rows;
   size_t n, cap;
-  ep_mapping **tables; /* held: rows from a lookup table point into it */
+  dists_path *paths; /* by path index (npaths: the handle's entries) */
+  size_t npaths;
+  ep_mapping **tables; /* held: borrowed rows are in them */
   size_t ntables, cap_tables;
 };
 
@@ -873,30 +879,72 @@ static int dists_hold(epindex_dists *d, ep_mapping *m) {
   return EPINDEX_OK;
 }
 
-/* Append a distribution, its strings copied (the path once per entry) --
- * or, borrowed, pointing into a table the list holds: a list of all is
- * made in every process of a plugin host, and copying its names would be
- * most of its cost. */
-static int dists_add(epindex_dists *d, const char *const f[DIST_NFIELDS],
-                     const size_t len[DIST_NFIELDS], size_t path_index,
-                     int64_t ord, unsigned flags, uint32_t nentries,
-                     const char **shared_path, bool borrowed) {
-  if (ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows), 64))
+/* The path of entry path_index, copied once per list. */
+static int dists_path_of(epindex_dists *d, size_t path_index, const char *path,
+                         const ep_mapping *table) {
+  dists_path *dp = &d->paths[path_index];
+  if (dp->path)
+    return EPINDEX_OK;
+  size_t len = strlen(path);
+  if (len > UINT32_MAX || !(dp->path = ep_arena_strndup(&d->arena, path, len)))
     return EPINDEX_ENOMEM;
-  dist_row *row = &d->rows[d->n];
-  int rc = borrowed
-               ? borrow_fields(f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
-                               &d->arena, shared_path, row->f, row->len)
-               : copy_fields(&d->arena, f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
-                             shared_path, row->f, row->len);
-  if (rc)
-    return rc;
-  row->path_index = path_index;
-  row->ord = ord;
-  row->flags = flags;
-  row->nentries = flags & EPINDEX_DIST_ENTRY_POINTS ? nentries : 0;
+  dp->len = (uint32_t)len;
+  dp->table = table;
+  return EPINDEX_OK;
+}
+
+/* Append a distribution: where its row is in a table the list holds (at),
+ * or its fields copied (at NULL). */
+static int dists_add(epindex_dists *d, const unsigned char *at,
+                     const char *const f[DIST_NFIELDS],
+                     const size_t len[DIST_NFIELDS], size_t path_index,
+                     int64_t ord, unsigned flags, uint32_t nentries) {
+  if (path_index > UINT32_MAX || flags > UINT16_MAX ||
+      ep_grow(&d->rows, &d->cap, d->n, sizeof(*d->rows), 64))
+    return EPINDEX_ENOMEM;
+  dist_ent *e = &d->rows[d->n];
+  *e = (dist_ent){at, (uint32_t)path_index, (uint16_t)flags, at != NULL};
+  if (!at) {
+    dist_row *row = ep_arena_alloc(&d->arena, sizeof(*row));
+    const char *path = d->paths[path_index].path;
+    if (!row || copy_fields(&d->arena, f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
+                            &path, row->f, row->len))
+      return EPINDEX_ENOMEM;
+    row->path_index = path_index;
+    row->ord = ord;
+    row->flags = flags;
+    row->nentries = flags & EPINDEX_DIST_ENTRY_POINTS ? nentries : 0;
+    e->p = row;
+  }
   d->n++;
   return EPINDEX_OK;
+}
+
+/* Distribution i of the list with all its fields (false: its row no longer
+ * reads as it did, a table changed in place; out is then empty). */
+static bool dist_view(const epindex_dists *d, size_t i, dist_row *out) {
+  const dist_ent *e = &d->rows[i];
+  if (!e->borrowed) {
+    *out = *(const dist_row *)e->p;
+    return true;
+  }
+  *out = (dist_row){.path_index = e->path_index, .flags = e->flags};
+  const dists_path *dp = &d->paths[e->path_index];
+  ep_row r;
+  if (ep_lookup_row_at(e->p, dp->table, &r) != 1)
+    return false;
+  static const int col[DIST_NFIELDS - 1] = {EP_COL_METADIR, EP_COL_DNAME,
+                                            EP_COL_DVERSION, EP_COL_KEY};
+  for (int k = 0; k < DIST_NFIELDS - 1; k++) {
+    out->f[k] = r.f[col[k]];
+    out->len[k] = (uint32_t)r.n[col[k]];
+  }
+  out->f[EPINDEX_DIST_PATH] = dp->path;
+  out->len[EPINDEX_DIST_PATH] = dp->len;
+  out->ord = r.ord;
+  out->nentries =
+      e->flags & EPINDEX_DIST_ENTRY_POINTS ? (uint32_t)(r.line >> 8) : 0;
+  return true;
 }
 
 /* The query as importlib.metadata's Prepared holds it, and where a pass
@@ -908,8 +956,7 @@ typedef struct dists_job {
   ep_buf legacy, egg; /* Prepared.legacy_normalize(name); a path's key */
   epindex *ix;
   size_t entry;
-  const char *path_copy;
-  bool borrow; /* the rows come from a table the list holds */
+  const ep_mapping *table; /* the rows come from this table, the list's */
 } dists_job;
 
 /* Entry points are known for a distribution that answers with them
@@ -922,15 +969,18 @@ static unsigned dist_flags_of(bool file, bool answers, bool bad_value,
          (file ? EPINDEX_DIST_FILE : 0u);
 }
 
-static int dists_add_job(dists_job *j, const char *metadir, size_t mlen,
-                         const char *name, size_t nlen, const char *version,
-                         size_t vlen, const char *key, size_t klen, int64_t ord,
+static int dists_add_job(dists_job *j, const unsigned char *at,
+                         const char *metadir, size_t mlen, const char *name,
+                         size_t nlen, const char *version, size_t vlen,
+                         const char *key, size_t klen, int64_t ord,
                          unsigned flags, uint32_t nentries) {
   const char *path = j->ix->ents[j->entry].path;
   const char *f[DIST_NFIELDS] = {metadir, name, version, key, path};
   size_t len[DIST_NFIELDS] = {mlen, nlen, vlen, klen, strlen(path)};
-  return dists_add(j->out, f, len, j->entry, ord, flags, nentries,
-                   &j->path_copy, j->borrow);
+  int rc = dists_path_of(j->out, j->entry, path, j->table);
+  return rc ? rc
+            : dists_add(j->out, j->table ? at : NULL, f, len, j->entry, ord,
+                        flags, nentries);
 }
 
 /* A \ndist, \nname\n or \negg row (ep_index_dist_rows). */
@@ -944,7 +994,7 @@ static int add_dist_row(void *ctx, const ep_row *r) {
   bool answers = !(r->line & 4) && !r->f[EP_COL_NAME] && r->f[EP_COL_KEY];
   unsigned flags = dist_flags_of((r->line & 3) == EP_KIND_FILE, answers,
                                  (r->line & 16) != 0, j->ix->flags);
-  return dists_add_job(j, r->f[EP_COL_METADIR], r->n[EP_COL_METADIR],
+  return dists_add_job(j, r->at, r->f[EP_COL_METADIR], r->n[EP_COL_METADIR],
                        r->f[EP_COL_DNAME], r->n[EP_COL_DNAME],
                        r->f[EP_COL_DVERSION], r->n[EP_COL_DVERSION],
                        r->f[EP_COL_KEY], r->n[EP_COL_KEY], r->ord, flags,
@@ -967,7 +1017,7 @@ static int dists_of_index(dists_job *j, path_ent *pe) {
   int held = table ? dists_hold(j->out, table) : EPINDEX_OK;
   if (held)
     return held;
-  j->borrow = table != NULL;
+  j->table = table;
   if (j->all)
     return ep_index_dist_rows(pe->ix, EP_GRP_DIST, strlen(EP_GRP_DIST),
                               add_dist_row, j);
@@ -1007,9 +1057,9 @@ static int dists_of_catalog(dists_job *j, const path_ent *pe) {
       continue;
     unsigned flags = dist_flags_of(d->kind == EP_KIND_FILE, ep_dist_answers(d),
                                    d->bad_value != 0, j->ix->flags);
-    rc = dists_add_job(j, d->metadir, strlen(d->metadir), d->name, d->name_len,
-                       d->version, d->version_len, d->key, d->key_len, d->ord,
-                       flags, (uint32_t)d->count);
+    rc = dists_add_job(j, NULL, d->metadir, strlen(d->metadir), d->name,
+                       d->name_len, d->version, d->version_len, d->key,
+                       d->key_len, d->ord, flags, (uint32_t)d->count);
   }
   return rc;
 }
@@ -1030,12 +1080,12 @@ static int dists_reserve_all(dists_job *j) {
 static int dists_attempt(epindex *ix, void *job, size_t *failed) {
   dists_job *j = job;
   j->out->n = 0;
+  memset(j->out->paths, 0, j->out->npaths * sizeof(*j->out->paths));
   int rc = j->all ? dists_reserve_all(j) : EPINDEX_OK;
   for (size_t i = 0; i < ix->n && !rc; i++) {
     path_ent *pe = &ix->ents[i];
     j->entry = i;
-    j->path_copy = NULL;
-    j->borrow = false;
+    j->table = NULL;
     if (pe->ix) {
       if ((rc = dists_of_index(j, pe)) == EPINDEX_EIO)
         *failed = i;
@@ -1064,8 +1114,12 @@ int epindex_distributions(epindex *ix, const char *name, size_t name_len,
   if (!ix)
     return EPINDEX_EINVAL;
   dists_job j = {.ix = ix, .all = !name || name_len == 0};
-  if (!(j.out = calloc(1, sizeof(*j.out))))
+  if (!(j.out = calloc(1, sizeof(*j.out))) ||
+      !(j.out->paths = calloc(ix->n ? ix->n : 1, sizeof(*j.out->paths)))) {
+    epindex_dists_free(j.out);
     return EPINDEX_ENOMEM;
+  }
+  j.out->npaths = ix->n;
   int rc = j.all ? EPINDEX_OK : prepare_name(&j, name, name_len);
   if (!rc) {
     pthread_mutex_lock(&ix->mu);
@@ -1089,11 +1143,12 @@ const char *epindex_dists_get(const epindex_dists *d, size_t i,
                               epindex_dist_field f, size_t *len) {
   if (len)
     *len = 0;
-  if (!d || i >= d->n || (unsigned)f >= DIST_NFIELDS)
+  dist_row row;
+  if (!d || i >= d->n || (unsigned)f >= DIST_NFIELDS || !dist_view(d, i, &row))
     return NULL;
   if (len)
-    *len = d->rows[i].len[f];
-  return d->rows[i].f[f];
+    *len = row.len[f];
+  return row.f[f];
 }
 
 size_t epindex_dists_path_index(const epindex_dists *d, size_t i) {
@@ -1105,7 +1160,8 @@ unsigned epindex_dists_flags(const epindex_dists *d, size_t i) {
 }
 
 size_t epindex_dists_entry_count(const epindex_dists *d, size_t i) {
-  return d && i < d->n ? d->rows[i].nentries : 0;
+  dist_row row;
+  return d && i < d->n && dist_view(d, i, &row) ? row.nentries : 0;
 }
 
 void epindex_dists_free(epindex_dists *d) {
@@ -1113,6 +1169,7 @@ void epindex_dists_free(epindex_dists *d) {
     return;
   ep_arena_free(&d->arena);
   free(d->rows);
+  free(d->paths);
   for (size_t i = 0; i < d->ntables; i++)
     ep_mapping_release(d->tables[i]);
   free(d->tables);
@@ -1248,10 +1305,10 @@ int epindex_dists_entry_points(epindex *ix, const epindex_dists *d, size_t i,
   *out = NULL;
   if (!ix || !d || i >= d->n || d->rows[i].path_index >= ix->n)
     return EPINDEX_EINVAL;
-  if (!(d->rows[i].flags & EPINDEX_DIST_ENTRY_POINTS))
+  dist_row row;
+  if (!(d->rows[i].flags & EPINDEX_DIST_ENTRY_POINTS) || !dist_view(d, i, &row))
     return EPINDEX_ENOENT;
-  entries_job j = {.row = &d->rows[i],
-                   .res = calloc(1, sizeof(epindex_result))};
+  entries_job j = {.row = &row, .res = calloc(1, sizeof(epindex_result))};
   if (!j.res)
     return EPINDEX_ENOMEM;
   pthread_mutex_lock(&ix->mu);

@@ -19,6 +19,7 @@
  * damaged file: no writer stores one. */
 static int row_of_stmt(sqlite3_stmt *st, bool full, const char *grp,
                        size_t glen, ep_row *r) {
+  r->at = NULL;
   r->ints = 0;
   for (int i = 0; i < EP_COL_FIELDS; i++) {
     int t = sqlite3_column_type(st, i);

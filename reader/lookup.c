@@ -170,37 +170,58 @@ bool ep_lookup_find_name(const ep_lookup *lk, const char *key, size_t klen,
   return search(lk, lk->ndir, lk->nnames, EP_GRP_NAME, key, klen, it);
 }
 
-int ep_lookup_next(ep_lookup_rows *it, ep_row *row) {
-  if (it->left == 0)
+/* The row at p, of which avail bytes are in the table: its length, or 0
+ * when it runs out of them. */
+static size_t decode_row(const unsigned char *p, size_t avail, ep_row *row) {
+  if (avail < 16)
     return 0;
-  const ep_lookup *lk = it->lk;
-  size_t off = it->off, end = lk->size;
-  if (off > end || end - off < 16)
-    return EPINDEX_EIO;
-  row->grp = it->grp;
-  row->glen = it->glen;
+  row->at = p;
   row->ints = 0;
-  row->ord = (int64_t)get64(lk->base + off);
-  row->line = (int64_t)get64(lk->base + off + 8);
-  off += 16;
+  row->ord = (int64_t)get64(p);
+  row->line = (int64_t)get64(p + 8);
+  size_t off = 16;
   for (int f = 0; f < EP_COL_FIELDS; f++) {
-    if (end - off < 4)
-      return EPINDEX_EIO;
-    uint32_t len = get32(lk->base + off);
+    if (avail - off < 4)
+      return 0;
+    uint32_t len = get32(p + off);
     off += 4;
     row->f[f] = NULL;
     row->n[f] = 0;
     if (len == LK_NULL)
       continue;
-    if (len >= end - off || lk->base[off + len] != '\0')
-      return EPINDEX_EIO;
-    row->f[f] = (const char *)lk->base + off;
+    if (len >= avail - off || p[off + len] != '\0')
+      return 0;
+    row->f[f] = (const char *)p + off;
     row->n[f] = len;
     off += len + 1;
   }
-  it->off = off;
+  return off;
+}
+
+int ep_lookup_next(ep_lookup_rows *it, ep_row *row) {
+  if (it->left == 0)
+    return 0;
+  const ep_lookup *lk = it->lk;
+  size_t used = it->off <= lk->size
+                    ? decode_row(lk->base + it->off, lk->size - it->off, row)
+                    : 0;
+  if (!used)
+    return EPINDEX_EIO;
+  row->grp = it->grp;
+  row->glen = it->glen;
+  it->off += used;
   it->left--;
   return 1;
+}
+
+int ep_lookup_row_at(const unsigned char *at, const ep_mapping *m,
+                     ep_row *row) {
+  const unsigned char *base = m->base;
+  if (at < base || at >= base + m->size)
+    return EPINDEX_EIO;
+  row->grp = NULL;
+  row->glen = 0;
+  return decode_row(at, m->size - (size_t)(at - base), row) ? 1 : EPINDEX_EIO;
 }
 
 /* ---- writing ------------------------------------------------------------ */

@@ -63,6 +63,7 @@ typedef struct ep_lookup_rows {
  * values do; nothing else may). Points into the mapping or the statement:
  * valid until the next row. */
 typedef struct ep_row {
+  const unsigned char *at; /* its bytes in a lookup table; NULL: index.db's */
   const char *grp;
   size_t glen;
   int64_t ord, line;
@@ -98,6 +99,11 @@ bool ep_lookup_find_name(const ep_lookup *lk, const char *key, size_t klen,
                          ep_lookup_rows *it);
 /* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
 int ep_lookup_next(ep_lookup_rows *it, ep_row *row);
+/* The row whose bytes start at at (an ep_row's at) in the table mapped by
+ * m, read again and checked again (no group: grp NULL): 1, or EPINDEX_EIO
+ * when at is not in m or the row runs out of it. For lists that keep a
+ * row's place instead of its fields (epindex_distributions()). */
+int ep_lookup_row_at(const unsigned char *at, const ep_mapping *m, ep_row *row);
 /* Write the table of the (committed) index db to fd. */
 int ep_lookup_write(sqlite3 *db, int fd);
 
