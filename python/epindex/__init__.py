@@ -596,10 +596,23 @@ def _validates_values(module):
     return rule
 
 
+_classes = {}  # importlib's PathDistribution -> _indexed_class()'s
+
+
 def _indexed_class(module):
     """importlib's PathDistribution, with what the index knows: a subclass
-    that passes isinstance() and has the same name."""
+    that passes isinstance() and has the same name, made on first use
+    (importing importlib.metadata loads neither the C library nor pathlib).
+    Its C base, IndexedDist, holds the distribution's row in the object
+    itself: Dists.objects() and bind_row() make them."""
     base = module.PathDistribution
+    cls = _classes.get(base)
+    if cls is None:
+        cls = _classes[base] = _make_indexed_class(module, base)
+    return cls
+
+
+def _make_indexed_class(module, base):
     make_ep, ep_cls = _ep_maker(module), module.EntryPoint
     in_c = _fills_dict(module)  # the binding builds them
     make_eps = module.EntryPoints
@@ -608,8 +621,7 @@ def _indexed_class(module):
     def get_path(self):
         path = self.__dict__.get("_epindex_path")
         if path is None:  # as importlib's FastPath.joinpath() makes it
-            where = self._epindex
-            path = pathlib.Path(where.root, where.field(0))
+            path = pathlib.Path(self._epindex_root, self._epindex_field(0))
             self.__dict__["_epindex_path"] = path
         return path
 
@@ -618,29 +630,26 @@ def _indexed_class(module):
 
     def from_index(k, importlibs):
         def get(self):
-            value = self._epindex.field(k)
+            value = self._epindex_field(k)
             return value if value is not None else importlibs.fget(self)
         get.__name__ = importlibs.fget.__name__
         return property(get, doc=importlibs.__doc__)
 
-    class PathDistribution(base):
+    class PathDistribution(base, _epindex.IndexedDist):
         __doc__ = base.__doc__
         _path = property(get_path, set_path)
 
-        # self._epindex: its row of a Dists list (a DistRef), set by
-        # Dists.objects(); what the index holds, or (None: absent,
-        # unreadable) importlib's
+        # what the index holds, or (None: absent, unreadable) importlib's
         name = from_index(1, base.name)
         version = from_index(2, base.version)
         _normalized_name = from_index(3, base._normalized_name)
 
         @property
         def entry_points(self):
-            where = self._epindex
             if in_c:
-                eps = where.entry_point_objects(ep_cls, self)
+                eps = self._epindex_entry_point_objects(ep_cls)
             else:
-                eps = where.entry_points()
+                eps = self._epindex_entry_points()
                 if eps:
                     eps = [make_ep(n, v, g, self) for g, n, v in eps]
             if eps is None:  # the index has not them: importlib reads
@@ -688,7 +697,6 @@ def _usable_path(paths):
 def _accelerated_finder(module, original):
     """MetadataPathFinder.find_distributions(), answering from the indexes
     per path entry; importlib's own search for the others."""
-    cls_of = _indexed_class(module)
     Context = module.DistributionFinder.Context
 
     def find_distributions(cls, context=Context()):
@@ -699,8 +707,8 @@ def _accelerated_finder(module, original):
         paths = list(paths)
         h, results = _opened(paths, None, _validates_values(module),
                              warn=False, rescan=False)
-        return _chain_entries(module, cls, cls_of, paths, h.sources, name,
-                              _dists(h, results, name))
+        return _chain_entries(module, cls, _indexed_class(module), paths,
+                              h.sources, name, _dists(h, results, name))
 
     find_distributions.__doc__ = original.__doc__
     find_distributions.__wrapped__ = original
@@ -768,7 +776,7 @@ def _accelerated_entry_points(module, saved):
             group = None
         if not isinstance(name, str):
             name = None
-        eps = _importlib_eps(module, saved["class"], paths, h, results,
+        eps = _importlib_eps(module, _indexed_class(module), paths, h, results,
                              group, name)
         if group is not None and set(params) <= {"group", "name"}:
             # select() would keep every one of them, in this order
@@ -793,26 +801,6 @@ def _answers_alone(h, results):
     return ok
 
 
-class _RowRef:
-    """What a lookup row tells of its distribution, as a DistRef tells it
-    (field(k), entry_points(), root): metadata entry, name and version; no
-    key and no entry points (importlib works them out)."""
-    __slots__ = ("root", "_fields")
-
-    def __init__(self, root, metadir, name, version):
-        self.root = root
-        self._fields = (metadir, name, version, None)
-
-    def field(self, k):
-        return self._fields[k]
-
-    def entry_points(self):
-        return None
-
-    def entry_point_objects(self, cls, dist):
-        return None
-
-
 def _importlib_eps(module, cls_of, paths, h, results, group, name):
     """New importlib EntryPoint objects for the rows of a lookup, each bound
     to a new PathDistribution of its metadata directory (one per
@@ -821,15 +809,14 @@ def _importlib_eps(module, cls_of, paths, h, results, group, name):
     rows = results.get(key)
     if rows is None:
         rows = results[key] = _lookup(h, group, name)
-    make = _ep_maker(module)
+    make, bind = _ep_maker(module), _epindex.bind_row
     dists = {}
     eps = []
     for g, n, v, dname, dversion, index, metadir in rows:
         dist = dists.get((index, metadir))
         if dist is None:  # no key, entry points unknown: importlib's
-            dist = dists[(index, metadir)] = object.__new__(cls_of)
-            dist.__dict__["_epindex"] = _RowRef(paths[index], metadir,
-                                                dname, dversion)
+            dist = dists[(index, metadir)] = bind(
+                cls_of, paths[index], (metadir, dname, dversion, None))
         eps.append(make(n, v, g, dist))
     return eps
 
@@ -865,8 +852,7 @@ def _patch(module):
     saved = {"find_distributions": original, "ours": ours,
              "entry_points": module.entry_points,
              "distributions": module.distributions,
-             "discover": module.Distribution.__dict__.get("discover"),
-             "class": _indexed_class(module)}
+             "discover": module.Distribution.__dict__.get("discover")}
     if module.__name__ == "importlib.metadata":
         saved["path_finder"] = _stdlib_path_finder().__dict__.get(
             "find_distributions")

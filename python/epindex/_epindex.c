@@ -8,11 +8,16 @@
  *   Dists.row(i) -> (metadir, name, version, key, path index, flags,
  *                                 entry count)
  *   Dists.span(path_index) -> (start, stop): the rows of that path entry
+ *   IndexedDist: the C base of accelerate()'s PathDistribution class;
+ *                                 _epindex_field(k), _epindex_entry_points(),
+ *                                 _epindex_root are its row's, and
+ *                                 _epindex_entry_point_objects(cls) builds
+ *                                 importlib's EntryPoint objects
  *   Dists.objects(cls, start, stop, root) -> list of object.__new__(cls),
- *                                 each with _epindex = a DistRef, whose
- *                                 field(k), entry_points() and root are
- *                                 its row's; entry_point_objects(cls,
- *                                 dist) builds importlib's EntryPoints
+ *                                 cls an IndexedDist subclass, each bound
+ *                                 to its row
+ *   bind_row(cls, root, fields) -> object.__new__(cls) holding a lookup
+ *                                 row's (metadir, name, version, key)
  *   Dists.entry_points(i) -> list of (group, name, value) (() for none),
  *                                 or None when the index does not know them
  *   Handle.dist_counts -> tuple: distributions per path entry
@@ -272,72 +277,112 @@ static PyObject *field_of(Dists *o, Py_ssize_t i, int k) {
   return text(s, len);
 }
 
-/* ---- one distribution of a list: what an accelerated PathDistribution
- * carries (not tracked by the collector: it refers to no container) --- */
+/* ---- IndexedDist: the C base of the accelerated PathDistribution class,
+ * which holds what the index knows of the distribution in the object
+ * itself: a plugin host lists every distribution of the path in every
+ * process, and an object of its own for that (and an attribute to hold
+ * it) would cost each another allocation of fresh memory. ------------- */
 
+/* src: a Dists list (i its row), or (i -1) the fields (metadir, name,
+ * version, key) a lookup row tells, whose entry points are unknown. */
 typedef struct {
-  PyObject_HEAD Dists *dists;
+  PyObject_HEAD PyObject *src;
   Py_ssize_t i;
   PyObject *root; /* its path entry, as sys.path has it */
-} DistRef;
+} IndexedDist;
 
-static void distref_dealloc(DistRef *r) {
-  Py_XDECREF(r->dists);
-  Py_XDECREF(r->root);
-  Py_TYPE(r)->tp_free((PyObject *)r);
+static PyTypeObject DistsType;
+
+static void indexed_dealloc(IndexedDist *o) {
+  Py_XDECREF(o->src);
+  Py_XDECREF(o->root);
+  Py_TYPE(o)->tp_free((PyObject *)o);
 }
 
-static PyObject *distref_field(DistRef *r, PyObject *arg) {
+/* Its Dists list, or NULL (a lookup row's, or not bound). */
+static Dists *indexed_list(const IndexedDist *o) {
+  return o->src && Py_IS_TYPE(o->src, &DistsType) ? (Dists *)o->src : NULL;
+}
+
+static PyObject *indexed_field(IndexedDist *o, PyObject *arg) {
   int k = PyLong_AsLong(arg);
   if (k == -1 && PyErr_Occurred())
     return NULL;
-  return field_of(r->dists, r->i, k);
+  Dists *d = indexed_list(o);
+  if (d)
+    return field_of(d, o->i, k);
+  if (!o->src || k < 0 || k >= PyTuple_GET_SIZE(o->src))
+    return PyErr_Format(PyExc_ValueError, "no field %d", k);
+  return Py_NewRef(PyTuple_GET_ITEM(o->src, k));
 }
 
-static PyObject *distref_entry_points(DistRef *r, PyObject *unused) {
+static PyObject *indexed_entry_points(IndexedDist *o, PyObject *unused) {
   (void)unused;
-  return entry_rows(r->dists, r->i);
+  Dists *d = indexed_list(o);
+  return d ? entry_rows(d, o->i) : Py_NewRef(Py_None);
 }
 
-static PyObject *distref_entry_point_objects(DistRef *r, PyObject *args) {
-  PyTypeObject *cls;
-  PyObject *dist;
-  if (!PyArg_ParseTuple(args, "O!O:entry_point_objects", &PyType_Type, &cls,
-                        &dist))
-    return NULL;
-  return entry_objects(r->dists, r->i, cls, dist);
+static PyObject *indexed_entry_point_objects(IndexedDist *o, PyObject *cls) {
+  if (!PyType_Check(cls))
+    return PyErr_Format(PyExc_TypeError, "a class is required");
+  Dists *d = indexed_list(o);
+  return d ? entry_objects(d, o->i, (PyTypeObject *)cls, (PyObject *)o)
+           : Py_NewRef(Py_None);
 }
 
-static PyObject *distref_get_root(DistRef *r, void *unused) {
+static PyObject *indexed_get_root(IndexedDist *o, void *unused) {
   (void)unused;
-  return Py_NewRef(r->root);
+  return Py_NewRef(o->root ? o->root : Py_None);
 }
 
-static PyMethodDef distref_methods[] = {
-    {"field", (PyCFunction)distref_field, METH_O,
-     "field(k) -> str or None: 0 metadir, 1 name, 2 version, 3 key"},
-    {"entry_points", (PyCFunction)distref_entry_points, METH_NOARGS,
-     "entry_points() -> as Dists.entry_points(i)"},
-    {"entry_point_objects", (PyCFunction)distref_entry_point_objects,
-     METH_VARARGS,
-     "entry_point_objects(cls, dist) -> list of object.__new__(cls) with "
-     "__dict__ {name, value, group, dist}; () for none, None where the "
-     "index does not hold them"},
+static PyMethodDef indexed_methods[] = {
+    {"_epindex_field", (PyCFunction)indexed_field, METH_O,
+     "_epindex_field(k) -> str or None: 0 metadir, 1 name, 2 version, 3 key"},
+    {"_epindex_entry_points", (PyCFunction)indexed_entry_points, METH_NOARGS,
+     "_epindex_entry_points() -> as Dists.entry_points(i)"},
+    {"_epindex_entry_point_objects", (PyCFunction)indexed_entry_point_objects,
+     METH_O,
+     "_epindex_entry_point_objects(cls) -> list of object.__new__(cls) with "
+     "attributes name, value, group, dist (this object); () for none, None "
+     "where the index does not hold them"},
     {NULL, NULL, 0, NULL}};
 
-static PyGetSetDef distref_getset[] = {
-    {"root", (getter)distref_get_root, NULL, "its path entry", NULL},
+static PyGetSetDef indexed_getset[] = {
+    {"_epindex_root", (getter)indexed_get_root, NULL,
+     "its path entry (None: not from an index)", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyTypeObject DistRefType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "epindex._epindex.DistRef",
-    .tp_basicsize = sizeof(DistRef),
-    .tp_dealloc = (destructor)distref_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A distribution of a Dists list (Dists.objects()).",
-    .tp_methods = distref_methods,
-    .tp_getset = distref_getset,
+static PyTypeObject IndexedDistType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "epindex._epindex.IndexedDist",
+    .tp_basicsize = sizeof(IndexedDist),
+    .tp_dealloc = (destructor)indexed_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "What an index knows of one distribution: the C base of "
+              "accelerate()'s PathDistribution class (Dists.objects(), "
+              "bind_row()).",
+    .tp_methods = indexed_methods,
+    .tp_getset = indexed_getset,
 };
+
+/* object.__new__(cls) of a subclass of IndexedDist, bound to src, i, root. */
+static PyObject *indexed_new(PyTypeObject *cls, PyObject *noargs, PyObject *src,
+                             Py_ssize_t i, PyObject *root) {
+  PyObject *obj = PyBaseObject_Type.tp_new(cls, noargs, NULL);
+  if (obj) {
+    IndexedDist *o = (IndexedDist *)obj;
+    Py_XSETREF(o->src, Py_NewRef(src));
+    Py_XSETREF(o->root, Py_NewRef(root));
+    o->i = i;
+  }
+  return obj;
+}
+
+static int check_indexed_class(PyTypeObject *cls) {
+  if (PyType_IsSubtype(cls, &IndexedDistType))
+    return 0;
+  PyErr_SetString(PyExc_TypeError, "a subclass of IndexedDist is required");
+  return -1;
+}
 
 static PyObject *dist_tuple(const epindex_dists *d, size_t i) {
   PyObject *f[4];
@@ -384,40 +429,30 @@ static PyObject *dists_span(Dists *o, PyObject *arg) {
   return Py_BuildValue("(nn)", (Py_ssize_t)start, (Py_ssize_t)stop);
 }
 
-/* object.__new__(cls) for rows [start, stop), each told where it is (a
- * DistRef): the Python side's distribution objects, built without a
+/* object.__new__(cls) for rows [start, stop), cls a subclass of
+ * IndexedDist: the Python side's distribution objects, built without a
  * Python frame each (a plugin host lists every distribution of the path). */
 static PyObject *dists_objects(Dists *o, PyObject *args) {
   PyTypeObject *cls;
   Py_ssize_t start, stop;
   PyObject *root;
   if (!PyArg_ParseTuple(args, "O!nnO:objects", &PyType_Type, &cls, &start,
-                        &stop, &root))
+                        &stop, &root) ||
+      check_indexed_class(cls) < 0)
     return NULL;
   Py_ssize_t n = (Py_ssize_t)epindex_dists_count(o->d);
   start = start < 0 ? 0 : start > n ? n : start;
   stop = stop < start ? start : stop > n ? n : stop;
-  PyObject *attr = PyUnicode_InternFromString("_epindex");
   PyObject *noargs = PyTuple_New(0);
-  PyObject *list = attr && noargs ? PyList_New(stop - start) : NULL;
+  PyObject *list = noargs ? PyList_New(stop - start) : NULL;
   for (Py_ssize_t i = start; list && i < stop; i++) {
-    PyObject *obj = PyBaseObject_Type.tp_new(cls, noargs, NULL);
-    DistRef *where = obj ? PyObject_New(DistRef, &DistRefType) : NULL;
-    if (where) {
-      where->dists = (Dists *)Py_NewRef(o);
-      where->i = i;
-      where->root = Py_NewRef(root);
-    }
-    int rc = where ? PyObject_SetAttr(obj, attr, (PyObject *)where) : -1;
-    Py_XDECREF(where);
-    if (rc < 0) {
-      Py_XDECREF(obj);
+    PyObject *obj = indexed_new(cls, noargs, (PyObject *)o, i, root);
+    if (!obj) {
       Py_CLEAR(list);
       break;
     }
     PyList_SET_ITEM(list, i - start, obj);
   }
-  Py_XDECREF(attr);
   Py_XDECREF(noargs);
   return list;
 }
@@ -440,7 +475,7 @@ static PyMethodDef dists_methods[] = {
      "span(path_index) -> (start, stop): the rows of that path entry"},
     {"objects", (PyCFunction)dists_objects, METH_VARARGS,
      "objects(cls, start, stop, root) -> [object.__new__(cls), ...] for rows "
-     "[start, stop), each with _epindex = its DistRef"},
+     "[start, stop), cls a subclass of IndexedDist, each bound to its row"},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject DistsType = {
@@ -702,6 +737,20 @@ static PyObject *mod_update(PyObject *self, PyObject *args, PyObject *kw) {
                        st.patched ? Py_True : Py_False);
 }
 
+static PyObject *mod_bind_row(PyObject *self, PyObject *args) {
+  (void)self;
+  PyTypeObject *cls;
+  PyObject *root, *fields;
+  if (!PyArg_ParseTuple(args, "O!OO!:bind_row", &PyType_Type, &cls, &root,
+                        &PyTuple_Type, &fields) ||
+      check_indexed_class(cls) < 0)
+    return NULL;
+  PyObject *noargs = PyTuple_New(0);
+  PyObject *obj = noargs ? indexed_new(cls, noargs, fields, -1, root) : NULL;
+  Py_XDECREF(noargs);
+  return obj;
+}
+
 static PyMethodDef mod_methods[] = {
     {"open", mod_open, METH_VARARGS,
      "open(paths, policy, flags=0) -> Handle: judge every path entry now "
@@ -709,6 +758,10 @@ static PyMethodDef mod_methods[] = {
     {"stamps", mod_stamps, METH_O,
      "stamps(paths) -> tuple: (st_dev, st_ino, st_mtime_ns) of each entry, "
      "None if absent"},
+    {"bind_row", mod_bind_row, METH_VARARGS,
+     "bind_row(cls, root, fields) -> object.__new__(cls), cls a subclass of "
+     "IndexedDist, holding fields (metadir, name, version, key) of a lookup "
+     "row; its entry points unknown"},
     {"update", (PyCFunction)(void (*)(void))mod_update,
      METH_VARARGS | METH_KEYWORDS,
      "update(dir, full=False) -> dict: (re)build the index of dir"},
@@ -729,7 +782,7 @@ PyMODINIT_FUNC PyInit__epindex(void);
 
 PyMODINIT_FUNC PyInit__epindex(void) {
   if (PyType_Ready(&HandleType) < 0 || PyType_Ready(&DistsType) < 0 ||
-      PyType_Ready(&DistRefType) < 0)
+      PyType_Ready(&IndexedDistType) < 0)
     return NULL;
   PyObject *m = PyModule_Create(&module);
   if (!m)
@@ -746,7 +799,9 @@ PyMODINIT_FUNC PyInit__epindex(void) {
       PyModule_AddIntConstant(m, "USER_CACHE", EPINDEX_OPEN_USER_CACHE) < 0 ||
       PyModule_AddIntConstant(m, "DIST_ENTRY_POINTS",
                               EPINDEX_DIST_ENTRY_POINTS) < 0 ||
-      PyModule_AddIntConstant(m, "DIST_FILE", EPINDEX_DIST_FILE) < 0) {
+      PyModule_AddIntConstant(m, "DIST_FILE", EPINDEX_DIST_FILE) < 0 ||
+      PyModule_AddObjectRef(m, "IndexedDist", (PyObject *)&IndexedDistType) <
+          0) {
     Py_DECREF(m);
     return NULL;
   }

@@ -130,11 +130,13 @@ names_after = by_name()
 for want, got in zip(names_before, names_after):
     if want != got:
         failures.append(("by name", want, got))
-from_index = sum("_epindex" in d.__dict__ for d in accelerated_dists)
+def from_an_index(d):
+    return getattr(d, "_epindex_root", None) is not None
+from_index = sum(map(from_an_index, accelerated_dists))
 accelerated = md.entry_points is not original
 epindex.restore()
 restored = md.entry_points is original and not any(
-    "_epindex" in d.__dict__ for d in md.distributions())
+    map(from_an_index, md.distributions()))
 print(json.dumps({"checked": len(baseline), "failures": failures,
                   "accelerated": accelerated, "restored": restored,
                   "dists_from_index": from_index}))
