@@ -250,8 +250,6 @@ static void test_a_list_outlives_its_handle(void **state) {
   free_tree(&t);
 }
 
-/* Under the value rule (3.15+), importlib raises reading the entry points
- * of a distribution with a value that is no object reference. */
 /* An index answers in exactly the scan's order. */
 static void test_index_order_is_the_scans(void **state) {
   (void)state;
@@ -270,6 +268,8 @@ static void test_index_order_is_the_scans(void **state) {
   free_tree(&t);
 }
 
+/* Under the value rule (3.15+), importlib raises reading the entry points
+ * of a distribution with a value that is no object reference. */
 static void test_value_rule(void **state) {
   (void)state;
   char *site = tmp_dir();
