@@ -707,23 +707,28 @@ def _accelerated_finder(module, original):
         paths = list(paths)
         h, results = _opened(paths, None, _validates_values(module),
                              warn=False, rescan=False)
-        return _chain_entries(module, cls, _indexed_class(module), paths,
-                              h.sources, name, _dists(h, results, name))
+        return _chain_entries(module, cls, _indexed_class(module), paths, h,
+                              name, _dists(h, results, name))
 
     find_distributions.__doc__ = original.__doc__
     find_distributions.__wrapped__ = original
     return find_distributions
 
 
-def _chain_entries(module, finder, cls_of, paths, sources, name, dists):
+def _chain_entries(module, finder, cls_of, paths, h, name, dists):
     """Path entry by path entry: the index's distributions where it has
-    one, importlib's own search where not."""
-    for index, (source, _) in enumerate(sources):
+    one, importlib's own search where not -- but not in a directory whose
+    listing (NO_SCAN: taken with the handle, kept while its mtime is) has
+    no *.dist-info or *.egg-info at all, where importlib's search, which
+    matches those names alone, finds nothing (the standard library's
+    directories, '' in most programs)."""
+    for index, ((source, reason), count) in enumerate(zip(h.sources,
+                                                          h.dist_counts)):
         if source in ("index", "cache"):
             if dists is not None:  # the pathlib objects wait (_path)
                 start, stop = dists.span(index)
                 yield from dists.objects(cls_of, start, stop, paths[index])
-        else:
+        elif source != "scan" or reason == "not-a-dir" or count:
             yield from map(module.PathDistribution,
                            finder._search_paths(name, [paths[index]]))
 

@@ -414,6 +414,36 @@ def test_current_directory_follows_chdir(venv, tmp_path):
     assert out.split() == ["['one']", "['two']"]
 
 
+LISTED = """
+import importlib.metadata as md, json, sys, sysconfig
+listed = []
+class Recording(md.Lookup):  # importlib lists a directory to search it
+    def __init__(self, path):
+        listed.append(path.root)
+        super().__init__(path)
+md.Lookup = Recording
+print(json.dumps([md.version("pip"), len(list(md.distributions())),
+                  sysconfig.get_paths()["stdlib"] in listed]))
+"""
+
+
+def test_directories_without_metadata_are_not_searched(venv):
+    """Accelerated, importlib's own search is skipped for a directory whose
+    listing (taken by the library) holds no *.dist-info or *.egg-info: the
+    standard library's directory is not listed a second time; the answers
+    are plain's."""
+    py = venv_python(venv)
+
+    def run(acc):
+        env = dict(os.environ, EPINDEX_ACCELERATE=acc)
+        return json.loads(subprocess.run([py, "-c", LISTED], env=env,
+                                         capture_output=True, text=True,
+                                         check=True).stdout)
+    plain, fast = run("0"), run("1")
+    assert plain[2] is True  # the probe sees importlib's listing
+    assert fast[:2] == plain[:2] and fast[2] is False
+
+
 REWRITE = """
 import importlib.metadata as md, os
 sys.path.insert(0, SITE)
