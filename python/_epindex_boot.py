@@ -22,7 +22,14 @@ class Waiting:
     def find_spec(cls, fullname, path=None, target=None):
         if fullname not in _TARGETS:
             return None
-        import epindex  # which takes over: see epindex._take_over()
+        try:
+            import epindex  # which takes over: see epindex._take_over()
+        except Exception as e:  # noqa: BLE001 -- importlib.metadata must load
+            # as site.py reports a failing .pth line, and carries on
+            hand_over()
+            sys.stderr.write("epindex: not accelerating: %s: %s\n"
+                             % (type(e).__name__, e))
+            return None
         return epindex._PatchOnImport.find_spec(fullname, path, target)
 
 

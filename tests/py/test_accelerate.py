@@ -414,6 +414,27 @@ def test_current_directory_follows_chdir(venv, tmp_path):
     assert out.split() == ["['one']", "['two']"]
 
 
+BROKEN = """
+import sys, _epindex_boot
+_epindex_boot.start(True)
+sys.modules["epindex"] = None  # as an install that cannot be imported
+import importlib.metadata as md
+print(md.version("pip"))
+"""
+
+
+def test_a_broken_epindex_leaves_importlib_metadata_working(venv):
+    """The start-up hook imports epindex when importlib.metadata is
+    imported: if that fails, importlib.metadata still loads, unaccelerated,
+    and stderr says why (as site.py reports a failing .pth line)."""
+    py = venv_python(venv)
+    env = dict(os.environ, EPINDEX_ACCELERATE="0")  # the test starts it
+    res = subprocess.run([py, "-c", BROKEN], capture_output=True, text=True,
+                         env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() and "epindex: not accelerating" in res.stderr
+
+
 LISTED = """
 import importlib.metadata as md, json, sys, sysconfig
 listed = []
