@@ -20,13 +20,17 @@ class Waiting:
 
     @classmethod
     def find_spec(cls, fullname, path=None, target=None):
-        if fullname not in _TARGETS:
+        global pending
+        if fullname not in _TARGETS or pending is None:
             return None
         try:
             import epindex  # which takes over: see epindex._take_over()
         except Exception as e:  # noqa: BLE001 -- importlib.metadata must load
-            # as site.py reports a failing .pth line, and carries on
-            hand_over()
+            # as site.py reports a failing .pth line, and carries on. This
+            # finder stays in sys.meta_path, inert: the import system is
+            # iterating over that list, and removing an entry would make it
+            # skip the next finder.
+            pending = None
             sys.stderr.write("epindex: not accelerating: %s: %s\n"
                              % (type(e).__name__, e))
             return None
