@@ -414,7 +414,7 @@ def test_current_directory_follows_chdir(venv, tmp_path):
     assert out.split() == ["['one']", "['two']"]
 
 
-BROKEN = """
+UNIMPORTABLE = """
 import sys, _epindex_boot
 asked = []
 class Next:  # the finder after the hook's: it must still be asked
@@ -435,8 +435,8 @@ def test_a_broken_epindex_leaves_importlib_metadata_working(venv):
     and stderr says why (as site.py reports a failing .pth line)."""
     py = venv_python(venv)
     env = dict(os.environ, EPINDEX_ACCELERATE="0")  # the test starts it
-    res = subprocess.run([py, "-c", BROKEN], capture_output=True, text=True,
-                         env=env)
+    res = subprocess.run([py, "-c", UNIMPORTABLE], capture_output=True,
+                         text=True, env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split()[1:] == ["True"], res.stdout
     assert "epindex: not accelerating" in res.stderr
