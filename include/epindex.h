@@ -213,6 +213,11 @@ typedef struct epindex epindex;
  * non-blocking lock), trusted only when this user owns it and nobody else
  * may write it; the entry's source is EPINDEX_SOURCE_CACHE.
  *
+ * Under either flag, a directory nobody indexed whose listing holds no
+ * *.dist-info or *.egg-info (the current directory, the standard library's,
+ * an empty site directory) is answered by that listing alone: it is neither
+ * re-indexed nor cached, and is opened once.
+ *
  * With EPINDEX_OPEN_VALUE_RULE, answers follow importlib.metadata of Python
  * 3.15 and later (importlib_metadata 8.7+), which validates an entry point's
  * value when it is constructed (EntryPoint.pattern: module[:attr][ [extras]],

@@ -84,6 +84,23 @@ static int list_entry(path_ent *pe) {
   return ep_count_dir_entry(pe->path, &pe->listed, &pe->source);
 }
 
+/* A directory nobody indexed that lists no distribution (the current
+ * directory, the standard library's, an empty site directory) is answered
+ * by that listing: neither healed nor kept in the user's cache, which would
+ * each open and list it again to learn as much. *empty tells; when false
+ * the entry is as before, for the caller to index, list or scan. */
+static int list_no_dists(path_ent *pe, bool *empty) {
+  int rc = list_entry(pe);
+  *empty = !rc && pe->listed == 0;
+  if (rc || !*empty) {
+    pe->listed = 0;
+    pe->source = EPINDEX_SOURCE_NONE;
+    return rc;
+  }
+  pe->ndists = 0;
+  return ep_catalog_seal(&pe->cat); /* what a scan of nothing leaves */
+}
+
 static bool reason_worth_telling(epindex_reason r) {
   return r == EPINDEX_REASON_DAMAGED || r == EPINDEX_REASON_UNTRUSTED ||
          r == EPINDEX_REASON_FOREIGN || r == EPINDEX_REASON_UNREADABLE ||
@@ -224,6 +241,16 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
   }
   ep_buf detail = {0};
   int rc = ep_index_open(p, &st, policy, &pe->ix, &pe->reason, &detail);
+  if (!rc && !pe->ix &&
+      (flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)) &&
+      pe->reason == EPINDEX_REASON_MISSING) {
+    bool empty = false;
+    rc = list_no_dists(pe, &empty);
+    if (rc || empty) {
+      ep_buf_free(&detail);
+      return rc;
+    }
+  }
   /* asked only of callers that would act on it: a scan needs no access() */
   bool healable = !rc && !pe->ix &&
                   (flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)) &&

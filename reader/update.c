@@ -1053,19 +1053,18 @@ int ep_update_into(const char *dir, const char *idxdir, unsigned flags,
   int rc;
   struct stat st;
   u.dirfd = open(ep_path_or_dot(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (u.dirfd >= 0 && fstat(u.dirfd, &st) == 0) {
-    u.owner = idxdir ? geteuid() : st.st_uid;
-    /* a user's cache is read by that user alone */
-    u.aud = idxdir ? (ep_audience){EP_AUD_OWNER, 0}
-                   : ep_audience_of_dir(u.dirfd, &st);
-  }
-  if (u.dirfd < 0)
+  if (u.dirfd < 0 || fstat(u.dirfd, &st) != 0)
     rc = sys_fail(&u, "cannot open", NULL);
   else if ((flags & EPINDEX_UPDATE_SITE_ONLY) &&
            (rc = check_site_dir(&u, &st, flags)) != EPINDEX_OK)
     ; /* not ours to index unasked: nothing is created */
-  else if ((rc = open_index_dir(&u, flags)) == EPINDEX_OK)
+  else if ((rc = open_index_dir(&u, flags)) == EPINDEX_OK) {
+    u.owner = idxdir ? geteuid() : st.st_uid;
+    /* a user's cache is read by that user alone */
+    u.aud = idxdir ? (ep_audience){EP_AUD_OWNER, 0}
+                   : ep_audience_of_dir(u.dirfd, &st);
     rc = update_locked(&u, flags, stats);
+  }
   if (u.tmpfd >= 0)
     close(u.tmpfd);
   if (u.tmpname[0])

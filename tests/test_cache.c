@@ -140,6 +140,28 @@ static void test_cache_for_a_directory_nobody_may_write(void **state) {
   });
 }
 
+/* A directory without distributions (the standard library's, an empty
+ * site directory) is answered by its listing: nothing is cached for it. */
+static void
+test_directories_without_distributions_are_not_cached(void **state) {
+  fx *f = *state;
+  char *lib = path_join(f->tmp, "lib");
+  sh("mkdir -p '%s/pkg' && touch '%s/os.py' '%s/pkg/__init__.py'", lib, lib,
+     lib);
+  AS_NOBODY(f, {
+    seen s = look(lib, EPINDEX_OPEN_USER_CACHE | EPINDEX_OPEN_HEAL);
+    CHECK(1, s.src == EPINDEX_SOURCE_SCAN && s.n == 0);
+    CHECK(2, s.why == EPINDEX_REASON_MISSING);
+  });
+  char cache[4096];
+  snprintf(cache, sizeof(cache), "%s/.cache/epindex", f->home);
+  assert_int_equal(count_dirs(cache), 0);
+  char *idx = path_join(lib, ".epindex");
+  assert_int_equal(access(idx, F_OK), -1);
+  free(idx);
+  free(lib);
+}
+
 static void test_writable_directories_are_not_cached(void **state) {
   fx *f = *state;
   /* root may write the site: it is not cached (heal, or update, is the way) */
@@ -152,6 +174,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(test_cache_for_a_directory_nobody_may_write),
+      T(test_directories_without_distributions_are_not_cached),
       T(test_writable_directories_are_not_cached),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
