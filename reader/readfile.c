@@ -38,7 +38,12 @@ static int open_at(int dirfd, const char *path, int flags) {
 }
 
 ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
-                               int *err, ep_read_check *chk) {
+                               int *err, ep_read_check *chk,
+                               struct stat *seen) {
+  struct stat scratch;
+  if (!seen)
+    seen = &scratch;
+  seen->st_mode = 0;
   bool checking = chk && chk->aud->kind != EP_AUD_OWNER, via_link = false;
   /* the writer must know whether a symlink led to the file: try without
    * following first (no extra call when it is not one) */
@@ -53,6 +58,8 @@ ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
   ep_read_status rs = EP_READ_OK;
   buf->len = 0;
   bool stated = fstat(fd, &st) == 0;
+  if (stated)
+    *seen = st;
   /* read it all the same: it is the writer's own answer */
   if (checking && stated && !S_ISDIR(st.st_mode) &&
       !ep_audience_may_file(chk->aud, fd, &st, via_link || chk->through_link))

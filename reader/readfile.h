@@ -8,6 +8,7 @@
 
 #include "access.h"
 #include "util.h"
+#include <sys/stat.h>
 
 /* Outcome of reading one metadata file the way pathlib.read_text() does
  * inside importlib.metadata's suppress(...). */
@@ -27,8 +28,10 @@ typedef struct ep_read_check {
 /* Read dirfd-relative `path` entirely into buf (replacing its contents).
  * Refuses FIFOs, devices and files over EP_MAX_FILE_SIZE with EP_READ_ERROR
  * and *err set to an errno-like value. EINTR is retried. With chk, also
- * judges whether chk->aud could have read the file. */
+ * judges whether chk->aud could have read the file. With seen, *seen is
+ * the fstat() of what was opened (followed when a symlink), its st_mode 0
+ * when nothing was. */
 ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
-                               int *err, ep_read_check *chk);
+                               int *err, ep_read_check *chk, struct stat *seen);
 
 #endif /* EPINDEX_READFILE_H */

@@ -622,47 +622,89 @@ int64_t ep_stamp_newest_change(const ep_stamp *s) {
   return s->md.ctime > m ? s->md.ctime : m;
 }
 
-void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
-                   const ep_audience *aud, ep_stamp *out) {
-  char path[PATH_MAX];
+/* One stat'ed file of a stamp; with aud, out->denied when a member may not
+ * do `want` (4 read, 1 search) to it. */
+static void stamp_file(const struct stat *st, const ep_audience *aud,
+                       unsigned want, ep_fstamp *f, ep_stamp *out) {
+  fstamp_of(st, f);
+  if (aud && !ep_audience_may(aud, st, want))
+    out->denied = true;
+}
+
+static void stamp_dir(int dirfd, const ep_listed *item, const ep_audience *aud,
+                      ep_stamp *out) {
   struct stat st;
   *out = EP_STAMP_NONE;
   if (fstatat(dirfd, item->metadir, &st, 0) == 0) {
     out->dir_dev = (int64_t)st.st_dev;
-    fstamp_of(&st, &out->dir);
+    stamp_file(&st, aud, item->kind == EP_KIND_FILE ? 4 : 1, &out->dir, out);
     if (item->kind == EP_KIND_FILE)
       out->md = out->dir;
-    if (aud && !ep_audience_may(aud, &st, item->kind == EP_KIND_FILE ? 4 : 1))
-      out->denied = true;
   }
-  if (!files || item->kind == EP_KIND_FILE)
-    return;
+}
+
+static void stamp_ep(int dirfd, const ep_listed *item, const ep_audience *aud,
+                     ep_stamp *out) {
+  char path[PATH_MAX];
+  struct stat st;
   snprintf(path, sizeof(path), "%s/entry_points.txt", item->metadir);
-  if (fstatat(dirfd, path, &st, 0) == 0) {
-    fstamp_of(&st, &out->ep);
-    if (aud && !ep_audience_may(aud, &st, 4))
-      out->denied = true;
-  }
-  static const char *const md_names[] = {"METADATA", "PKG-INFO"};
+  if (fstatat(dirfd, path, &st, 0) == 0)
+    stamp_file(&st, aud, 4, &out->ep, out);
+}
+
+static const char *const md_names[] = {"METADATA", "PKG-INFO"};
+
+static void stamp_md(int dirfd, const ep_listed *item, const ep_audience *aud,
+                     ep_stamp *out) {
+  char path[PATH_MAX];
+  struct stat st;
   for (size_t i = 0; i < 2; i++) {
     snprintf(path, sizeof(path), "%s/%s", item->metadir, md_names[i]);
     if (fstatat(dirfd, path, &st, 0) == 0 && S_ISREG(st.st_mode) &&
         st.st_size > 0) {
-      fstamp_of(&st, &out->md);
-      if (aud && !ep_audience_may(aud, &st, 4))
-        out->denied = true;
+      stamp_file(&st, aud, 4, &out->md, out);
       return;
     }
   }
 }
 
+void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
+                   const ep_audience *aud, ep_stamp *out) {
+  stamp_dir(dirfd, item, aud, out);
+  if (!files || item->kind == EP_KIND_FILE)
+    return;
+  stamp_ep(dirfd, item, aud, out);
+  stamp_md(dirfd, item, aud, out);
+}
+
+/* What a file's read tells of its stamp. The reads of a scan that need no
+ * stamp beforehand (nothing to reuse) take it from the descriptor they
+ * read, saving a stat per file: the same inode, so the same stamp as
+ * ep_stamp_item()'s -- except after an error other than ENOENT, when that
+ * stat may still find what the read could not open. */
+typedef enum seen_as {
+  SEEN_FILE,   /* the stamp is the read file's */
+  SEEN_ABSENT, /* nothing there: no stamp */
+  SEEN_UNSURE  /* ask fstatat(), as ep_stamp_item() does */
+} seen_as;
+
+static seen_as seen_of(ep_read_status rs, int err, const struct stat *st) {
+  if (st->st_mode != 0)
+    return SEEN_FILE;
+  return rs == EP_READ_ABSENT && err == ENOENT ? SEEN_ABSENT : SEEN_UNSURE;
+}
+
 /* Read a dist's metadata text following read_text('METADATA') or
  * read_text('PKG-INFO') or read_text(''). Returns false when importlib
- * would raise (unreadable, not UTF-8). An absent text leaves buf empty. */
+ * would raise (unreadable, not UTF-8). An absent text leaves buf empty.
+ * *md_seen: whether the reads alone give the md stamp (the first regular,
+ * non-empty METADATA or PKG-INFO), in *md_st when SEEN_FILE. */
 static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf,
-                          int *err, ep_read_check *chk) {
+                          int *err, ep_read_check *chk, seen_as *md_seen,
+                          struct stat *md_st) {
   static const char *const names[] = {"METADATA", "PKG-INFO", ""};
   char path[PATH_MAX];
+  *md_seen = SEEN_ABSENT;
   for (size_t i = 0; i < 3; i++) {
     if (item->kind == EP_KIND_FILE && i < 2)
       continue; /* NotADirectoryError: suppressed */
@@ -670,10 +712,15 @@ static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf,
       snprintf(path, sizeof(path), "%s/%s", item->metadir, names[i]);
     else
       snprintf(path, sizeof(path), "%s", item->metadir);
-    ep_read_status st = ep_read_file_at(dirfd, path, buf, err, chk);
+    ep_read_status st = ep_read_file_at(dirfd, path, buf, err, chk, md_st);
+    seen_as seen = seen_of(st, *err, md_st);
+    bool text = st == EP_READ_OK && buf->len > 0;
+    if (i < 2 && *md_seen == SEEN_ABSENT && seen != SEEN_ABSENT)
+      /* the stamp's file is this one only when it is the text's */
+      *md_seen = text && md_st->st_size > 0 ? SEEN_FILE : SEEN_UNSURE;
     if (st == EP_READ_ERROR)
       return false;
-    if (st == EP_READ_OK && buf->len > 0) {
+    if (text) {
       if (!ep_utf8_valid(buf->data, buf->len, NULL))
         return false;
       buf->len = ep_universal_newlines(buf->data, buf->len);
@@ -684,10 +731,59 @@ static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf,
   return true;
 }
 
+/* What ep_scan_listed() reads of one distribution. */
+typedef struct dist_read {
+  ep_read_status ep_st;
+  int ep_err, md_err;
+  bool md_valid;
+  seen_as ep_seen, md_seen;
+  struct stat ep_stat, md_stat;
+} dist_read;
+
+static void read_dist(int dirfd, const ep_listed *item, ep_buf *ept, ep_buf *md,
+                      ep_read_check *chk, dist_read *r) {
+  char path[PATH_MAX];
+  r->ep_st = EP_READ_ABSENT;
+  r->ep_err = 0;
+  r->ep_seen = SEEN_ABSENT;
+  if (item->kind != EP_KIND_FILE) {
+    if ((size_t)snprintf(path, sizeof(path), "%s/entry_points.txt",
+                         item->metadir) >= sizeof(path)) {
+      r->ep_st = EP_READ_ERROR, r->ep_err = ENAMETOOLONG;
+      r->ep_seen = SEEN_UNSURE;
+    } else {
+      r->ep_st =
+          ep_read_file_at(dirfd, path, ept, &r->ep_err, chk, &r->ep_stat);
+      r->ep_seen = seen_of(r->ep_st, r->ep_err, &r->ep_stat);
+    }
+  }
+  /* METADATA of every distribution: the index answers version() and
+   * distribution() too, not only entry points */
+  md->len = 0;
+  r->md_err = 0;
+  r->md_valid =
+      read_metadata(dirfd, item, md, &r->md_err, chk, &r->md_seen, &r->md_stat);
+  if (item->kind == EP_KIND_FILE)
+    r->md_seen = SEEN_ABSENT; /* its md stamp is the entry's own */
+}
+
+/* The stamps of a distribution's files from its reads, when they tell
+ * (false: stat them, then read again -- a stat after the read could stamp
+ * a newer file than the one read). */
+static bool stamp_from_reads(const dist_read *r, const ep_audience *aud,
+                             ep_stamp *stamp) {
+  if (r->ep_seen == SEEN_UNSURE || r->md_seen == SEEN_UNSURE)
+    return false;
+  if (r->ep_seen == SEEN_FILE)
+    stamp_file(&r->ep_stat, aud, 4, &stamp->ep, stamp);
+  if (r->md_seen == SEEN_FILE)
+    stamp_file(&r->md_stat, aud, 4, &stamp->md, stamp);
+  return true;
+}
+
 int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
                    ep_reuse_fn reuse, void *reuse_ctx, size_t *reread) {
   ep_buf ept = {0}, md = {0};
-  char path[PATH_MAX];
   int rc = EPINDEX_OK;
   for (size_t i = 0; i < listing->len && !rc; i++) {
     const ep_listed *item = &listing->items[i];
@@ -695,7 +791,12 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
     /* the writer's audience check rides on the stats taken anyway */
     const ep_audience *aud =
         cat->aud && cat->aud->kind != EP_AUD_OWNER ? cat->aud : NULL;
-    ep_stamp_item(dirfd, item, true, aud, &stamp);
+    /* reuse judges by the files' stamps before reading; without it the
+     * reads themselves stamp the files (stamp_from_reads) */
+    if (reuse)
+      ep_stamp_item(dirfd, item, true, aud, &stamp);
+    else
+      stamp_dir(dirfd, item, aud, &stamp);
     size_t di = cat->ndists;
     ep_dist *d = ep_catalog_add_dist(cat);
     if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, item->metadir,
@@ -711,35 +812,32 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
       continue;
     if (reread)
       (*reread)++;
-    int err = 0;
     ep_read_check chk = {aud, item->link, stamp.denied},
                   *pchk = aud ? &chk : NULL;
-    ep_read_status st = EP_READ_ABSENT;
-    if (item->kind != EP_KIND_FILE) {
-      if ((size_t)snprintf(path, sizeof(path), "%s/entry_points.txt",
-                           item->metadir) >= sizeof(path))
-        st = EP_READ_ERROR, err = ENAMETOOLONG;
-      else
-        st = ep_read_file_at(dirfd, path, &ept, &err, pchk);
+    dist_read r;
+    read_dist(dirfd, item, &ept, &md, pchk, &r);
+    if (!reuse && !stamp_from_reads(&r, aud, &stamp)) {
+      ep_stamp_item(dirfd, item, true, aud, &stamp);
+      chk = (ep_read_check){aud, item->link, stamp.denied};
+      read_dist(dirfd, item, &ept, &md, pchk, &r);
     }
-    /* METADATA of every distribution: the index answers version() and
-     * distribution() too, not only entry points */
-    md.len = 0;
-    int md_err = 0;
-    bool md_valid = read_metadata(dirfd, item, &md, &md_err, pchk);
+    d->stamp = stamp;
+    if (stamp.denied)
+      chk.denied = true;
     if (aud && item->kind != EP_KIND_FILE &&
         !ep_audience_acl_free_at(aud, dirfd, item->metadir))
       chk.denied = true;
     d->restricted = chk.denied;
     /* running out of memory is the reader's failure, not broken metadata:
      * it must fail the scan (and an update), never skip a distribution */
-    if ((st == EP_READ_ERROR && err == ENOMEM) || md_err == ENOMEM) {
+    if ((r.ep_st == EP_READ_ERROR && r.ep_err == ENOMEM) ||
+        r.md_err == ENOMEM) {
       rc = EPINDEX_ENOMEM;
       break;
     }
     rc = ep_finish_dist(cat, di, item->kind != EP_KIND_EGG,
-                        md.len ? md.data : NULL, md.len, md_valid, ept.data,
-                        st == EP_READ_OK ? ept.len : 0, st, err);
+                        md.len ? md.data : NULL, md.len, r.md_valid, ept.data,
+                        r.ep_st == EP_READ_OK ? ept.len : 0, r.ep_st, r.ep_err);
   }
   ep_buf_free(&ept);
   ep_buf_free(&md);

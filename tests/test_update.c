@@ -87,6 +87,37 @@ static void test_incremental_reads_only_changes(void **state) {
   assert_int_equal(st.reread, 1);
 }
 
+/* A full build takes the files' stamps from the reads, an incremental
+ * update from stat(): for every shape of metadata directory they must
+ * agree, or the next update would read everything again (and a reader
+ * would find the index stale). */
+static void test_full_build_stamps_as_an_update_does(void **state) {
+  const char *d = *state;
+  sh("cd '%s' && mkdir e1-1.0.dist-info e2-1.0.dist-info e3-1.0.dist-info "
+     "e4-1.0.dist-info e5-1.0.dist-info e6-1.0.dist-info && "
+     ": > e1-1.0.dist-info/METADATA && "
+     "printf 'Name: e1\nVersion: 1\n' > e1-1.0.dist-info/PKG-INFO && "
+     "mkdir e2-1.0.dist-info/METADATA && "
+     "printf 'Name: e2\nVersion: 1\n' > e2-1.0.dist-info/PKG-INFO && "
+     "mkdir e3-1.0.dist-info/entry_points.txt && "
+     "printf 'Name: e3\nVersion: 1\n' > e3-1.0.dist-info/METADATA && "
+     "printf 'Name: e4\nVersion: 1\n' > e4-1.0.dist-info/PKG-INFO && "
+     "printf '[g]\ne5 = m\n' > e5-1.0.dist-info/real.txt && "
+     "ln -s real.txt e5-1.0.dist-info/entry_points.txt && "
+     "printf 'Name: e5\nVersion: 1\n' > e5-1.0.dist-info/METADATA && "
+     "ln -s gone e6-1.0.dist-info/METADATA && "
+     "printf 'Name: e6\nVersion: 1\n' > e6-1.0.dist-info/PKG-INFO && "
+     "printf 'Name: e7\nVersion: 1\n' > e7-1.0.egg-info",
+     d);
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, EPINDEX_UPDATE_FULL, &st, NULL, 0),
+                   EPINDEX_OK);
+  assert_int_equal(st.dists, 27);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.reread, 0);
+  assert_int_equal(st.unchanged, 1);
+}
+
 /* The index after an update must equal a fresh full build's answer. */
 static void expect_same_as_full(const char *d) {
   char *tmp = path_join(d, "../full-copy");
@@ -396,6 +427,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_update_replaces_atomically_and_cleans_litter),
       T(test_incremental_reads_only_changes),
+      T(test_full_build_stamps_as_an_update_does),
       T(test_patch_adds_removes_and_upgrades),
       T(test_patch_falls_back_when_precedence_changes),
       T(test_bad_directories),
