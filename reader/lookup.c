@@ -34,6 +34,9 @@
 #define LK_HEADER 64
 #define LK_DIRENT 24
 #define LK_NULL 0xFFFFFFFFu
+/* largest table mapped whole at once (bench: 294 and 419 KiB tables gain
+ * 10%, a 3.6 MiB one loses 40%) */
+#define EP_LOOKUP_POPULATE_MAX (512u * 1024u)
 
 static uint32_t get32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -75,7 +78,11 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
   ep_mapping *m = malloc(sizeof(*m));
   if (!m)
     return EPINDEX_ENOMEM;
-  void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+  /* A fault costs as much as mapping a few dozen pages at once (~10 us on
+   * virtual machines): a small table is mapped whole up front, a large one
+   * page by page as a lookup touches it (a few pages of megabytes). */
+  int populate = size <= EP_LOOKUP_POPULATE_MAX ? MAP_POPULATE : 0;
+  void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | populate, fd, 0);
   if (p == MAP_FAILED) {
     free(m);
     return EPINDEX_EIO;
