@@ -243,28 +243,80 @@ static void put64(unsigned char *p, uint64_t v) {
   put32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* The table is streamed to its file through one small buffer: a table is
+ * megabytes at 10,000 distributions, and fresh memory for all of it costs
+ * a page fault every 4 KiB. */
+#define OUT_BUF (64u * 1024u)
+
+typedef struct table_out {
+  int fd;
+  uint64_t written; /* bytes already in the file */
+  size_t fill;      /* bytes in buf after them */
+  int err;          /* the first failure: later appends do nothing */
+  unsigned char buf[OUT_BUF];
+} table_out;
+
+static uint64_t out_len(const table_out *w) { return w->written + w->fill; }
+
+static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t at) {
+  while (n > 0) {
+    ssize_t k = pwrite(fd, p, n, (off_t)at);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return errno == ENOSPC || errno == EDQUOT ? EPINDEX_ENOSPC : EPINDEX_EIO;
+    p += k;
+    at += (uint64_t)k;
+    n -= (size_t)k;
+  }
+  return EPINDEX_OK;
+}
+
+static int out_flush(table_out *w) {
+  if (!w->err && w->fill)
+    w->err = pwrite_all(w->fd, w->buf, w->fill, w->written);
+  w->written += w->fill;
+  w->fill = 0;
+  return w->err;
+}
+
+static int out_append(table_out *w, const void *p, size_t n) {
+  if (w->err || n == 0)
+    return w->err;
+  if (n > OUT_BUF - w->fill && out_flush(w))
+    return w->err;
+  if (n > OUT_BUF) { /* larger than the buffer: straight to the file */
+    w->err = pwrite_all(w->fd, p, n, w->written);
+    w->written += n;
+    return w->err;
+  }
+  memcpy(w->buf + w->fill, p, n);
+  w->fill += n;
+  return EPINDEX_OK;
+}
+
 /* A length-prefixed, NUL-terminated field (len LK_NULL: NULL). */
-static int append_field(ep_buf *b, const void *p, size_t len) {
+static int append_field(table_out *w, const void *p, size_t len) {
   unsigned char n[4];
   if (p && len >= LK_NULL)
     return EPINDEX_EINVAL;
   put32(n, p ? (uint32_t)len : LK_NULL);
-  int rc = ep_buf_append(b, n, 4);
-  return rc || !p ? rc : ep_buf_append(b, p, len + 1);
+  int rc = out_append(w, n, 4);
+  return rc || !p ? rc : out_append(w, p, len + 1);
 }
 
 /* One row: ord, line, then the six columns from col 3 of st. The text
  * SQLite returns ends in a NUL, which goes into the table too. */
-static int append_row(ep_buf *b, sqlite3_stmt *st) {
+static int append_row(table_out *w, sqlite3_stmt *st) {
   unsigned char nums[16];
   put64(nums, (uint64_t)sqlite3_column_int64(st, 1));
   put64(nums + 8, (uint64_t)sqlite3_column_int64(st, 2));
-  int rc = ep_buf_append(b, nums, 16);
+  int rc = out_append(w, nums, 16);
   for (int f = 0; f < EP_COL_FIELDS && !rc; f++) {
     const unsigned char *t = sqlite3_column_text(st, 3 + f);
     if (!t && sqlite3_column_type(st, 3 + f) != SQLITE_NULL)
       return EPINDEX_ENOMEM;
-    rc = append_field(b, t, (size_t)sqlite3_column_bytes(st, 3 + f));
+    rc = append_field(w, t, (size_t)sqlite3_column_bytes(st, 3 + f));
   }
   return rc;
 }
@@ -275,7 +327,7 @@ typedef struct dir_build {
   size_t n;
 } dir_build;
 
-static int add_group(dir_build *d, const char *g, size_t len, size_t rows_off,
+static int add_group(dir_build *d, const char *g, size_t len, uint64_t rows_off,
                      uint32_t rows) {
   unsigned char e[LK_DIRENT];
   if (len >= LK_NULL || d->n >= LK_NULL)
@@ -292,23 +344,21 @@ static int add_group(dir_build *d, const char *g, size_t len, size_t rows_off,
 
 /* Append the names, then the entries (their name offsets made absolute);
  * *at receives the entries' offset. */
-static int place_dir(ep_buf *out, dir_build *d, size_t *at) {
-  size_t names_at = out->len;
-  int rc = d->names.len ? ep_buf_append(out, d->names.data, d->names.len) : 0;
-  *at = out->len;
-  if (!rc && d->entries.len)
-    rc = ep_buf_append(out, d->entries.data, d->entries.len);
-  for (size_t i = 0; !rc && i < d->n; i++) {
-    unsigned char *e = (unsigned char *)out->data + *at + i * LK_DIRENT;
+static int place_dir(table_out *w, dir_build *d, uint64_t *at) {
+  uint64_t names_at = out_len(w);
+  for (size_t i = 0; i < d->n; i++) {
+    unsigned char *e = (unsigned char *)d->entries.data + i * LK_DIRENT;
     put64(e, get64(e) + names_at);
   }
-  return rc;
+  int rc = out_append(w, d->names.data, d->names.len);
+  *at = out_len(w);
+  return rc ? rc : out_append(w, d->entries.data, d->entries.len);
 }
 
 /* Rows of the groups in one range of grp (SQL bounds), group by group. Key
  * groups get no rows: only their presence is ever asked. */
-static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
-                     bool keys) {
+static int add_range(sqlite3 *db, const char *where, table_out *body,
+                     dir_build *d, bool keys) {
   char sql[400];
   /* a dist row's stamps are for update and verify, which read index.db */
   snprintf(sql, sizeof(sql),
@@ -322,7 +372,8 @@ static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
     return EPINDEX_ESQLITE;
   int rc = EPINDEX_OK, step;
   const char *last = NULL;
-  size_t last_len = 0, rows_off = 0;
+  size_t last_len = 0;
+  uint64_t rows_off = 0;
   uint32_t rows = 0;
   ep_buf prev = {0};
   while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -337,7 +388,7 @@ static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
         rc = add_group(d, last, last_len, rows_off, rows);
       prev.len = 0;
       rc = rc ? rc : ep_buf_append(&prev, g, n);
-      last = prev.data, last_len = n, rows_off = body->len, rows = 0;
+      last = prev.data, last_len = n, rows_off = out_len(body), rows = 0;
     }
     if (!rc && !keys) {
       rc = append_row(body, st);
@@ -351,24 +402,6 @@ static int add_range(sqlite3 *db, const char *where, ep_buf *body, dir_build *d,
   sqlite3_finalize(st);
   ep_buf_free(&prev);
   return rc;
-}
-
-/* Write p[0..n) as the whole content of fd. */
-static int write_all(int fd, const unsigned char *p, size_t n) {
-  off_t at = 0;
-  if (ftruncate(fd, 0) != 0)
-    return EPINDEX_EIO;
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, at);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return errno == ENOSPC || errno == EDQUOT ? EPINDEX_ENOSPC : EPINDEX_EIO;
-    p += w;
-    at += w;
-    n -= (size_t)w;
-  }
-  return EPINDEX_OK;
 }
 
 /* The ranges of grp to copy, in order. Keys and names go into
@@ -385,38 +418,42 @@ static const char *const ranges[] = {
 };
 
 int ep_lookup_write(sqlite3 *db, int fd) {
-  static const unsigned char zeros[LK_HEADER - 8];
-  ep_buf out = {0};
+  table_out *w = malloc(sizeof(*w));
+  if (!w)
+    return EPINDEX_ENOMEM;
+  w->fd = fd;
+  w->written = w->fill = 0;
+  w->err = ftruncate(fd, 0) == 0 ? EPINDEX_OK : EPINDEX_EIO;
   dir_build groups = {0}, keys = {0}, names = {0};
-  int rc = ep_buf_append(&out, LK_MAGIC, 8); /* the rest is filled below */
-  rc = rc ? rc : ep_buf_append(&out, zeros, sizeof(zeros));
+  unsigned char h[LK_HEADER] = {0}; /* written last, when it is known */
+  int rc = out_append(w, h, sizeof(h));
   for (size_t i = 0; !rc && i < sizeof(ranges) / sizeof(ranges[0]); i++)
-    rc = add_range(db, ranges[i], &out, &groups, false);
+    rc = add_range(db, ranges[i], w, &groups, false);
   if (!rc)
-    rc =
-        add_range(db, "grp >= " KEY_LO " AND grp < " KEY_HI, &out, &keys, true);
+    rc = add_range(db, "grp >= " KEY_LO " AND grp < " KEY_HI, w, &keys, true);
   if (!rc)
-    rc = add_range(db, "grp >= " NAME_LO " AND grp < " NAME_HI, &out, &names,
+    rc = add_range(db, "grp >= " NAME_LO " AND grp < " NAME_HI, w, &names,
                    false);
-  size_t dir = 0, kdir = 0, ndir = 0;
-  rc = rc ? rc : place_dir(&out, &groups, &dir);
-  rc = rc ? rc : place_dir(&out, &keys, &kdir);
-  rc = rc ? rc : place_dir(&out, &names, &ndir);
+  uint64_t dir = 0, kdir = 0, ndir = 0;
+  rc = rc ? rc : place_dir(w, &groups, &dir);
+  rc = rc ? rc : place_dir(w, &keys, &kdir);
+  rc = rc ? rc : place_dir(w, &names, &ndir);
+  rc = rc ? rc : out_flush(w);
   if (!rc) {
-    unsigned char *h = (unsigned char *)out.data;
+    memcpy(h, LK_MAGIC, 8);
     put32(h + 8, EP_LOOKUP_VERSION);
     put32(h + 12, (uint32_t)groups.n);
-    put64(h + 16, out.len);
+    put64(h + 16, w->written);
     put64(h + 24, dir);
     put32(h + 32, (uint32_t)keys.n);
     put64(h + 40, kdir);
     put32(h + 48, (uint32_t)names.n);
     put64(h + 56, ndir);
-    rc = write_all(fd, h, out.len);
+    rc = pwrite_all(fd, h, sizeof(h), 0);
   }
   if (!rc)
     ep_start_writeback(fd);
-  ep_buf_free(&out);
+  free(w);
   ep_buf_free(&groups.names);
   ep_buf_free(&groups.entries);
   ep_buf_free(&keys.names);

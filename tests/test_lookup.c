@@ -115,6 +115,48 @@ static void test_table_answers_as_index_db_does(void **state) {
   free(all);
 }
 
+/* The table is streamed through a 64 KiB buffer: one several times larger,
+ * with a field larger than the buffer, reads back whole. */
+static void test_a_table_larger_than_its_write_buffer(void **state) {
+  fx *f = *state;
+  size_t big = 100000;
+  char *text = malloc(big + 32);
+  strcpy(text, "[g]\nhuge = m:");
+  size_t at = strlen(text);
+  memset(text + at, 'a', big);
+  strcpy(text + at + big, "\n");
+  put_dist(f->site, "huge-1.0.dist-info", "huge", "1.0", text);
+  free(text);
+  for (int i = 0; i < 1000; i++) {
+    char md[64], ep[64];
+    snprintf(md, sizeof(md), "p%04d-1.0.dist-info", i);
+    snprintf(ep, sizeof(ep), "[g]\np%04d = m:f\n", i);
+    put_dist(f->site, md, md, "1.0", ep);
+  }
+  update(f->site);
+  struct stat st;
+  assert_int_equal(stat(f->table, &st), 0);
+  assert_true(st.st_size > 3 * 64 * 1024);
+  int fd = open(f->table, O_RDONLY);
+  ep_lookup lk;
+  assert_int_equal(ep_lookup_map(fd, (uint64_t)st.st_size, &lk), EPINDEX_OK);
+  ep_lookup_rows it;
+  assert_true(ep_lookup_find(&lk, "g", 1, &it));
+  ep_row row;
+  size_t rows = 0, huge = 0;
+  int rc;
+  while ((rc = ep_lookup_next(&it, &row)) == 1) {
+    rows++;
+    huge += row.n[EP_COL_VALUE] == big + 2;
+  }
+  assert_int_equal(rc, 0);
+  assert_int_equal(rows, 1000 + 1 + 3); /* and alpha's two, beta's one */
+  assert_int_equal(huge, 1);
+  assert_true(ep_lookup_has_key(&lk, "p0999", 5));
+  ep_lookup_unmap(&lk);
+  close(fd);
+}
+
 /* Replace the table by one made from a copy of index.db changed by sql: a
  * table that is well formed but disagrees with index.db. */
 static void forge_table(const fx *f, const char *sql) {
@@ -323,6 +365,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
       T(test_table_answers_as_index_db_does),
+      T(test_a_table_larger_than_its_write_buffer),
       T(test_verify_reads_index_db_and_stat_the_table),
       T(test_a_stale_table_is_not_served),
       T(test_damaged_tables_are_passed_over),
