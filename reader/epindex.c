@@ -188,18 +188,17 @@ static bool user_cache_dir(const char *p, char *real, char *out, size_t n) {
 
 /* An index for a directory this process may not write: kept in the user's
  * cache, trusted only when the user owns it, rebuilt (without waiting for
- * another rebuilder) when it is not current. */
-static void use_user_cache(path_ent *pe, const char *p, const struct stat *st,
-                           epindex_policy policy, ep_strvec *diags) {
+ * another rebuilder) when it is not current -- but none is made for a
+ * directory that lists no distribution: *done, the listing answers. */
+static int use_user_cache(path_ent *pe, const char *p, const struct stat *st,
+                          epindex_policy policy, ep_strvec *diags, bool *done) {
   char real[PATH_MAX], idxdir[PATH_MAX], err[512];
-  if (!user_cache_dir(p, real, idxdir, sizeof(idxdir))) {
+  if (!user_cache_dir(p, real, idxdir, sizeof(idxdir)))
     /* said, so that "scan (no index)" is not all a user learns */
-    (void)ep_strvec_addf(diags,
-                         "%s: user cache not used: neither XDG_CACHE_HOME "
-                         "nor HOME is an absolute path",
-                         p);
-    return;
-  }
+    return ep_strvec_addf(diags,
+                          "%s: user cache not used: neither XDG_CACHE_HOME "
+                          "nor HOME is an absolute path",
+                          p);
   epindex_reason why;
   uid_t me = geteuid();
   if (ep_index_open_in(p, st, idxdir, me, policy, &pe->ix, &why, NULL) ||
@@ -212,21 +211,25 @@ static void use_user_cache(path_ent *pe, const char *p, const struct stat *st,
   /* UNREADABLE: the cache directory cannot be reached, which the update
    * then says why */
   if (!pe->ix && (reason_repairable(why) || why == EPINDEX_REASON_UNREADABLE)) {
+    int rc = list_no_dists(pe, done);
+    if (rc || *done)
+      return rc;
     epindex_update_stats stats;
     struct stat now;
-    int rc = ep_update_into(p, idxdir, EPINDEX_UPDATE_NOWAIT, &stats, err,
-                            sizeof(err));
+    rc = ep_update_into(p, idxdir, EPINDEX_UPDATE_NOWAIT, &stats, err,
+                        sizeof(err));
     if (rc && rc != EPINDEX_EBUSY) /* EBUSY: another process is at it */
-      (void)ep_strvec_addf(diags, "%s: user cache not used: %s", p, err);
+      return ep_strvec_addf(diags, "%s: user cache not used: %s", p, err);
     if (rc || stat(p, &now) != 0 ||
         ep_index_open_in(p, &now, idxdir, me, policy, &pe->ix, &why, NULL))
-      return;
+      return EPINDEX_OK;
     rebuilt = !stats.unchanged;
   }
   if (pe->ix)
     pe->source = EPINDEX_SOURCE_CACHE;
   /* the cache was consulted: its verdict says why the answer is what it is */
   pe->reason = rebuilt ? EPINDEX_REASON_REBUILT : why;
+  return EPINDEX_OK;
 }
 
 static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
@@ -241,31 +244,30 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
   }
   ep_buf detail = {0};
   int rc = ep_index_open(p, &st, policy, &pe->ix, &pe->reason, &detail);
-  if (!rc && !pe->ix &&
-      (flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)) &&
-      pe->reason == EPINDEX_REASON_MISSING) {
-    bool empty = false;
-    rc = list_no_dists(pe, &empty);
-    if (rc || empty) {
-      ep_buf_free(&detail);
-      return rc;
-    }
-  }
   /* asked only of callers that would act on it: a scan needs no access() */
   bool healable = !rc && !pe->ix &&
                   (flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)) &&
                   may_heal(pe->reason, p, &st);
+  bool done = false;
   if ((flags & EPINDEX_OPEN_HEAL) &&
-      (healable || (!rc && may_refresh(pe, p, &st, policy))))
-    heal(pe, p, policy);
-  else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
-           pe->reason != EPINDEX_REASON_UNTRUSTED)
-    use_user_cache(pe, p, &st, policy, diags);
-  if (!rc && pe->ix) {
+      (healable || (!rc && may_refresh(pe, p, &st, policy)))) {
+    if (!pe->ix && pe->reason == EPINDEX_REASON_MISSING)
+      rc = list_no_dists(pe, &done);
+    if (!rc && !done)
+      heal(pe, p, policy);
+  } else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
+             pe->reason != EPINDEX_REASON_UNTRUSTED) {
+    rc = use_user_cache(pe, p, &st, policy, diags, &done);
+  }
+  if (rc || done) {
+    ep_buf_free(&detail);
+    return rc;
+  }
+  if (pe->ix) {
     if (pe->source != EPINDEX_SOURCE_CACHE)
       pe->source = EPINDEX_SOURCE_INDEX;
     pe->ndists = ep_index_ndists(pe->ix);
-  } else if (!rc) {
+  } else {
     if (reason_worth_telling(pe->reason))
       rc =
           ep_strvec_addf(diags, "%s: index not used: %s%s%s", p,
