@@ -596,9 +596,7 @@ int ep_finish_dist(ep_catalog *cat, size_t di, bool name_from_stem,
 /* ---- directories -----------------------------------------------------------
  */
 
-/* Which file a dist's metadata comes from: METADATA, else PKG-INFO, else the
- * entry itself (read_text('') of an egg-info file). Empty files fall through,
- * as `read_text(...) or ...` does. */
+/* A file's part of a stamp: what changes when it is rewritten or replaced. */
 static void fstamp_of(const struct stat *st, ep_fstamp *out) {
   *out = (ep_fstamp){(int64_t)st->st_size, ep_mtime_ns(st), ep_ctime_ns(st),
                      (int64_t)st->st_ino};
@@ -652,13 +650,17 @@ static void stamp_ep(int dirfd, const ep_listed *item, const ep_audience *aud,
     stamp_file(&st, aud, 4, &out->ep, out);
 }
 
-static const char *const md_names[] = {"METADATA", "PKG-INFO"};
+/* Which file a dist's metadata comes from, in importlib's order: METADATA,
+ * else PKG-INFO, else ("") the entry itself (read_text('') of an egg-info
+ * file). Empty files fall through, as `read_text(...) or ...` does. */
+static const char *const md_names[] = {"METADATA", "PKG-INFO", ""};
+enum { MD_FILES = 2 }; /* md_names[] that name a file inside the entry */
 
 static void stamp_md(int dirfd, const ep_listed *item, const ep_audience *aud,
                      ep_stamp *out) {
   char path[PATH_MAX];
   struct stat st;
-  for (size_t i = 0; i < 2; i++) {
+  for (size_t i = 0; i < MD_FILES; i++) {
     snprintf(path, sizeof(path), "%s/%s", item->metadir, md_names[i]);
     if (fstatat(dirfd, path, &st, 0) == 0 && S_ISREG(st.st_mode) &&
         st.st_size > 0) {
@@ -702,20 +704,19 @@ static seen_as seen_of(ep_read_status rs, int err, const struct stat *st) {
 static bool read_metadata(int dirfd, const ep_listed *item, ep_buf *buf,
                           int *err, ep_read_check *chk, seen_as *md_seen,
                           struct stat *md_st) {
-  static const char *const names[] = {"METADATA", "PKG-INFO", ""};
   char path[PATH_MAX];
   *md_seen = SEEN_ABSENT;
-  for (size_t i = 0; i < 3; i++) {
-    if (item->kind == EP_KIND_FILE && i < 2)
+  for (size_t i = 0; i < sizeof(md_names) / sizeof(*md_names); i++) {
+    if (item->kind == EP_KIND_FILE && i < MD_FILES)
       continue; /* NotADirectoryError: suppressed */
-    if (*names[i])
-      snprintf(path, sizeof(path), "%s/%s", item->metadir, names[i]);
+    if (*md_names[i])
+      snprintf(path, sizeof(path), "%s/%s", item->metadir, md_names[i]);
     else
       snprintf(path, sizeof(path), "%s", item->metadir);
     ep_read_status st = ep_read_file_at(dirfd, path, buf, err, chk, md_st);
     seen_as seen = seen_of(st, *err, md_st);
     bool text = st == EP_READ_OK && buf->len > 0;
-    if (i < 2 && *md_seen == SEEN_ABSENT && seen != SEEN_ABSENT)
+    if (i < MD_FILES && *md_seen == SEEN_ABSENT && seen != SEEN_ABSENT)
       /* the stamp's file is this one only when it is the text's */
       *md_seen = text && md_st->st_size > 0 ? SEEN_FILE : SEEN_UNSURE;
     if (st == EP_READ_ERROR)

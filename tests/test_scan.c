@@ -198,8 +198,17 @@ static void test_metadata_fallbacks(void **state) {
   put_file(d, "e-1.0.dist-info/entry_points.txt", "[g]\na = b\n", (size_t)-1);
   put_file(d, "u-1.0.dist-info/METADATA", "Name: \xff\n", (size_t)-1);
   put_file(d, "u-1.0.dist-info/entry_points.txt", "[g]\nc = d\n", (size_t)-1);
+  /* both present: METADATA wins, and stamps the distribution */
+  put_file(d, "m-1.0.dist-info/METADATA", "Name: from-md\nVersion: 1\n",
+           (size_t)-1);
+  put_file(d, "m-1.0.dist-info/PKG-INFO", "Name: from-pkg\nVersion: 22\n",
+           (size_t)-1);
   ep_catalog c;
   scan(d, &c);
+  assert_string_equal(find(&c, "m-1.0.dist-info")->name, "from-md");
+  assert_string_equal(find(&c, "m-1.0.dist-info")->version, "1");
+  assert_int_equal(find(&c, "m-1.0.dist-info")->stamp.md.size,
+                   strlen("Name: from-md\nVersion: 1\n"));
   assert_string_equal(find(&c, "e-1.0.dist-info")->name, "from-pkg-info");
   assert_string_equal(find(&c, "e-1.0.dist-info")->version, "9");
   /* undecodable METADATA: entry points still count, the name is unknown */
