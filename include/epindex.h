@@ -264,6 +264,17 @@ EPINDEX_API epindex_reason epindex_path_reason(const epindex *ix, size_t i);
  * listing; 0 out of range. A scanned entry with none answers nothing (the
  * standard library's directories). */
 EPINDEX_API size_t epindex_path_dist_count(const epindex *ix, size_t i);
+/* What epindex_open() saw of path entry i (a directory, or a file: a zip)
+ * in the stat() it took before reading anything of it: *dev, *ino and
+ * *mtime_ns (st_dev, st_ino, st_mtime in nanoseconds). A caller that keeps
+ * a handle while a new stat() of each entry gives the same three (the
+ * directory listings importlib.metadata caches, keyed on the mtime; device
+ * and inode tell another directory at the same path, as '' after chdir())
+ * needs no stat() of its own before opening. EPINDEX_ENOENT when that
+ * stat() failed (the entry is absent), EPINDEX_EINVAL for a NULL argument
+ * or out-of-range i; outputs are set only on EPINDEX_OK. */
+EPINDEX_API int epindex_path_stamp(const epindex *ix, size_t i, uint64_t *dev,
+                                   uint64_t *ino, int64_t *mtime_ns);
 
 /*
  * Diagnostics: one message per distribution whose metadata was skipped

@@ -42,8 +42,11 @@ typedef struct path_ent {
   ep_catalog view; /* INDEX: its distributions and entry points, loaded on
                       the first epindex_dists_entry_points() */
   bool viewed;
-  size_t listed; /* SCAN under EPINDEX_OPEN_NO_SCAN: metadata entries
-                    listed, none read (cat stays empty) */
+  size_t listed;     /* SCAN under EPINDEX_OPEN_NO_SCAN: metadata entries
+                        listed, none read (cat stays empty) */
+  bool stamped;      /* stat() of the entry, before it was read, succeeded: */
+  uint64_t dev, ino; /* its st_dev, st_ino */
+  int64_t mtime_ns;  /* and mtime (epindex_path_stamp()) */
 } path_ent;
 
 struct epindex {
@@ -107,9 +110,14 @@ static bool reason_worth_telling(epindex_reason r) {
          r == EPINDEX_REASON_SCHEMA;
 }
 
-/* 0 if p is a directory, else the errno (ENOTDIR for other file types). */
-static int stat_dir(const char *p, struct stat *st) {
-  if (stat(p, st) != 0)
+/* 0 if p is a directory, else the errno (ENOTDIR for other file types).
+ * *stated (unless NULL): whether stat() succeeded, filling *st (a file's
+ * too). */
+static int stat_dir(const char *p, struct stat *st, bool *stated) {
+  bool ok = stat(p, st) == 0;
+  if (stated)
+    *stated = ok;
+  if (!ok)
     return errno;
   return S_ISDIR(st->st_mode) ? 0 : ENOTDIR;
 }
@@ -236,7 +244,12 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
                        ep_strvec *diags) {
   const char *p = ep_path_or_dot(pe->path);
   struct stat st;
-  int err = stat_dir(p, &st);
+  int err = stat_dir(p, &st, &pe->stamped);
+  if (pe->stamped) {
+    pe->dev = (uint64_t)st.st_dev;
+    pe->ino = (uint64_t)st.st_ino;
+    pe->mtime_ns = ep_mtime_ns(&st);
+  }
   if (err) {
     pe->reason =
         err == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
@@ -533,6 +546,19 @@ size_t epindex_path_dist_count(const epindex *ix, size_t i) {
       pe->ix ? ep_index_ndists(pe->ix) : (int64_t)(pe->cat.ndists + pe->listed);
   pthread_mutex_unlock(mu_of(ix));
   return n > 0 ? (size_t)n : 0;
+}
+
+int epindex_path_stamp(const epindex *ix, size_t i, uint64_t *dev,
+                       uint64_t *ino, int64_t *mtime_ns) {
+  if (!ix || i >= ix->n || !dev || !ino || !mtime_ns)
+    return EPINDEX_EINVAL;
+  const path_ent *pe = &ix->ents[i]; /* set by open, never changed */
+  if (!pe->stamped)
+    return EPINDEX_ENOENT;
+  *dev = pe->dev;
+  *ino = pe->ino;
+  *mtime_ns = pe->mtime_ns;
+  return EPINDEX_OK;
 }
 
 size_t epindex_skipped_count(const epindex *ix) {
@@ -1373,7 +1399,7 @@ int epindex_inspect(const char *dir, epindex_policy policy,
   int rc = EPINDEX_OK;
   const char *p = ep_path_or_dot(dir);
   struct stat st;
-  int err = stat_dir(p, &st);
+  int err = stat_dir(p, &st, NULL);
   if (err) {
     d->reason = err == ENOTDIR ? EPINDEX_REASON_NOT_DIR : EPINDEX_REASON_ABSENT;
     ep_buf_appendf(&d->detail, "%s", strerror(err));

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_codes_and_names(void **state) {
@@ -473,6 +474,51 @@ static void test_no_scan_lists_unindexed_directories(void **state) {
   free(gone);
 }
 
+/* epindex_path_stamp(): what open() saw of each entry before reading it
+ * -- a directory's, a file's, nothing of an absent one -- and only that. */
+static void test_path_stamps_are_the_stats_open_took(void **state) {
+  fx *f = *state;
+  char *file = path_join(f->tmp, "plain.zip");
+  put_file(f->tmp, "plain.zip", "not a zip", (size_t)-1);
+  const char *paths[] = {f->a, file, f->c};
+  epindex *ix;
+  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT, 0),
+                   EPINDEX_OK);
+  for (size_t i = 0; i < 2; i++) {
+    struct stat st;
+    uint64_t dev = 0, ino = 0;
+    int64_t mtime = 0;
+    assert_int_equal(stat(paths[i], &st), 0);
+    assert_int_equal(epindex_path_stamp(ix, i, &dev, &ino, &mtime), EPINDEX_OK);
+    assert_true(dev == (uint64_t)st.st_dev && ino == (uint64_t)st.st_ino);
+    assert_true(mtime ==
+                (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+  }
+  uint64_t dev = 7, ino = 7;
+  int64_t mtime = 7;
+  assert_int_equal(epindex_path_stamp(ix, 2, &dev, &ino, &mtime),
+                   EPINDEX_ENOENT);
+  assert_true(dev == 7 && ino == 7 && mtime == 7); /* left alone */
+  assert_int_equal(epindex_path_stamp(ix, 3, &dev, &ino, &mtime),
+                   EPINDEX_EINVAL);
+  assert_int_equal(epindex_path_stamp(ix, 0, NULL, &ino, &mtime),
+                   EPINDEX_EINVAL);
+  assert_int_equal(epindex_path_stamp(NULL, 0, &dev, &ino, &mtime),
+                   EPINDEX_EINVAL);
+  /* taken at open: a later change is not in it */
+  struct stat before;
+  assert_int_equal(stat(f->a, &before), 0);
+  put_dist(f->a, "late-1.0.dist-info", "late", "1.0", NULL);
+  struct timespec t = {before.st_mtim.tv_sec + 1, before.st_mtim.tv_nsec};
+  const struct timespec times[2] = {t, t};
+  assert_int_equal(utimensat(AT_FDCWD, f->a, times, 0), 0);
+  assert_int_equal(epindex_path_stamp(ix, 0, &dev, &ino, &mtime), EPINDEX_OK);
+  assert_true(mtime == (int64_t)before.st_mtim.tv_sec * 1000000000 +
+                           before.st_mtim.tv_nsec);
+  epindex_close(ix);
+  free(file);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -486,6 +532,7 @@ int main(void) {
       T(test_value_rule_and_skipped_count),
       T(test_name_filter_respects_embedded_nul),
       T(test_no_scan_lists_unindexed_directories),
+      T(test_path_stamps_are_the_stats_open_took),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -408,12 +408,13 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
                 _warn(c[1].diagnostics)
                 _cache = c[:4] + (True,)
             return c[1], c[3]
-    stamps = _stamps(paths)
     flags = _open_flags(value_rule) | (0 if rescan else _epindex.NO_SCAN)
     h = _epindex.open(paths, code, flags)
     if warn:
         _warn(h.diagnostics)
-    _cache = (key, h, stamps, {}, warn)
+    # what open() saw of each entry before reading it: _stamps(paths) taken
+    # then, without a second stat() of every entry
+    _cache = (key, h, h.stamps, {}, warn)
     return h, _cache[3]
 
 

@@ -22,7 +22,9 @@
  *                                 or None when the index does not know them
  *   Handle.dist_counts -> tuple: distributions per path entry
  *   Handle.diagnostics -> list of str; Handle.sources -> list of
- *                                 (source, reason) name pairs
+ *                                 (source, reason) name pairs;
+ *                                 Handle.stamps -> stamps(paths) as open()
+ *                                 saw them, before reading each entry
  *   stamps(paths) -> tuple of (st_dev, st_ino, st_mtime_ns), None where
  *                                 stat fails
  *   update(dir, full=False) -> dict  (raises OSError with the message)
@@ -544,6 +546,33 @@ static PyObject *handle_get_dist_counts(Handle *h, void *unused) {
   return out;
 }
 
+/* (st_dev, st_ino, st_mtime_ns): a path entry's stamp, as stamps() and
+ * Handle.stamps give it. */
+static PyObject *stamp_tuple(uint64_t dev, uint64_t ino, int64_t mtime_ns) {
+  return Py_BuildValue("(KKL)", (unsigned long long)dev,
+                       (unsigned long long)ino, (long long)mtime_ns);
+}
+
+/* The stamps open() took of each entry before reading it: stamps() of the
+ * paths, without a stat() of its own. */
+static PyObject *handle_get_stamps(Handle *h, void *unused) {
+  (void)unused;
+  size_t n = epindex_path_count(h->ix);
+  PyObject *out = PyTuple_New((Py_ssize_t)n);
+  for (size_t i = 0; out && i < n; i++) {
+    uint64_t dev, ino;
+    int64_t mtime_ns;
+    PyObject *v = epindex_path_stamp(h->ix, i, &dev, &ino, &mtime_ns)
+                      ? Py_NewRef(Py_None)
+                      : stamp_tuple(dev, ino, mtime_ns);
+    if (!v)
+      Py_CLEAR(out);
+    else
+      PyTuple_SET_ITEM(out, (Py_ssize_t)i, v);
+  }
+  return out;
+}
+
 static PyObject *handle_get_sources(Handle *h, void *unused) {
   (void)unused;
   return Py_NewRef(h->sources);
@@ -567,6 +596,8 @@ static PyGetSetDef handle_getset[] = {
      "per path entry: how many distributions it holds", NULL},
     {"sources", (getter)handle_get_sources, NULL,
      "per path entry: (source, reason) -- 'index'/'scan'/'none' and why", NULL},
+    {"stamps", (getter)handle_get_stamps, NULL,
+     "per path entry: stamps() as open() saw it before reading it", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject HandleType = {
@@ -694,13 +725,11 @@ static PyObject *mod_stamps(PyObject *self, PyObject *seq) {
     const char *p = PyBytes_AS_STRING(bytes);
     struct stat st;
     /* the directory itself, not only its mtime: '' follows os.chdir() */
-    PyObject *v =
-        stat(*p ? p : ".", &st) != 0
-            ? Py_NewRef(Py_None)
-            : Py_BuildValue("(KKL)", (unsigned long long)st.st_dev,
-                            (unsigned long long)st.st_ino,
-                            (long long)st.st_mtim.tv_sec * 1000000000LL +
-                                st.st_mtim.tv_nsec);
+    PyObject *v = stat(*p ? p : ".", &st) != 0
+                      ? Py_NewRef(Py_None)
+                      : stamp_tuple((uint64_t)st.st_dev, (uint64_t)st.st_ino,
+                                    (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+                                        st.st_mtim.tv_nsec);
     Py_DECREF(bytes);
     if (!v)
       Py_CLEAR(out);

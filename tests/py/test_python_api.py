@@ -113,6 +113,56 @@ print(json.dumps(out))
     assert "a virtual environment, which does not see the system's" in res.stderr
 
 
+STAMPS = r"""
+import epindex, json, os, sys
+from epindex import _epindex
+site, zip_file, changed = sys.argv[1:4]
+os.chdir(site)
+paths = ["", site, zip_file, os.path.join(site, "gone"), "."]
+h = _epindex.open(paths, 0, 0)
+out = {"same": list(h.stamps) == list(_epindex.stamps(paths))}
+opened = []
+real_open = _epindex.open
+def counting_open(*args):
+    opened.append(args[0])
+    return real_open(*args)
+_epindex.open = counting_open
+ask = lambda: [e.name for e in epindex.entry_points(group="g", path=[changed])]
+first, again = ask(), ask()
+# a new distribution, and the directory's mtime moved on: opened again
+os.makedirs(os.path.join(changed, "late-1.dist-info"))
+with open(os.path.join(changed, "late-1.dist-info", "METADATA"), "w") as f:
+    f.write("Name: late\nVersion: 1\n")
+with open(os.path.join(changed, "late-1.dist-info", "entry_points.txt"), "w") as f:
+    f.write("[g]\nlate = late:main\n")
+st = os.stat(changed)
+os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 1000000000))
+out["answers"] = [first, again, ask()]
+out["opened"] = len(opened)
+print(json.dumps(out))
+"""
+
+
+def test_handle_stamps_and_the_reuse_they_decide(venv, tmp_path):
+    """Handle.stamps is stamps(paths) as open() saw it ('' and '.', a file,
+    an absent entry), and the per-process cache that keys on it reuses a
+    handle while no entry changed and opens again when one did."""
+    site, changed = str(tmp_path / "site"), str(tmp_path / "changed")
+    envgen.dist(site, "a-1.dist-info", "a", "1", eps="[g]\na = a:main\n")
+    envgen.dist(changed, "b-1.dist-info", "b", "1", eps="[g]\nb = b:main\n")
+    zip_file = str(tmp_path / "x.zip")
+    with zipfile.ZipFile(zip_file, "w") as z:
+        z.writestr("c-1.dist-info/METADATA", "Name: c\nVersion: 1\n")
+    index([changed])
+    res = subprocess.run([venv_python(venv), "-c", STAMPS, site, zip_file, changed],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["same"]
+    assert out["answers"] == [["b"], ["b"], ["b", "late"]]
+    assert out["opened"] == 2
+
+
 def test_tricky_paths_all_index_states(venv, tmp_path):
     """missing, fresh, stale, relocated (cp -r) and damaged indexes."""
     root = str(tmp_path / "t")
