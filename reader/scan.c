@@ -392,6 +392,7 @@ static int pending_finish(pending_set *ps, int rc, ep_listing *out) {
 typedef struct list_ctx {
   int dirfd;
   bool egg;
+  bool rewind; /* the descriptor may have been read: list from its start */
   size_t pos, egg_infos;
   pending_set ps;
 } list_ctx;
@@ -414,7 +415,7 @@ static int list_one(list_ctx *lc, const char *name, unsigned char type) {
  * five more system calls per directory, a tenth of listing a small one. */
 static int list_entries(list_ctx *lc) {
   _Alignas(struct dirent64) char buf[32768];
-  if (lseek(lc->dirfd, 0, SEEK_SET) < 0)
+  if (lc->rewind && lseek(lc->dirfd, 0, SEEK_SET) < 0)
     return ep_errno_code(errno);
   for (;;) {
     ssize_t n = getdents64(lc->dirfd, buf, sizeof(buf));
@@ -441,7 +442,8 @@ static int list_entries(list_ctx *lc) {
       close(fd);
     return rc;
   }
-  rewinddir(d);
+  if (lc->rewind)
+    rewinddir(d);
   int rc = EPINDEX_OK;
   for (;;) {
     errno = 0;
@@ -459,12 +461,16 @@ static int list_entries(list_ctx *lc) {
 }
 #endif
 
-int ep_list_dir(int dirfd, bool egg, ep_listing *out) {
-  list_ctx lc = {dirfd, egg, 0, 0, {0}};
+static int list_dir(int dirfd, bool egg, bool rewind, ep_listing *out) {
+  list_ctx lc = {dirfd, egg, rewind, 0, 0, {0}};
   int rc = list_entries(&lc);
   rc = pending_finish(&lc.ps, rc, out);
   out->egg_infos = lc.egg_infos;
   return rc;
+}
+
+int ep_list_dir(int dirfd, bool egg, ep_listing *out) {
+  return list_dir(dirfd, egg, true, out);
 }
 
 /* ---- reading one distribution ----------------------------------------------
@@ -1059,7 +1065,9 @@ static int list_path_dir(const char *p, int *fd, ep_listing *l) {
   *fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (*fd < 0)
     return EPINDEX_OK;
-  int rc = ep_list_dir(*fd, ep_path_is_egg(p), l);
+  /* a descriptor just opened is at its start: no lseek() (a syscall per
+   * path entry of every first call) */
+  int rc = list_dir(*fd, ep_path_is_egg(p), false, l);
   if (rc == EPINDEX_OK)
     return rc;
   ep_listing_free(l);

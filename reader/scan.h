@@ -143,7 +143,8 @@ int ep_legacy_normalize(ep_buf *out, const char *s, size_t n);
  * List the metadata entries of a directory path entry in importlib.metadata's
  * discovery order (Lookup: .dist-info/.egg-info grouped by first appearance
  * of their lowered name, then EGG-INFO when the entry is an .egg: egg).
- * dirfd is an open descriptor of the directory.
+ * dirfd is an open descriptor of the directory, listed from its start
+ * whatever was read of it before.
  */
 int ep_list_dir(int dirfd, bool egg, ep_listing *out);
 
