@@ -136,8 +136,8 @@ static bool reason_repairable(epindex_reason r) {
  * update itself then checks that it is a site directory
  * (EPINDEX_UPDATE_SITE_ONLY: distributions, not the current directory, not
  * the standard library). */
-static bool may_heal(epindex_reason r, const char *p, const struct stat *st) {
-  uid_t me = geteuid();
+static bool may_heal(epindex_reason r, const char *p, const struct stat *st,
+                     uid_t me) {
   return reason_repairable(r) && me == st->st_uid && access(p, W_OK) == 0;
 }
 
@@ -166,9 +166,10 @@ static void heal(path_ent *pe, const char *p, epindex_policy policy) {
  * distribution did: a .pth written, a module added) is verified again by
  * every reader until someone updates it: a healing owner refreshes it. */
 static bool may_refresh(const path_ent *pe, const char *p,
-                        const struct stat *st, epindex_policy policy) {
+                        const struct stat *st, epindex_policy policy,
+                        uid_t me) {
   return pe->ix && pe->reason == EPINDEX_REASON_VERIFIED &&
-         policy == EPINDEX_POLICY_STAT && geteuid() == st->st_uid &&
+         policy == EPINDEX_POLICY_STAT && me == st->st_uid &&
          access(p, W_OK) == 0;
 }
 
@@ -199,7 +200,8 @@ static bool user_cache_dir(const char *p, char *real, char *out, size_t n) {
  * another rebuilder) when it is not current -- but none is made for a
  * directory that lists no distribution: *done, the listing answers. */
 static int use_user_cache(path_ent *pe, const char *p, const struct stat *st,
-                          epindex_policy policy, ep_strvec *diags, bool *done) {
+                          epindex_policy policy, uid_t me, ep_strvec *diags,
+                          bool *done) {
   char real[PATH_MAX], idxdir[PATH_MAX], err[512];
   if (!user_cache_dir(p, real, idxdir, sizeof(idxdir)))
     /* said, so that "scan (no index)" is not all a user learns */
@@ -208,7 +210,6 @@ static int use_user_cache(path_ent *pe, const char *p, const struct stat *st,
                           "nor HOME is an absolute path",
                           p);
   epindex_reason why;
-  uid_t me = geteuid();
   if (ep_index_open_in(p, st, idxdir, me, policy, &pe->ix, &why, NULL) ||
       (pe->ix && !ep_index_built_for(pe->ix, real))) {
     ep_index_close(pe->ix); /* another directory's (a hash collision) */
@@ -240,8 +241,10 @@ static int use_user_cache(path_ent *pe, const char *p, const struct stat *st,
   return EPINDEX_OK;
 }
 
+/* me: the effective uid, asked once per open (a syscall) where HEAL or
+ * USER_CACHE may use it. */
 static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
-                       ep_strvec *diags) {
+                       uid_t me, ep_strvec *diags) {
   const char *p = ep_path_or_dot(pe->path);
   struct stat st;
   int err = stat_dir(p, &st, &pe->stamped);
@@ -260,17 +263,17 @@ static int judge_entry(path_ent *pe, epindex_policy policy, unsigned flags,
   /* asked only of callers that would act on it: a scan needs no access() */
   bool healable = !rc && !pe->ix &&
                   (flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE)) &&
-                  may_heal(pe->reason, p, &st);
+                  may_heal(pe->reason, p, &st, me);
   bool done = false;
   if ((flags & EPINDEX_OPEN_HEAL) &&
-      (healable || (!rc && may_refresh(pe, p, &st, policy)))) {
+      (healable || (!rc && may_refresh(pe, p, &st, policy, me)))) {
     if (!pe->ix && pe->reason == EPINDEX_REASON_MISSING)
       rc = list_no_dists(pe, &done);
     if (!rc && !done)
       heal(pe, p, policy);
   } else if (!rc && !pe->ix && !healable && (flags & EPINDEX_OPEN_USER_CACHE) &&
              pe->reason != EPINDEX_REASON_UNTRUSTED) {
-    rc = use_user_cache(pe, p, &st, policy, diags, &done);
+    rc = use_user_cache(pe, p, &st, policy, me, diags, &done);
   }
   if (rc || done) {
     ep_buf_free(&detail);
@@ -467,11 +470,14 @@ int epindex_open(epindex **out, const char *const *paths, size_t npaths,
   ix->policy = policy;
   ix->ents = calloc(npaths + 1, sizeof(*ix->ents));
   int rc = ix->ents ? EPINDEX_OK : EPINDEX_ENOMEM;
+  uid_t me = flags & (EPINDEX_OPEN_HEAL | EPINDEX_OPEN_USER_CACHE) ? geteuid()
+                                                                   : (uid_t)-1;
   for (size_t i = 0; i < npaths && !rc; i++) {
     ix->ents[i].path = strdup(paths[i]);
     ix->n = i + 1;
-    rc = ix->ents[i].path ? judge_entry(&ix->ents[i], policy, flags, &ix->diags)
-                          : EPINDEX_ENOMEM;
+    rc = ix->ents[i].path
+             ? judge_entry(&ix->ents[i], policy, flags, me, &ix->diags)
+             : EPINDEX_ENOMEM;
   }
   ix->flags = flags;
   if (!rc && (flags & EPINDEX_OPEN_VALUE_RULE))
