@@ -23,13 +23,6 @@
 #define LOOKASIDE_SLOT 256
 #define LOOKASIDE_SLOTS 128
 
-/* Where a lookup table row is (its group's directory index, its offset),
- * and its place in discovery order. */
-typedef struct ep_row_pos {
-  int64_t ord, line;
-  size_t grp, off;
-} ep_row_pos;
-
 struct ep_index {
   ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
   ep_lookup lk; /* or the lookup table (lookup.c): then db is NULL */
@@ -37,10 +30,6 @@ struct ep_index {
   sqlite3_stmt *by_grp;      /* the rows of one grp: meta, keys, lookups */
   sqlite3_stmt *by_grp_full; /* the same with grp, ord and line (slow paths) */
   sqlite3_stmt *all;         /* all entry points, discovery order (lazily) */
-  ep_row_pos *by_ord; /* the table's entry rows in (ord, line) order, found
-                         on first use: every group's, or one distribution's */
-  size_t nby_ord;
-  bool by_ord_found;
   ep_dirstamp ds;
   ep_audience aud; /* who the file is readable by (docs/security.md) */
   int64_t ndists, nproblems, nentries, nlinks, nbadvalues;

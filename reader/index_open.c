@@ -35,7 +35,6 @@ void ep_index_close(ep_index *ix) {
     sqlite3_close_v2(ix->db);
   }
   ep_lookup_unmap(&ix->lk);
-  free(ix->by_ord);
   if (ix->src.fd >= 0)
     close(ix->src.fd);
   free(ix);
@@ -212,9 +211,6 @@ static ep_index *new_index(int fd) {
   ix->lk = (ep_lookup){0};
   ix->db = NULL;
   ix->by_grp = ix->by_grp_full = ix->all = NULL;
-  ix->by_ord = NULL;
-  ix->nby_ord = 0;
-  ix->by_ord_found = false;
   ix->ds = (ep_dirstamp){0, 0, 0, 0, 0};
   ix->aud = (ep_audience){EP_AUD_OWNER, 0};
   ix->ndists = ix->nproblems = ix->nentries = ix->nlinks = ix->nbadvalues = 0;

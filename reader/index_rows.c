@@ -95,94 +95,76 @@ int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, size_t glen,
   return step_rows(ix->by_grp_full, true, NULL, 0, fn, ctx);
 }
 
-static int cmp_row_pos(const void *a, const void *b) {
-  const ep_row_pos *x = a, *y = b;
-  if (x->ord != y->ord)
-    return (x->ord > y->ord) - (x->ord < y->ord);
-  return (x->line > y->line) - (x->line < y->line);
-}
-
-/* The table keeps rows by group: find where every entry point row is and
- * sort by (ord, line), as index.db's ORDER BY has them. Once per handle. */
-static int find_entry_rows(ep_index *ix) {
-  if (ix->by_ord_found)
-    return EPINDEX_OK;
-  ep_row_pos *pos = NULL;
-  size_t n = 0, cap = 0;
-  int rc = EPINDEX_OK;
-  for (size_t g = 0; g < ix->lk.ngroups && rc == EPINDEX_OK; g++) {
-    const char *grp;
-    size_t glen, off;
-    ep_lookup_rows it;
-    ep_row r;
-    if ((rc = ep_lookup_group(&ix->lk, g, &grp, &glen, &it)) != EPINDEX_OK)
-      break;
-    if (glen > 0 && grp[0] == '\n') /* internal rows */
-      continue;
-    for (off = it.off; (rc = ep_lookup_next(&it, &r)) == 1; off = it.off) {
-      if (ep_grow(&pos, &cap, n, sizeof(*pos), 64)) {
-        rc = EPINDEX_ENOMEM;
-        break;
-      }
-      pos[n++] = (ep_row_pos){r.ord, r.line, g, off};
-    }
-  }
-  if (rc != EPINDEX_OK) {
-    free(pos);
+/* The entry point row k of the table's entry order directory (whose
+ * records the table's writer sorted by discovery order), read and checked
+ * to come after prev (the row before it, if any): a record that points at
+ * an internal row, at another distribution's or out of order is a damaged
+ * table. */
+static int row_in_order(const ep_index *ix, size_t k, const ep_row *prev,
+                        ep_row *r) {
+  int64_t ord;
+  ep_lookup_rows it;
+  int rc = ep_lookup_entry(&ix->lk, k, &ord, &it);
+  if (rc)
     return rc;
-  }
-  if (n > 1)
-    qsort(pos, n, sizeof(*pos), cmp_row_pos);
-  ix->by_ord = pos;
-  ix->nby_ord = n;
-  ix->by_ord_found = true;
+  if ((it.glen > 0 && it.grp[0] == '\n') || ep_lookup_next(&it, r) != 1 ||
+      r->ord != ord)
+    return EPINDEX_EIO;
+  if (prev &&
+      (r->ord < prev->ord || (r->ord == prev->ord && r->line <= prev->line)))
+    return EPINDEX_EIO;
   return EPINDEX_OK;
 }
 
-/* The rows by_ord[lo..hi), read from the table in that order. */
-static int rows_at(ep_index *ix, size_t lo, size_t hi, ep_row_fn fn,
-                   void *ctx) {
+/* The rows [lo, hi) of the entry order directory, in that order; those of
+ * one distribution (ord) alone when only. */
+static int rows_at(const ep_index *ix, size_t lo, size_t hi,
+                   const int64_t *only, ep_row_fn fn, void *ctx) {
   int rc = EPINDEX_OK;
-  for (size_t i = lo; i < hi && rc == EPINDEX_OK; i++) {
-    const char *grp;
-    size_t glen;
-    ep_lookup_rows it;
-    ep_row r;
-    rc = ep_lookup_group(&ix->lk, ix->by_ord[i].grp, &grp, &glen, &it);
-    it.off = ix->by_ord[i].off;
-    if (rc == EPINDEX_OK)
-      rc = ep_lookup_next(&it, &r) == 1 ? fn(ctx, &r) : EPINDEX_EIO;
+  ep_row r, prev;
+  for (size_t k = lo; k < hi && rc == EPINDEX_OK; k++) {
+    if (only) { /* stop at the next distribution's, none of it read */
+      int64_t at;
+      ep_lookup_rows it;
+      if ((rc = ep_lookup_entry(&ix->lk, k, &at, &it)) || at != *only)
+        break;
+    }
+    rc = row_in_order(ix, k, k > lo ? &prev : NULL, &r);
+    rc = rc ? rc : fn(ctx, &r);
+    prev = r;
   }
   return rc;
 }
 
-static int table_each_entry(ep_index *ix, ep_row_fn fn, void *ctx) {
-  int rc = find_entry_rows(ix);
-  return rc ? rc : rows_at(ix, 0, ix->nby_ord, fn, ctx);
+/* The first record of the entry order directory whose ord is ord or
+ * after; *err is set when a record cannot be read. */
+static size_t first_in_order(const ep_index *ix, int64_t ord, int *err) {
+  size_t lo = 0, hi = ix->lk.nentries;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int64_t at;
+    ep_lookup_rows it; /* the records alone: no row is read */
+    if ((*err = ep_lookup_entry(&ix->lk, mid, &at, &it)) != EPINDEX_OK)
+      return 0;
+    if (at < ord)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
 }
 
 int ep_index_entries_at(ep_index *ix, int64_t ord, ep_row_fn fn, void *ctx) {
   if (!ix->lk.base)
     return EPINDEX_ENOENT;
-  int rc = find_entry_rows(ix);
-  if (rc)
-    return rc;
-  size_t lo = 0, hi = ix->nby_ord;
-  while (lo < hi) { /* the first row at ord or after */
-    size_t mid = lo + (hi - lo) / 2;
-    if (ix->by_ord[mid].ord < ord)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  for (hi = lo; hi < ix->nby_ord && ix->by_ord[hi].ord == ord;)
-    hi++;
-  return rows_at(ix, lo, hi, fn, ctx);
+  int rc = EPINDEX_OK;
+  size_t k = first_in_order(ix, ord, &rc);
+  return rc ? rc : rows_at(ix, k, ix->lk.nentries, &ord, fn, ctx);
 }
 
 int ep_ix_each_entry(ep_index *ix, ep_row_fn fn, void *ctx) {
   if (ix->lk.base)
-    return table_each_entry(ix, fn, ctx);
+    return rows_at(ix, 0, ix->lk.nentries, NULL, fn, ctx);
   if (!ix->db)
     return EPINDEX_EIO;
   /* all rows but the internal ones, whose grp starts with a line feed */

@@ -7,7 +7,8 @@
  * five times a warm lookup. Python programs pay it in every process. The
  * table answers the same questions from one mmap: the meta facts, the keys
  * that decide precedence, problems, the entry points of a group, every
- * distribution, and the distributions of a name.
+ * distribution, the distributions of a name, and (the entry order
+ * directory) one distribution's entry points.
  *
  * It is written by the same update as index.db, from index.db's rows (all
  * of them, the dist rows without their stamps), and carries the same
@@ -31,7 +32,7 @@
 #include <unistd.h>
 
 #define LK_MAGIC "EPIXLKT\0"
-#define LK_HEADER 64
+#define LK_HEADER 80
 #define LK_DIRENT 24
 #define LK_NULL 0xFFFFFFFFu
 /* largest table mapped whole at once (bench: 294 and 419 KiB tables gain
@@ -94,9 +95,11 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
   uint64_t ngroups = get32(h + 12), dir = get64(h + 24);
   uint64_t nkeys = get32(h + 32), kdir = get64(h + 40);
   uint64_t nnames = get32(h + 48), ndir = get64(h + 56);
+  uint64_t nentries = get32(h + 64), edir = get64(h + 72);
   if (memcmp(h, LK_MAGIC, 8) != 0 || get32(h + 8) != EP_LOOKUP_VERSION ||
       get64(h + 16) != size || !dir_fits(dir, ngroups, size) ||
-      !dir_fits(kdir, nkeys, size) || !dir_fits(ndir, nnames, size)) {
+      !dir_fits(kdir, nkeys, size) || !dir_fits(ndir, nnames, size) ||
+      !dir_fits(edir, nentries, size)) {
     ep_mapping_release(m);
     return EPINDEX_EIO;
   }
@@ -108,7 +111,9 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
                     (size_t)nkeys,
                     (size_t)kdir,
                     (size_t)nnames,
-                    (size_t)ndir};
+                    (size_t)ndir,
+                    (size_t)nentries,
+                    (size_t)edir};
   return EPINDEX_OK;
 }
 
@@ -136,6 +141,30 @@ static int dir_entry(const ep_lookup *lk, size_t dir, size_t n, size_t i,
 int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
                     size_t *glen, ep_lookup_rows *it) {
   return dir_entry(lk, lk->dir, lk->ngroups, i, grp, glen, it);
+}
+
+int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
+                    ep_lookup_rows *it) {
+  if (k >= lk->nentries)
+    return EPINDEX_EIO;
+  const unsigned char *e = lk->base + lk->edir + k * LK_DIRENT;
+  uint64_t off = get64(e + 8), end = lk->size;
+  size_t g = get32(e + 16), glen;
+  const char *grp;
+  ep_lookup_rows next;
+  int rc = ep_lookup_group(lk, g, &grp, &glen, it);
+  if (!rc && g + 1 < lk->ngroups) /* groups' rows follow each other */
+    rc = ep_lookup_group(lk, g + 1, &grp, &glen, &next);
+  if (rc)
+    return rc;
+  if (g + 1 < lk->ngroups)
+    end = next.off;
+  if (off < it->off || off >= end) /* not a row of its group */
+    return EPINDEX_EIO;
+  *ord = (int64_t)get64(e);
+  it->off = (size_t)off;
+  it->left = 1;
+  return EPINDEX_OK;
 }
 
 /* Binary search of the directory at dir (n entries) for the name prefix +
@@ -355,10 +384,59 @@ static int place_dir(table_out *w, dir_build *d, uint64_t *at) {
   return rc ? rc : out_append(w, d->entries.data, d->entries.len);
 }
 
+/* Where an entry point row went, for the entry order directory. */
+typedef struct entry_pos {
+  int64_t ord, line;
+  uint64_t off;
+  uint32_t grp;
+} entry_pos;
+
+static int cmp_entry_pos(const void *a, const void *b) {
+  const entry_pos *x = a, *y = b;
+  if (x->ord != y->ord)
+    return (x->ord > y->ord) - (x->ord < y->ord);
+  return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Note where the entry point row about to be appended goes (group index
+ * grp of the directory being built); internal rows are not entry points. */
+static int note_entry(ep_buf *order, sqlite3_stmt *st, const char *g,
+                      uint32_t grp, uint64_t off) {
+  if (!order || g[0] == '\n')
+    return EPINDEX_OK;
+  entry_pos p = {sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), off,
+                 grp};
+  return ep_buf_append(order, &p, sizeof(p));
+}
+
+/* The entry order directory: every entry point row's place, sorted into
+ * discovery order, so that a reader finds one distribution's rows (which
+ * the table keeps group by group) without sorting them all first. */
+static int place_entry_order(table_out *w, ep_buf *order, uint64_t *at,
+                             size_t *n) {
+  entry_pos *p = (entry_pos *)order->data;
+  *n = order->len / sizeof(*p);
+  *at = out_len(w);
+  if (*n >= LK_NULL)
+    return EPINDEX_EINVAL;
+  if (*n > 1)
+    qsort(p, *n, sizeof(*p), cmp_entry_pos);
+  int rc = EPINDEX_OK;
+  for (size_t i = 0; i < *n && !rc; i++) {
+    unsigned char e[LK_DIRENT] = {0};
+    put64(e, (uint64_t)p[i].ord);
+    put64(e + 8, p[i].off);
+    put32(e + 16, p[i].grp);
+    rc = out_append(w, e, sizeof(e));
+  }
+  return rc;
+}
+
 /* Rows of the groups in one range of grp (SQL bounds), group by group. Key
- * groups get no rows: only their presence is ever asked. */
+ * groups get no rows: only their presence is ever asked. Entry point rows
+ * are noted in order, when it is given. */
 static int add_range(sqlite3 *db, const char *where, table_out *body,
-                     dir_build *d, bool keys) {
+                     dir_build *d, bool keys, ep_buf *order) {
   char sql[400];
   /* a dist row's stamps are for update and verify, which read index.db */
   snprintf(sql, sizeof(sql),
@@ -391,7 +469,8 @@ static int add_range(sqlite3 *db, const char *where, table_out *body,
       last = prev.data, last_len = n, rows_off = out_len(body), rows = 0;
     }
     if (!rc && !keys) {
-      rc = append_row(body, st);
+      rc = note_entry(order, st, g, (uint32_t)d->n, out_len(body));
+      rc = rc ? rc : append_row(body, st);
       rows++;
     }
   }
@@ -425,19 +504,23 @@ int ep_lookup_write(sqlite3 *db, int fd) {
   w->written = w->fill = 0;
   w->err = ftruncate(fd, 0) == 0 ? EPINDEX_OK : EPINDEX_EIO;
   dir_build groups = {0}, keys = {0}, names = {0};
+  ep_buf order = {0};
   unsigned char h[LK_HEADER] = {0}; /* written last, when it is known */
   int rc = out_append(w, h, sizeof(h));
   for (size_t i = 0; !rc && i < sizeof(ranges) / sizeof(ranges[0]); i++)
-    rc = add_range(db, ranges[i], w, &groups, false);
+    rc = add_range(db, ranges[i], w, &groups, false, &order);
   if (!rc)
-    rc = add_range(db, "grp >= " KEY_LO " AND grp < " KEY_HI, w, &keys, true);
+    rc = add_range(db, "grp >= " KEY_LO " AND grp < " KEY_HI, w, &keys, true,
+                   NULL);
   if (!rc)
     rc = add_range(db, "grp >= " NAME_LO " AND grp < " NAME_HI, w, &names,
-                   false);
-  uint64_t dir = 0, kdir = 0, ndir = 0;
+                   false, NULL);
+  uint64_t dir = 0, kdir = 0, ndir = 0, edir = 0;
+  size_t nentries = 0;
   rc = rc ? rc : place_dir(w, &groups, &dir);
   rc = rc ? rc : place_dir(w, &keys, &kdir);
   rc = rc ? rc : place_dir(w, &names, &ndir);
+  rc = rc ? rc : place_entry_order(w, &order, &edir, &nentries);
   rc = rc ? rc : out_flush(w);
   if (!rc) {
     memcpy(h, LK_MAGIC, 8);
@@ -449,6 +532,8 @@ int ep_lookup_write(sqlite3 *db, int fd) {
     put64(h + 40, kdir);
     put32(h + 48, (uint32_t)names.n);
     put64(h + 56, ndir);
+    put32(h + 64, (uint32_t)nentries);
+    put64(h + 72, edir);
     rc = pwrite_all(fd, h, sizeof(h), 0);
   }
   if (!rc)
@@ -460,5 +545,6 @@ int ep_lookup_write(sqlite3 *db, int fd) {
   ep_buf_free(&keys.entries);
   ep_buf_free(&names.names);
   ep_buf_free(&names.entries);
+  ep_buf_free(&order);
   return rc;
 }

@@ -18,7 +18,7 @@
 #define EP_GRP_NAME "\nname\n"
 #define EP_GRP_EGG "\negg"
 
-#define EP_LOOKUP_VERSION 4
+#define EP_LOOKUP_VERSION 5
 /* The fields of a row, in the order of the lookup table and of index.db's
  * statements (which select these first): one numbering for both. */
 enum {
@@ -40,10 +40,11 @@ typedef struct ep_mapping ep_mapping;
 typedef struct ep_lookup {
   const unsigned char *base;
   size_t size;
-  ep_mapping *map;     /* owns base */
-  size_t ngroups, dir; /* the groups' directory: entries, offset */
-  size_t nkeys, kdir;  /* the key groups' directory */
-  size_t nnames, ndir; /* the name groups' directory (\nname\n + key) */
+  ep_mapping *map;       /* owns base */
+  size_t ngroups, dir;   /* the groups' directory: entries, offset */
+  size_t nkeys, kdir;    /* the key groups' directory */
+  size_t nnames, ndir;   /* the name groups' directory (\nname\n + key) */
+  size_t nentries, edir; /* the entry order directory: entries, offset */
 } ep_lookup;
 /* The rows of one group, read one by one. */
 typedef struct ep_lookup_rows {
@@ -97,6 +98,14 @@ bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen);
  * distribution(name) may find); false if absent. */
 bool ep_lookup_find_name(const ep_lookup *lk, const char *key, size_t klen,
                          ep_lookup_rows *it);
+/* Entry k of the entry order directory: where the k-th entry point row in
+ * discovery order (ord, line) is -- its distribution's ord, the index of
+ * its group in the group directory, and the row's offset (the rows
+ * themselves are kept group by group). *it is set to read that row.
+ * EPINDEX_EIO if out of bounds or not among its group's rows; the row
+ * itself is checked when read. */
+int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
+                    ep_lookup_rows *it);
 /* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
 int ep_lookup_next(ep_lookup_rows *it, ep_row *row);
 /* The row whose bytes start at at (an ep_row's at) in the table mapped by

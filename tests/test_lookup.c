@@ -349,6 +349,137 @@ static void test_keys_decide_precedence(void **state) {
   free(later);
 }
 
+/* Every distribution's entry points (epindex_dists_entry_points()), as one
+ * string: the per-distribution reads of a plugin host. */
+static char *dist_entries(const char *site) {
+  epindex *ix;
+  epindex_dists *d;
+  const char *paths[] = {site};
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, 0),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_distributions(ix, NULL, 0, &d), EPINDEX_OK);
+  size_t cap = 16384;
+  char *out = calloc(1, cap);
+  for (size_t i = 0; i < epindex_dists_count(d); i++) {
+    snprintf(out + strlen(out), cap - strlen(out),
+             "%s:", epindex_dists_get(d, i, EPINDEX_DIST_METADIR, NULL));
+    epindex_result *r;
+    if (epindex_dists_entry_points(ix, d, i, &r) != EPINDEX_OK)
+      continue;
+    for (size_t k = 0; k < epindex_result_count(r); k++)
+      snprintf(out + strlen(out), cap - strlen(out), " %s.%s",
+               epindex_result_get(r, k, EPINDEX_FIELD_GROUP, NULL),
+               epindex_result_get(r, k, EPINDEX_FIELD_NAME, NULL));
+    snprintf(out + strlen(out), cap - strlen(out), ";");
+    epindex_result_free(r);
+  }
+  epindex_dists_free(d);
+  epindex_close(ix);
+  return out;
+}
+
+/* The entry order records of the table, by entry point name: NAMES[k]'s
+ * record is rec[k] and its row at row[k]; the records' ords are checked
+ * against their rows' and to be in order. row[NROWS - 1] is delta's
+ * \nbadvalue row: of a distribution's ord, with a name and a value, but no
+ * entry point. */
+#define NROWS 7
+static const char *const NAMES[NROWS - 1] = {"al", "a1", "a2",
+                                             "be", "b1", "d1"};
+static void table_places(const fx *f, size_t rec[NROWS - 1],
+                         uint64_t row[NROWS]) {
+  int fd = open(f->table, O_RDONLY);
+  struct stat st;
+  assert_true(fd >= 0 && fstat(fd, &st) == 0);
+  ep_lookup lk;
+  assert_int_equal(ep_lookup_map(fd, (uint64_t)st.st_size, &lk), EPINDEX_OK);
+  close(fd);
+  assert_int_equal(lk.nentries, NROWS - 1);
+  int64_t ord, last = INT64_MIN;
+  ep_lookup_rows it;
+  ep_row r;
+  for (size_t k = 0; k < lk.nentries; k++) {
+    assert_int_equal(ep_lookup_entry(&lk, k, &ord, &it), EPINDEX_OK);
+    uint64_t at = it.off;
+    assert_int_equal(ep_lookup_next(&it, &r), 1);
+    assert_true(ord == r.ord && ord >= last);
+    last = ord;
+    for (size_t n = 0; n < NROWS - 1; n++)
+      if (r.f[EP_COL_NAME] && strcmp(r.f[EP_COL_NAME], NAMES[n]) == 0)
+        rec[n] = k, row[n] = at;
+  }
+  assert_true(
+      ep_lookup_find(&lk, EP_GRP_BADVALUE, strlen(EP_GRP_BADVALUE), &it));
+  row[NROWS - 1] = it.off;
+  ep_lookup_unmap(&lk);
+}
+
+/* Make record k of the entry order directory point at the row at off. */
+static void point_record(const fx *f, size_t k, uint64_t off) {
+  int fd = open(f->table, O_RDWR);
+  unsigned char h[80], at[8];
+  assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+  off_t edir = 0;
+  for (int b = 7; b >= 0; b--)
+    edir = edir << 8 | h[72 + b];
+  for (int b = 0; b < 8; b++)
+    at[b] = (unsigned char)(off >> (8 * b));
+  assert_int_equal(pwrite(fd, at, 8, edir + (off_t)k * 24 + 8), 8);
+  close(fd);
+}
+
+/* A distribution's entry points come from the table's entry order
+ * directory (written sorted by ord and line; the rows themselves are kept
+ * by group) in entry_points.txt's order, as index.db gives them. A record
+ * that points at another distribution's row, at its own out of order, or
+ * at a row outside its group is a damaged table, passed over for
+ * index.db. */
+static void test_entry_order_directory(void **state) {
+  fx *f = *state;
+  put_dist(f->site, "delta-1.0.dist-info", "delta", "1.0",
+           "[g]\nd1 = -\n"); /* no object reference: a bad value row */
+  update(f->site);
+  char *from_table = dist_entries(f->site);
+  char *all_table = answer(f->site, EPINDEX_POLICY_STAT, NULL, NULL, NULL);
+  /* alpha's rows are in two groups' sections, but in its file's order */
+  assert_non_null(strstr(from_table, "alpha-1.0.dist-info: console_scripts.al"
+                                     " g.a1 g.a2;"));
+  size_t rec[NROWS - 1];
+  uint64_t row[NROWS];
+  table_places(f, rec, row);
+  unlink(f->table);
+  char *from_db = dist_entries(f->site);
+  assert_string_equal(from_table, from_db);
+  char *all_db = answer(f->site, EPINDEX_POLICY_STAT, NULL, NULL, NULL);
+  assert_string_equal(all_table, all_db);
+  /* whose record -> whose row: another distribution's (in another group,
+   * in the same), its own distribution's twice (in another group, in the
+   * same), a row of its distribution outside its group */
+  size_t damage[][2] = {{0, 3}, {3, 0}, {2, 4}, {4, 2},        {1, 0},
+                        {0, 2}, {2, 1}, {1, 2}, {5, NROWS - 1}};
+  for (size_t i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+    unlink(f->table); /* a whole table again (update keeps a fresh one) */
+    update(f->site);
+    point_record(f, rec[damage[i][0]], row[damage[i][1]]);
+    char *got = dist_entries(f->site);
+    if (strcmp(got, from_db) != 0)
+      fail_msg("%s's record at row %zu: %s", NAMES[damage[i][0]], damage[i][1],
+               got);
+    free(got);
+    got = answer(f->site, EPINDEX_POLICY_STAT, NULL, NULL, NULL);
+    char *rows_end = strchr(got, '\n'); /* a read failed: a diagnostic */
+    assert_non_null(rows_end);
+    *rows_end = '\0';
+    assert_memory_equal(got, all_db, strlen(got));
+    assert_int_equal(all_db[strlen(got)], '\n');
+    free(got);
+  }
+  free(from_table);
+  free(from_db);
+  free(all_table);
+  free(all_db);
+}
+
 static void test_update_adds_a_missing_table(void **state) {
   fx *f = *state;
   update(f->site);
@@ -374,6 +505,7 @@ int main(void) {
       T(test_empty_directory_table),
       T(test_keys_decide_precedence),
       T(test_update_adds_a_missing_table),
+      T(test_entry_order_directory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
