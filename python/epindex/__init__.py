@@ -645,17 +645,17 @@ def _make_indexed_class(module, base):
         version = from_index(2, base.version)
         _normalized_name = from_index(3, base._normalized_name)
 
-        @property
-        def entry_points(self):
-            if in_c:
-                eps = self._epindex_entry_point_objects(ep_cls)
-            else:
+        if in_c:  # no Python frame: a plugin host asks every distribution
+            entry_points = property(_epindex.entry_points_getter(
+                ep_cls, make_eps, base.entry_points.fget),
+                doc=base.entry_points.__doc__)
+        else:
+            @property
+            def entry_points(self):
                 eps = self._epindex_entry_points()
-                if eps:
-                    eps = [make_ep(n, v, g, self) for g, n, v in eps]
-            if eps is None:  # the index has not them: importlib reads
-                return base.entry_points.fget(self)
-            return make_eps(eps)
+                if eps is None:  # the index has not them: importlib reads
+                    return base.entry_points.fget(self)
+                return make_eps([make_ep(n, v, g, self) for g, n, v in eps])
 
         def __reduce__(self):
             return base, (self._path,)

@@ -18,6 +18,8 @@
  *                                 to its row
  *   bind_row(cls, root, fields) -> object.__new__(cls) holding a lookup
  *                                 row's (metadir, name, version, key)
+ *   entry_points_getter(cls, make, fallback) -> the C getter of the
+ *                                 accelerated entry_points property
  *   Dists.entry_points(i) -> list of (group, name, value) (() for none),
  *                                 or None when the index does not know them
  *   Handle.dist_counts -> tuple: distributions per path entry
@@ -293,7 +295,7 @@ typedef struct {
   PyObject *root; /* its path entry, as sys.path has it */
 } IndexedDist;
 
-static PyTypeObject DistsType;
+static PyTypeObject DistsType, IndexedDistType;
 
 static void indexed_dealloc(IndexedDist *o) {
   Py_XDECREF(o->src);
@@ -331,6 +333,29 @@ static PyObject *indexed_entry_point_objects(IndexedDist *o, PyObject *cls) {
   return d ? entry_objects(d, o->i, (PyTypeObject *)cls, (PyObject *)o)
            : Py_NewRef(Py_None);
 }
+
+/* The getter of accelerate()'s PathDistribution.entry_points, state a
+ * tuple (cls, make, fallback): make(list of cls EntryPoint objects bound
+ * to dist), or fallback(dist) when the index does not hold them. A C
+ * function rather than a Python one: a plugin host asks every distribution
+ * of the path, in every process, and a Python frame each was a tenth of
+ * that (bench/results/latest.md, pluggy's pattern). */
+static PyObject *entry_points_get(PyObject *state, PyObject *dist) {
+  if (!PyObject_TypeCheck(dist, &IndexedDistType))
+    return PyErr_Format(PyExc_TypeError, "an IndexedDist is required");
+  PyObject *cls = PyTuple_GET_ITEM(state, 0);
+  PyObject *eps = indexed_entry_point_objects((IndexedDist *)dist, cls);
+  if (!eps)
+    return NULL;
+  PyObject *f = PyTuple_GET_ITEM(state, eps == Py_None ? 2 : 1);
+  PyObject *r = PyObject_CallOneArg(f, eps == Py_None ? dist : eps);
+  Py_DECREF(eps);
+  return r;
+}
+
+static PyMethodDef entry_points_get_def = {
+    "entry_points", entry_points_get, METH_O,
+    "entry_points(dist) -> make(its EntryPoint objects), or fallback(dist)"};
 
 static PyObject *indexed_get_root(IndexedDist *o, void *unused) {
   (void)unused;
@@ -780,6 +805,18 @@ static PyObject *mod_bind_row(PyObject *self, PyObject *args) {
   return obj;
 }
 
+static PyObject *mod_entry_points_getter(PyObject *self, PyObject *args) {
+  (void)self;
+  PyObject *cls, *make, *fallback;
+  if (!PyArg_ParseTuple(args, "O!OO:entry_points_getter", &PyType_Type, &cls,
+                        &make, &fallback))
+    return NULL;
+  PyObject *state = PyTuple_Pack(3, cls, make, fallback);
+  PyObject *f = state ? PyCFunction_New(&entry_points_get_def, state) : NULL;
+  Py_XDECREF(state);
+  return f;
+}
+
 static PyMethodDef mod_methods[] = {
     {"open", mod_open, METH_VARARGS,
      "open(paths, policy, flags=0) -> Handle: judge every path entry now "
@@ -791,6 +828,11 @@ static PyMethodDef mod_methods[] = {
      "bind_row(cls, root, fields) -> object.__new__(cls), cls a subclass of "
      "IndexedDist, holding fields (metadir, name, version, key) of a lookup "
      "row; its entry points unknown"},
+    {"entry_points_getter", mod_entry_points_getter, METH_VARARGS,
+     "entry_points_getter(cls, make, fallback) -> f: f(dist) is "
+     "make([EntryPoint objects of cls bound to dist]) for an IndexedDist, "
+     "or fallback(dist) when its index does not hold them (cls: as "
+     "_epindex_entry_point_objects() takes it)"},
     {"update", (PyCFunction)(void (*)(void))mod_update,
      METH_VARARGS | METH_KEYWORDS,
      "update(dir, full=False) -> dict: (re)build the index of dir"},
