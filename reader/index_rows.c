@@ -95,19 +95,13 @@ int ep_ix_each_in_grp_full(ep_index *ix, const char *grp, size_t glen,
   return step_rows(ix->by_grp_full, true, NULL, 0, fn, ctx);
 }
 
-/* The entry point row k of the table's entry order directory (whose
- * records the table's writer sorted by discovery order), read and checked
- * to come after prev (the row before it, if any): a record that points at
- * an internal row, at another distribution's or out of order is a damaged
- * table. */
-static int row_in_order(const ep_index *ix, size_t k, const ep_row *prev,
+/* The row of an entry order record (ord, it: ep_lookup_entry()'s), read
+ * and checked to come after prev (the row before it, if any): a record
+ * that points at an internal row, at another distribution's or out of
+ * order is a damaged table. */
+static int row_in_order(int64_t ord, ep_lookup_rows *it, const ep_row *prev,
                         ep_row *r) {
-  int64_t ord;
-  ep_lookup_rows it;
-  int rc = ep_lookup_entry(&ix->lk, k, &ord, &it);
-  if (rc)
-    return rc;
-  if ((it.glen > 0 && it.grp[0] == '\n') || ep_lookup_next(&it, r) != 1 ||
+  if ((it->glen > 0 && it->grp[0] == '\n') || ep_lookup_next(it, r) != 1 ||
       r->ord != ord)
     return EPINDEX_EIO;
   if (prev &&
@@ -117,19 +111,18 @@ static int row_in_order(const ep_index *ix, size_t k, const ep_row *prev,
 }
 
 /* The rows [lo, hi) of the entry order directory, in that order; those of
- * one distribution (ord) alone when only. */
+ * one distribution (ord) alone when only (the next distribution's record
+ * ends them, none of its rows read). */
 static int rows_at(const ep_index *ix, size_t lo, size_t hi,
                    const int64_t *only, ep_row_fn fn, void *ctx) {
   int rc = EPINDEX_OK;
   ep_row r, prev;
   for (size_t k = lo; k < hi && rc == EPINDEX_OK; k++) {
-    if (only) { /* stop at the next distribution's, none of it read */
-      int64_t at;
-      ep_lookup_rows it;
-      if ((rc = ep_lookup_entry(&ix->lk, k, &at, &it)) || at != *only)
-        break;
-    }
-    rc = row_in_order(ix, k, k > lo ? &prev : NULL, &r);
+    int64_t ord;
+    ep_lookup_rows it;
+    if ((rc = ep_lookup_entry(&ix->lk, k, &ord, &it)) || (only && ord != *only))
+      break;
+    rc = row_in_order(ord, &it, k > lo ? &prev : NULL, &r);
     rc = rc ? rc : fn(ctx, &r);
     prev = r;
   }
