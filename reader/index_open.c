@@ -34,14 +34,14 @@ void ep_index_close(ep_index *ix) {
     sqlite3_finalize(ix->all);
     sqlite3_close_v2(ix->db);
   }
-  ep_lookup_unmap(&ix->lk);
+  ep_lookup_close(&ix->lk);
   if (ix->src.fd >= 0)
     close(ix->src.fd);
   free(ix);
 }
 
 int64_t ep_index_ndists(const ep_index *ix) { return ix->ndists; }
-bool ep_index_has_table(const ep_index *ix) { return ix->lk.base != NULL; }
+bool ep_index_has_table(const ep_index *ix) { return ix->lk.rd != NULL; }
 ep_mapping *ep_index_share_table(const ep_index *ix) {
   return ep_lookup_share(&ix->lk);
 }
@@ -422,14 +422,15 @@ static ep_index *open_lookup(int atfd, const char *path, uid_t owner) {
     return NULL;
   struct stat st;
   ep_index *ix = NULL;
-  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-            trusted_mode(&st, owner) && (ix = new_index(-1)) != NULL &&
-            ep_lookup_map(fd, (uint64_t)st.st_size, &ix->lk) == EPINDEX_OK &&
-            read_meta(ix) == EPINDEX_OK;
-  if (ix)
-    ix->aud = ep_audience_of_file(&st);
-  close(fd);
-  if (!ok) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      !trusted_mode(&st, owner) || !(ix = new_index(-1))) {
+    close(fd);
+    return NULL;
+  }
+  ix->aud = ep_audience_of_file(&st);
+  /* the table keeps fd: it is read a few pages at a time */
+  if (ep_lookup_open(fd, &st, &ix->lk) != EPINDEX_OK ||
+      read_meta(ix) != EPINDEX_OK) {
     ep_index_close(ix);
     return NULL;
   }

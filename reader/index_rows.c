@@ -70,7 +70,7 @@ static int table_rows(ep_lookup_rows *it, ep_row_fn fn, void *ctx) {
 
 int ep_ix_each_in_grp(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
                       void *ctx) {
-  if (ix->lk.base) {
+  if (ix->lk.rd) {
     ep_lookup_rows it;
     return ep_lookup_find(&ix->lk, grp, glen, &it) ? table_rows(&it, fn, ctx)
                                                    : EPINDEX_OK;
@@ -148,7 +148,7 @@ static size_t first_in_order(const ep_index *ix, int64_t ord, int *err) {
 }
 
 int ep_index_entries_at(ep_index *ix, int64_t ord, ep_row_fn fn, void *ctx) {
-  if (!ix->lk.base)
+  if (!ix->lk.rd)
     return EPINDEX_ENOENT;
   int rc = EPINDEX_OK;
   size_t k = first_in_order(ix, ord, &rc);
@@ -156,7 +156,7 @@ int ep_index_entries_at(ep_index *ix, int64_t ord, ep_row_fn fn, void *ctx) {
 }
 
 int ep_ix_each_entry(ep_index *ix, ep_row_fn fn, void *ctx) {
-  if (ix->lk.base)
+  if (ix->lk.rd)
     return rows_at(ix, 0, ix->lk.nentries, NULL, fn, ctx);
   if (!ix->db)
     return EPINDEX_EIO;
@@ -241,7 +241,7 @@ static int found_row(void *ctx, const ep_row *r) {
 }
 
 int ep_index_has_key(ep_index *ix, const char *key, size_t klen) {
-  if (ix->lk.base) /* the table keeps keys in a directory of their own */
+  if (ix->lk.rd) /* the table keeps keys in a directory of their own */
     return ep_lookup_has_key(&ix->lk, key, klen);
   ep_buf g = {0};
   int found = 0;
@@ -414,7 +414,7 @@ int ep_index_load(ep_index *ix, ep_catalog *cat, ep_dirstamp *ds) {
 
 int ep_index_dist_rows(ep_index *ix, const char *grp, size_t glen, ep_row_fn fn,
                        void *ctx) {
-  if (!ix->lk.base)
+  if (!ix->lk.rd)
     return ep_ix_each_in_grp_full(ix, grp, glen, fn, ctx);
   ep_lookup_rows it;
   size_t plen = strlen(EP_GRP_NAME);

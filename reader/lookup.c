@@ -1,11 +1,11 @@
 /*
  * lookup.c -- the lookup table: a flat, read-only copy of an index's lookup
- * rows that a reader maps instead of opening SQLite.
+ * rows that a reader reads (a few pages) or maps instead of opening SQLite.
  *
  * Why: a process's first SQLite open costs some 250 us on its own
  * (initialisation, the schema parse, the first page faults of the library),
  * five times a warm lookup. Python programs pay it in every process. The
- * table answers the same questions from one mmap: the meta facts, the keys
+ * table answers the same questions from a few reads: the meta facts, the keys
  * that decide precedence, problems, the entry points of a group, every
  * distribution, the distributions of a name, and (the entry order
  * directory) one distribution's entry points.
@@ -35,9 +35,6 @@
 #define LK_HEADER 80
 #define LK_DIRENT 24
 #define LK_NULL 0xFFFFFFFFu
-/* largest table mapped whole at once (bench: 294 and 419 KiB tables gain
- * 10%, a 3.6 MiB one loses 40%) */
-#define EP_LOOKUP_POPULATE_MAX (512u * 1024u)
 
 static uint32_t get32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -53,16 +50,88 @@ static bool dir_fits(uint64_t off, uint64_t n, uint64_t size) {
   return off >= LK_HEADER && off <= size && n <= (size - off) / LK_DIRENT;
 }
 
+/* ---- reading ------------------------------------------------------------ */
+
+/* A table is read with pread(), not mapped, until a lookup wants more
+ * than a few pages of it: on virtual machines a page fault costs 10-25 us
+ * (a mapped file's page, or fresh memory to read into), a pread of a few
+ * bytes into memory already touched 1 us, and a lookup is a binary search
+ * over a directory of megabytes, then one group's rows. The search's
+ * probes (a directory entry, a name: bytes each) are read exactly, into
+ * the handle's own LK_SMALL bytes; rows a block at a time, with read-ahead,
+ * into up to LK_EXTENTS buffers of LK_READ_MAX bytes in all. A handle that
+ * wants more, or that lends its rows to a list, maps the file and reads
+ * everything from the mapping from then on, which costs a fault per 64 KiB
+ * (the kernel's fault-around) instead of one per 4 KiB. Pointers handed
+ * out before stay valid: buffers are freed when the table is closed. */
+#define LK_SMALL 2048u
+#define LK_SMALL_READ 256u
+#define LK_BLOCK 4096u
+#define LK_READ_AHEAD (8u * 1024u)
+#define LK_READ_MAX (32u * 1024u)
+#define LK_EXTENTS 8
+
 struct ep_mapping {
   void *base;
   size_t size;
   atomic_size_t holds;
 };
 
+/* The bytes [off, off + len) of the table, read once. */
+typedef struct lk_extent {
+  uint64_t off;
+  size_t len;
+  unsigned char *buf;
+} lk_extent;
+
+struct ep_lookup_reads {
+  int fd;          /* the table, open until ep_lookup_close() */
+  dev_t dev;       /* and which file it is: a program that closes descriptors */
+  ino_t ino;       /* it does not own must not make us read another file */
+  ep_mapping *map; /* once mapped, every read is from it */
+  size_t n, read;  /* extents, and their bytes in all */
+  lk_extent ext[LK_EXTENTS];
+  size_t small_used;
+  unsigned char small[LK_SMALL]; /* probes, back to back */
+};
+
+/* Is rd's descriptor still the file it was opened on, and size bytes? */
+static bool lk_same_file(const ep_lookup_reads *rd, uint64_t size) {
+  struct stat st;
+  return fstat(rd->fd, &st) == 0 && st.st_dev == rd->dev &&
+         st.st_ino == rd->ino && (uint64_t)st.st_size == size;
+}
+
+/* Map the whole table, if it is not yet. A table cut short in place
+ * (tables are replaced by rename; only their owner could) is not mapped:
+ * touching a page past its end would be a SIGBUS. */
+static int lk_map_file(const ep_lookup *lk) {
+  ep_lookup_reads *rd = lk->rd;
+  if (rd->map)
+    return EPINDEX_OK;
+  if (!lk_same_file(rd, lk->size))
+    return EPINDEX_EIO;
+  ep_mapping *m = malloc(sizeof(*m));
+  if (!m)
+    return EPINDEX_ENOMEM;
+  int populate = lk->size <= EP_LOOKUP_POPULATE_MAX ? MAP_POPULATE : 0;
+  void *p = mmap(NULL, lk->size, PROT_READ, MAP_PRIVATE | populate, rd->fd, 0);
+  if (p == MAP_FAILED) {
+    free(m);
+    return EPINDEX_EIO;
+  }
+  m->base = p;
+  m->size = lk->size;
+  atomic_init(&m->holds, 1);
+  rd->map = m;
+  return EPINDEX_OK;
+}
+
 ep_mapping *ep_lookup_share(const ep_lookup *lk) {
-  if (lk->map)
-    atomic_fetch_add_explicit(&lk->map->holds, 1, memory_order_relaxed);
-  return lk->map;
+  if (!lk->rd || lk_map_file(lk) != EPINDEX_OK)
+    return NULL;
+  atomic_fetch_add_explicit(&lk->rd->map->holds, 1, memory_order_relaxed);
+  return lk->rd->map;
 }
 
 void ep_mapping_release(ep_mapping *m) {
@@ -72,26 +141,134 @@ void ep_mapping_release(ep_mapping *m) {
   free(m);
 }
 
-int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
+/* Read [off, off + len) of the table into buf: false on a read error, a
+ * file cut short, or a descriptor that is no longer the table's. */
+static bool lk_pread(const ep_lookup_reads *rd, uint64_t size,
+                     unsigned char *buf, uint64_t off, size_t len) {
+  if (!lk_same_file(rd, size))
+    return false;
+  for (size_t got = 0; got < len;) {
+    ssize_t k = pread(rd->fd, buf + got, len - got, (off_t)(off + got));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return false;
+    got += (size_t)k;
+  }
+  return true;
+}
+
+/* Read [off, off + len) into a new extent. */
+static const lk_extent *lk_read(ep_lookup_reads *rd, uint64_t size,
+                                uint64_t off, size_t len) {
+  lk_extent *e = &rd->ext[rd->n];
+  if (!(e->buf = malloc(len)))
+    return NULL;
+  if (!lk_pread(rd, size, e->buf, off, len)) {
+    free(e->buf);
+    return NULL;
+  }
+  e->off = off;
+  e->len = len;
+  rd->n++;
+  rd->read += len;
+  return e;
+}
+
+/* The bytes from off in an extent already read, if it holds want of them;
+ * *avail: how many it holds. */
+static const unsigned char *lk_cached(const ep_lookup_reads *rd, uint64_t off,
+                                      size_t want, size_t *avail) {
+  for (size_t i = 0; i < rd->n; i++) {
+    const lk_extent *e = &rd->ext[i];
+    if (off >= e->off && off - e->off <= e->len &&
+        want <= e->len - (off - e->off)) {
+      *avail = e->len - (size_t)(off - e->off);
+      return e->buf + (off - e->off);
+    }
+  }
+  return NULL;
+}
+
+/* At least want bytes of the table from off (fewer only where the file
+ * ends): where they are, and in *avail how many bytes follow off there.
+ * NULL if off is not in the file or they cannot be read. */
+static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
+                                    size_t want, size_t *avail) {
+  ep_lookup_reads *rd = lk->rd;
+  if (off >= lk->size)
+    return NULL;
+  if (want > lk->size - off)
+    want = (size_t)(lk->size - off);
+  const unsigned char *p = rd->map ? NULL : lk_cached(rd, off, want, avail);
+  if (p)
+    return p;
+  uint64_t from = off - off % LK_BLOCK;
+  uint64_t to = off + (want > LK_READ_AHEAD ? want : LK_READ_AHEAD);
+  to = to - to % LK_BLOCK + (to % LK_BLOCK ? LK_BLOCK : 0);
+  if (to > lk->size)
+    to = lk->size;
+  if (rd->map || rd->n == LK_EXTENTS || to - from > LK_READ_MAX - rd->read) {
+    if (lk_map_file(lk) != EPINDEX_OK)
+      return NULL;
+    *avail = (size_t)(lk->size - off);
+    return (const unsigned char *)rd->map->base + off;
+  }
+  const lk_extent *e = lk_read(rd, lk->size, from, (size_t)(to - from));
+  if (!e)
+    return NULL;
+  *avail = e->len - (size_t)(off - from);
+  return e->buf + (off - from);
+}
+
+/* Exactly n bytes at off, or NULL: a probe, read exactly if it is small
+ * and not already read. */
+static const unsigned char *lk_bytes(const ep_lookup *lk, uint64_t off,
+                                     size_t n) {
+  ep_lookup_reads *rd = lk->rd;
+  size_t avail;
+  if (off > lk->size || n > lk->size - off)
+    return NULL;
+  if (!rd->map && n <= LK_SMALL_READ && n <= LK_SMALL - rd->small_used &&
+      !lk_cached(rd, off, n, &avail)) {
+    unsigned char *p = rd->small + rd->small_used;
+    if (!lk_pread(rd, lk->size, p, off, n))
+      return NULL;
+    rd->small_used += n;
+    return p;
+  }
+  const unsigned char *p = lk_span(lk, off, n, &avail);
+  return p && avail >= n ? p : NULL;
+}
+
+int ep_lookup_open(int fd, const struct stat *st, ep_lookup *lk) {
   *lk = (ep_lookup){0};
-  if (size < LK_HEADER || size > SIZE_MAX)
-    return EPINDEX_EIO;
-  ep_mapping *m = malloc(sizeof(*m));
-  if (!m)
-    return EPINDEX_ENOMEM;
-  /* A fault costs as much as mapping a few dozen pages at once (~10 us on
-   * virtual machines): a small table is mapped whole up front, a large one
-   * page by page as a lookup touches it (a few pages of megabytes). */
-  int populate = size <= EP_LOOKUP_POPULATE_MAX ? MAP_POPULATE : 0;
-  void *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE | populate, fd, 0);
-  if (p == MAP_FAILED) {
-    free(m);
+  uint64_t size = (uint64_t)st->st_size;
+  ep_lookup_reads *rd =
+      size >= LK_HEADER && size <= SIZE_MAX ? malloc(sizeof(*rd)) : NULL;
+  if (!rd) {
+    close(fd);
+    return size >= LK_HEADER ? EPINDEX_ENOMEM : EPINDEX_EIO;
+  }
+  /* field by field: the probe buffer is not cleared, only written */
+  rd->fd = fd;
+  rd->dev = st->st_dev;
+  rd->ino = st->st_ino;
+  rd->map = NULL;
+  rd->n = rd->read = rd->small_used = 0;
+  lk->rd = rd;
+  lk->size = (size_t)size;
+  /* a small table is mapped whole, up front: one MAP_POPULATE costs less
+   * than reading its pieces into fresh memory (bench/: first lookups) */
+  if (size <= EP_LOOKUP_POPULATE_MAX && lk_map_file(lk) != EPINDEX_OK) {
+    ep_lookup_close(lk);
     return EPINDEX_EIO;
   }
-  m->base = p;
-  m->size = (size_t)size;
-  atomic_init(&m->holds, 1);
-  const unsigned char *h = p;
+  const unsigned char *h = lk_bytes(lk, 0, LK_HEADER);
+  if (!h) {
+    ep_lookup_close(lk);
+    return EPINDEX_EIO;
+  }
   uint64_t ngroups = get32(h + 12), dir = get64(h + 24);
   uint64_t nkeys = get32(h + 32), kdir = get64(h + 40);
   uint64_t nnames = get32(h + 48), ndir = get64(h + 56);
@@ -100,41 +277,46 @@ int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk) {
       get64(h + 16) != size || !dir_fits(dir, ngroups, size) ||
       !dir_fits(kdir, nkeys, size) || !dir_fits(ndir, nnames, size) ||
       !dir_fits(edir, nentries, size)) {
-    ep_mapping_release(m);
+    ep_lookup_close(lk);
     return EPINDEX_EIO;
   }
-  *lk = (ep_lookup){h,
-                    (size_t)size,
-                    m,
-                    (size_t)ngroups,
-                    (size_t)dir,
-                    (size_t)nkeys,
-                    (size_t)kdir,
-                    (size_t)nnames,
-                    (size_t)ndir,
-                    (size_t)nentries,
-                    (size_t)edir};
+  *lk =
+      (ep_lookup){(size_t)size,     rd,           (size_t)ngroups, (size_t)dir,
+                  (size_t)nkeys,    (size_t)kdir, (size_t)nnames,  (size_t)ndir,
+                  (size_t)nentries, (size_t)edir};
   return EPINDEX_OK;
 }
 
-void ep_lookup_unmap(ep_lookup *lk) {
-  ep_mapping_release(lk->map);
+void ep_lookup_close(ep_lookup *lk) {
+  ep_lookup_reads *rd = lk->rd;
+  if (rd) {
+    for (size_t i = 0; i < rd->n; i++)
+      free(rd->ext[i].buf);
+    ep_mapping_release(rd->map);
+    close(rd->fd);
+    free(rd);
+  }
   *lk = (ep_lookup){0};
 }
 
 /* Entry i of the directory at dir: its name and rows. */
 static int dir_entry(const ep_lookup *lk, size_t dir, size_t n, size_t i,
                      const char **grp, size_t *glen, ep_lookup_rows *it) {
-  if (i >= n)
+  const unsigned char *e =
+      i < n ? lk_bytes(lk, dir + i * LK_DIRENT, LK_DIRENT) : NULL;
+  if (!e)
     return EPINDEX_EIO;
-  const unsigned char *e = lk->base + dir + i * LK_DIRENT;
   uint64_t off = get64(e), rows = get64(e + 8), len = get32(e + 16);
-  if (off >= lk->size || len >= lk->size - off || lk->base[off + len] != '\0' ||
-      rows > lk->size)
+  uint32_t nrows = get32(e + 20);
+  const unsigned char *name =
+      off < lk->size && len < lk->size - off && rows <= lk->size
+          ? lk_bytes(lk, off, (size_t)len + 1)
+          : NULL;
+  if (!name || name[len] != '\0')
     return EPINDEX_EIO;
-  *grp = (const char *)lk->base + off;
+  *grp = (const char *)name;
   *glen = (size_t)len;
-  *it = (ep_lookup_rows){lk, (size_t)rows, get32(e + 20), *grp, *glen};
+  *it = (ep_lookup_rows){lk, (size_t)rows, nrows, *grp, *glen};
   return EPINDEX_OK;
 }
 
@@ -145,9 +327,11 @@ int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
 
 int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
                     ep_lookup_rows *it) {
-  if (k >= lk->nentries)
+  const unsigned char *e =
+      k < lk->nentries ? lk_bytes(lk, lk->edir + k * LK_DIRENT, LK_DIRENT)
+                       : NULL;
+  if (!e)
     return EPINDEX_EIO;
-  const unsigned char *e = lk->base + lk->edir + k * LK_DIRENT;
   uint64_t off = get64(e + 8), end = lk->size;
   size_t g = get32(e + 16), glen;
   const char *grp;
@@ -234,13 +418,26 @@ static size_t decode_row(const unsigned char *p, size_t avail, ep_row *row) {
   return off;
 }
 
+/* The row at off: its length, or 0 when it is malformed or runs out of
+ * the file. A row's length is known once it is read: what is read first
+ * is widened until the row fits or the file ends. */
+static size_t read_row(const ep_lookup *lk, size_t off, ep_row *row) {
+  for (size_t want = 256;; want *= 2) {
+    size_t avail, used;
+    const unsigned char *p = lk_span(lk, off, want, &avail);
+    if (!p || (used = decode_row(p, avail, row)) != 0)
+      return p ? used : 0;
+    if (avail >= lk->size - off)
+      return 0;
+    if (want < avail)
+      want = avail;
+  }
+}
+
 int ep_lookup_next(ep_lookup_rows *it, ep_row *row) {
   if (it->left == 0)
     return 0;
-  const ep_lookup *lk = it->lk;
-  size_t used = it->off <= lk->size
-                    ? decode_row(lk->base + it->off, lk->size - it->off, row)
-                    : 0;
+  size_t used = read_row(it->lk, it->off, row);
   if (!used)
     return EPINDEX_EIO;
   row->grp = it->grp;

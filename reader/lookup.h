@@ -1,6 +1,6 @@
 /*
- * lookup.h -- the lookup table (docs/index-format.md): a flat, mapped copy
- * of an index's lookup rows. Layer 4.
+ * lookup.h -- the lookup table (docs/index-format.md): a flat copy of an
+ * index's lookup rows, read a few pages at a time. Layer 4.
  */
 #ifndef EPINDEX_LOOKUP_H
 #define EPINDEX_LOOKUP_H
@@ -35,12 +35,16 @@ enum {
  * list of distributions made from a table points into it instead of
  * copying every name (and outlives the handle, which may close first). */
 typedef struct ep_mapping ep_mapping;
+/* Where an open table's bytes are: its descriptor, the pages read so far,
+ * its mapping once it has one (lookup.c). */
+typedef struct ep_lookup_reads ep_lookup_reads;
 
-/* A mapped table; its header has been checked, nothing else. */
+/* An open table; its header has been checked, nothing else. Reading it
+ * changes rd: one thread at a time (the handle's lock). Text it hands out
+ * stays valid until ep_lookup_close(). */
 typedef struct ep_lookup {
-  const unsigned char *base;
   size_t size;
-  ep_mapping *map;       /* owns base */
+  ep_lookup_reads *rd;   /* NULL: no table */
   size_t ngroups, dir;   /* the groups' directory: entries, offset */
   size_t nkeys, kdir;    /* the key groups' directory */
   size_t nnames, ndir;   /* the name groups' directory (\nname\n + key) */
@@ -51,7 +55,7 @@ typedef struct ep_lookup_rows {
   const ep_lookup *lk;
   size_t off;
   uint32_t left;
-  const char *grp; /* the group's name, in the mapping */
+  const char *grp; /* the group's name, in the table's pages */
   size_t glen;
 } ep_lookup_rows;
 
@@ -61,8 +65,8 @@ typedef struct ep_lookup_rows {
  * characters; each is also followed by a NUL). grp is the row's group.
  * ord and line are 0 where index.db's hot statement does not select them.
  * ints has bit i set when index.db stores field i as an integer (meta
- * values do; nothing else may). Points into the mapping or the statement:
- * valid until the next row. */
+ * values do; nothing else may). Points into the table's pages or the
+ * statement: valid until the next row. */
 typedef struct ep_row {
   const unsigned char *at; /* its bytes in a lookup table; NULL: index.db's */
   const char *grp;
@@ -77,12 +81,22 @@ typedef struct ep_row {
  * stop, not an error). */
 typedef int (*ep_row_fn)(void *ctx, const ep_row *r);
 
-/* Map the size-byte table open on fd and check its header (EPINDEX_EIO if
- * it is not one of this version). fd may be closed afterwards. */
-int ep_lookup_map(int fd, uint64_t size, ep_lookup *lk);
-void ep_lookup_unmap(ep_lookup *lk);
-/* Another hold on lk's mapping (NULL if lk maps nothing); its rows' text
- * stays readable until ep_mapping_release(). Thread-safe. */
+/* Largest table mapped whole when it is opened (MAP_POPULATE; bench: 294
+ * and 419 KiB tables gain 10%); a larger one is read a few pages at a
+ * time, and mapped only when a lookup wants more of it (lookup.c). */
+#define EP_LOOKUP_POPULATE_MAX (512u * 1024u)
+
+/* Open the table on fd, whose fstat() is st, and check its header
+ * (EPINDEX_EIO if it is not one of this version). Takes fd, on failure
+ * too: it is read until ep_lookup_close(), and only while it is still
+ * the file st describes (a program that closes and reuses descriptors it
+ * does not own makes reads fail, not read another file). */
+int ep_lookup_open(int fd, const struct stat *st, ep_lookup *lk);
+void ep_lookup_close(ep_lookup *lk);
+/* Another hold on lk's mapping, made on first use (NULL if lk has no
+ * table or it cannot be mapped); every row read from lk afterwards is in
+ * it, and its text stays readable until ep_mapping_release(). Mapping
+ * changes lk (one thread at a time); the holds are thread-safe. */
 ep_mapping *ep_lookup_share(const ep_lookup *lk);
 void ep_mapping_release(ep_mapping *m);
 /* Group i (in BINARY order) and its rows; EPINDEX_EIO if out of bounds. */
@@ -108,10 +122,11 @@ int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
                     ep_lookup_rows *it);
 /* Next row: 1, 0 at the end, EPINDEX_EIO if it runs out of the file. */
 int ep_lookup_next(ep_lookup_rows *it, ep_row *row);
-/* The row whose bytes start at at (an ep_row's at) in the table mapped by
- * m, read again and checked again (no group: grp NULL): 1, or EPINDEX_EIO
- * when at is not in m or the row runs out of it. For lists that keep a
- * row's place instead of its fields (epindex_distributions()). */
+/* The row whose bytes start at at (an ep_row's at, read after
+ * ep_lookup_share() returned m) in the table mapped by m, read again and
+ * checked again (no group: grp NULL): 1, or EPINDEX_EIO when at is not in m or
+ * the row runs out of it. For lists that keep a row's place instead of its
+ * fields (epindex_distributions()). */
 int ep_lookup_row_at(const unsigned char *at, const ep_mapping *m, ep_row *row);
 /* Write the table of the (committed) index db to fd. */
 int ep_lookup_write(sqlite3 *db, int fd);

@@ -139,7 +139,7 @@ static void test_a_table_larger_than_its_write_buffer(void **state) {
   assert_true(st.st_size > 3 * 64 * 1024);
   int fd = open(f->table, O_RDONLY);
   ep_lookup lk;
-  assert_int_equal(ep_lookup_map(fd, (uint64_t)st.st_size, &lk), EPINDEX_OK);
+  assert_int_equal(ep_lookup_open(fd, &st, &lk), EPINDEX_OK);
   ep_lookup_rows it;
   assert_true(ep_lookup_find(&lk, "g", 1, &it));
   ep_row row;
@@ -153,8 +153,142 @@ static void test_a_table_larger_than_its_write_buffer(void **state) {
   assert_int_equal(rows, 1000 + 1 + 3); /* and alpha's two, beta's one */
   assert_int_equal(huge, 1);
   assert_true(ep_lookup_has_key(&lk, "p0999", 5));
-  ep_lookup_unmap(&lk);
-  close(fd);
+  ep_lookup_close(&lk);
+}
+
+/* A site of n distributions with a group g of one entry each, indexed;
+ * the values are long, for a table of megabytes from few files. */
+static void make_big_site(const fx *f, int n) {
+  char pad[501];
+  memset(pad, 'm', sizeof(pad) - 1);
+  pad[sizeof(pad) - 1] = '\0';
+  for (int i = 0; i < n; i++) {
+    char md[64], ep[600];
+    snprintf(md, sizeof(md), "p%04d-1.0.dist-info", i);
+    snprintf(ep, sizeof(ep), "[g]\np%04d = %s:f\n", i, pad);
+    put_dist(f->site, md, md, "1.0", ep);
+  }
+  update(f->site);
+}
+
+/* The site's table, open in *lk on the descriptor returned. */
+static int open_table(const fx *f, ep_lookup *lk) {
+  int fd = open(f->table, O_RDONLY);
+  struct stat st;
+  assert_true(fd >= 0 && fstat(fd, &st) == 0);
+  assert_true(st.st_size > EP_LOOKUP_POPULATE_MAX); /* read in pieces */
+  assert_int_equal(ep_lookup_open(fd, &st, lk), EPINDEX_OK);
+  return fd;
+}
+
+/* Every row of group g, or the error that stopped the reading (the
+ * group missing: EPINDEX_EIO). */
+static int read_group_g(const ep_lookup *lk, size_t *rows) {
+  ep_lookup_rows it;
+  ep_row row;
+  int rc;
+  *rows = 0;
+  if (!ep_lookup_find(lk, "g", 1, &it))
+    return EPINDEX_EIO;
+  while ((rc = ep_lookup_next(&it, &row)) == 1)
+    ++*rows;
+  return rc;
+}
+
+/* The table is read a few pages at a time through the descriptor it was
+ * opened on: a program that closes it and opens another file under the
+ * same number (here: a copy of the same table) makes reads fail instead
+ * of reading that file. */
+static void test_a_table_reads_only_the_file_it_opened(void **state) {
+  fx *f = *state;
+  ep_lookup lk;
+  make_big_site(f, 1500);
+  int fd = open_table(f, &lk);
+  char *copy = path_join(f->tmp, "copy.tbl");
+  char cmd[4096];
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->table, copy);
+  assert_int_equal(system(cmd), 0);
+  int other = open(copy, O_RDONLY);
+  assert_true(other >= 0 && dup2(other, fd) == fd);
+  close(other);
+  size_t rows;
+  assert_int_equal(read_group_g(&lk, &rows), EPINDEX_EIO);
+  ep_lookup_close(&lk);
+  free(copy);
+}
+
+/* A table cut short after it was opened (its owner writing it in place)
+ * ends a reading with EPINDEX_EIO, not a fault, whether its pages are
+ * read or mapped. */
+static void test_a_table_cut_short_after_open(void **state) {
+  fx *f = *state;
+  make_big_site(f, 1500);
+  for (int shared = 0; shared < 2; shared++) {
+    ep_lookup lk;
+    update(f->site); /* a whole table again */
+    open_table(f, &lk);
+    struct stat st;
+    assert_int_equal(stat(f->table, &st), 0);
+    assert_int_equal(truncate(f->table, st.st_size / 2), 0);
+    ep_mapping *m = shared ? ep_lookup_share(&lk) : NULL;
+    assert_null(m); /* a table no longer its size is not mapped */
+    size_t rows;
+    assert_int_equal(read_group_g(&lk, &rows), EPINDEX_EIO);
+    assert_true(rows < 1500);
+    ep_lookup_close(&lk);
+    assert_int_equal(unlink(f->table), 0);
+  }
+}
+
+/* A reading that needs more than the handle's few buffers goes on from a
+ * mapping of the file, and so do readings after ep_lookup_share(): the
+ * same rows either way, and the shared rows are in the mapping. */
+static void test_a_table_read_in_pages_and_mapped_alike(void **state) {
+  fx *f = *state;
+  ep_lookup paged, mapped;
+  make_big_site(f, 1500);
+  open_table(f, &paged);
+  int fd = open(f->table, O_RDONLY);
+  struct stat st;
+  assert_true(fd >= 0 && fstat(fd, &st) == 0);
+  assert_int_equal(ep_lookup_open(fd, &st, &mapped), EPINDEX_OK);
+  ep_mapping *m = ep_lookup_share(&mapped);
+  assert_non_null(m);
+  ep_lookup_rows a, b;
+  assert_true(ep_lookup_find(&paged, "g", 1, &a));
+  assert_true(ep_lookup_find(&mapped, "g", 1, &b));
+  ep_row ra, rb, again;
+  size_t rows = 0;
+  int rc;
+  while ((rc = ep_lookup_next(&a, &ra)) == 1) {
+    assert_int_equal(ep_lookup_next(&b, &rb), 1);
+    assert_int_equal(ra.n[EP_COL_NAME], rb.n[EP_COL_NAME]);
+    assert_memory_equal(ra.f[EP_COL_NAME], rb.f[EP_COL_NAME],
+                        ra.n[EP_COL_NAME]);
+    assert_int_equal(ep_lookup_row_at(rb.at, m, &again), 1);
+    assert_int_equal(again.ord, rb.ord);
+    rows++;
+  }
+  assert_int_equal(rc, 0);
+  assert_int_equal(ep_lookup_next(&b, &rb), 0);
+  assert_int_equal(rows, 1500 + 2 + 1); /* and alpha's two, beta's one */
+  ep_lookup_close(&mapped);
+  /* a handle that read pages before it was shared reads from the mapping
+   * after, with read buffers to spare: its rows are in the mapping */
+  ep_lookup late;
+  open_table(f, &late);
+  assert_true(ep_lookup_find(&late, "console_scripts", 15, &a));
+  ep_mapping *m2 = ep_lookup_share(&late);
+  assert_non_null(m2);
+  assert_int_equal(ep_lookup_next(&a, &ra), 1);
+  assert_int_equal(ep_lookup_row_at(ra.at, m2, &again), 1);
+  assert_int_equal(ep_lookup_row_at(ra.at, m, &again), EPINDEX_EIO);
+  ep_mapping_release(m2);
+  ep_lookup_close(&late);
+  /* the mapping outlives the handle while it is held */
+  assert_int_equal(ep_lookup_row_at(rb.at, m, &again), 1);
+  ep_mapping_release(m);
+  ep_lookup_close(&paged);
 }
 
 /* Replace the table by one made from a copy of index.db changed by sql: a
@@ -392,8 +526,7 @@ static void table_places(const fx *f, size_t rec[NROWS - 1],
   struct stat st;
   assert_true(fd >= 0 && fstat(fd, &st) == 0);
   ep_lookup lk;
-  assert_int_equal(ep_lookup_map(fd, (uint64_t)st.st_size, &lk), EPINDEX_OK);
-  close(fd);
+  assert_int_equal(ep_lookup_open(fd, &st, &lk), EPINDEX_OK);
   assert_int_equal(lk.nentries, NROWS - 1);
   int64_t ord, last = INT64_MIN;
   ep_lookup_rows it;
@@ -411,7 +544,7 @@ static void table_places(const fx *f, size_t rec[NROWS - 1],
   assert_true(
       ep_lookup_find(&lk, EP_GRP_BADVALUE, strlen(EP_GRP_BADVALUE), &it));
   row[NROWS - 1] = it.off;
-  ep_lookup_unmap(&lk);
+  ep_lookup_close(&lk);
 }
 
 /* Make record k of the entry order directory point at the row at off. */
@@ -497,6 +630,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_table_answers_as_index_db_does),
       T(test_a_table_larger_than_its_write_buffer),
+      T(test_a_table_reads_only_the_file_it_opened),
+      T(test_a_table_cut_short_after_open),
+      T(test_a_table_read_in_pages_and_mapped_alike),
       T(test_verify_reads_index_db_and_stat_the_table),
       T(test_a_stale_table_is_not_served),
       T(test_damaged_tables_are_passed_over),
