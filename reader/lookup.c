@@ -260,9 +260,13 @@ int ep_lookup_open(int fd, const struct stat *st, ep_lookup *lk) {
   lk->size = (size_t)size;
   /* a small table is mapped whole, up front: one MAP_POPULATE costs less
    * than reading its pieces into fresh memory (bench/: first lookups) */
-  if (size <= EP_LOOKUP_POPULATE_MAX && lk_map_file(lk) != EPINDEX_OK) {
-    ep_lookup_close(lk);
-    return EPINDEX_EIO;
+  if (size <= EP_LOOKUP_POPULATE_MAX) {
+    if (lk_map_file(lk) != EPINDEX_OK) {
+      ep_lookup_close(lk);
+      return EPINDEX_EIO;
+    }
+    close(rd->fd); /* everything is read from the mapping */
+    rd->fd = -1;
   }
   const unsigned char *h = lk_bytes(lk, 0, LK_HEADER);
   if (!h) {
@@ -293,7 +297,8 @@ void ep_lookup_close(ep_lookup *lk) {
     for (size_t i = 0; i < rd->n; i++)
       free(rd->ext[i].buf);
     ep_mapping_release(rd->map);
-    close(rd->fd);
+    if (rd->fd >= 0)
+      close(rd->fd);
     free(rd);
   }
   *lk = (ep_lookup){0};
