@@ -428,7 +428,7 @@ static ep_index *open_lookup(int atfd, const char *path, uid_t owner) {
     return NULL;
   }
   ix->aud = ep_audience_of_file(&st);
-  /* the table keeps fd: it is read a few pages at a time */
+  /* ep_lookup_open() takes fd (a table read in pieces keeps it) */
   if (ep_lookup_open(fd, &st, &ix->lk) != EPINDEX_OK ||
       read_meta(ix) != EPINDEX_OK) {
     ep_index_close(ix);

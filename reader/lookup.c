@@ -102,15 +102,9 @@ static bool lk_same_file(const ep_lookup_reads *rd, uint64_t size) {
          st.st_ino == rd->ino && (uint64_t)st.st_size == size;
 }
 
-/* Map the whole table, if it is not yet. A table cut short in place
- * (tables are replaced by rename; only their owner could) is not mapped:
- * touching a page past its end would be a SIGBUS. */
-static int lk_map_file(const ep_lookup *lk) {
+/* Map the whole table, whose descriptor is known to be it. */
+static int lk_map_now(const ep_lookup *lk) {
   ep_lookup_reads *rd = lk->rd;
-  if (rd->map)
-    return EPINDEX_OK;
-  if (!lk_same_file(rd, lk->size))
-    return EPINDEX_EIO;
   ep_mapping *m = malloc(sizeof(*m));
   if (!m)
     return EPINDEX_ENOMEM;
@@ -125,6 +119,15 @@ static int lk_map_file(const ep_lookup *lk) {
   atomic_init(&m->holds, 1);
   rd->map = m;
   return EPINDEX_OK;
+}
+
+/* Map the whole table, if it is not yet. A table cut short in place
+ * (tables are replaced by rename; only their owner could) is not mapped:
+ * touching a page past its end would be a SIGBUS. */
+static int lk_map_file(const ep_lookup *lk) {
+  if (lk->rd->map)
+    return EPINDEX_OK;
+  return lk_same_file(lk->rd, lk->size) ? lk_map_now(lk) : EPINDEX_EIO;
 }
 
 ep_mapping *ep_lookup_share(const ep_lookup *lk) {
@@ -261,7 +264,7 @@ int ep_lookup_open(int fd, const struct stat *st, ep_lookup *lk) {
   /* a small table is mapped whole, up front: one MAP_POPULATE costs less
    * than reading its pieces into fresh memory (bench/: first lookups) */
   if (size <= EP_LOOKUP_POPULATE_MAX) {
-    if (lk_map_file(lk) != EPINDEX_OK) {
+    if (lk_map_now(lk) != EPINDEX_OK) { /* st is the caller's fresh fstat */
       ep_lookup_close(lk);
       return EPINDEX_EIO;
     }
