@@ -85,6 +85,10 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
                      ep_index **out, epindex_reason *reason, ep_buf *detail);
 /* Does the lookup table in idxfd carry the same stamps and totals as ix? */
 bool ep_index_lookup_matches(const ep_index *ix, int idxfd, uid_t owner);
+/* The lookup table in idxfd opened, if it carries ix's stamps and totals
+ * (it is the table of the index ix read); NULL otherwise. Close it. */
+ep_index *ep_index_open_matching_table(const ep_index *ix, int idxfd,
+                                       uid_t owner);
 /* 1 if the index records realdir as the directory it was built for. */
 int ep_index_built_for(ep_index *ix, const char *realdir);
 /* Load the whole index back into a catalog (update's parse cache). */
@@ -139,6 +143,12 @@ int ep_index_load_dists(ep_index *ix, ep_catalog *cat);
  */
 typedef struct ep_writer ep_writer;
 int ep_writer_open(int fd, bool create, ep_writer **w, ep_buf *err);
+/* Make the patch's lookup table from table (the old index's, from
+ * ep_index_open_matching_table(), open until the commit) and the rows the
+ * patch deletes and adds, not from all of the new index's rows. Call it
+ * before anything is deleted or added; NULL or a handle without a table
+ * does nothing. */
+void ep_writer_patch_table(ep_writer *w, const ep_index *table);
 int ep_writer_delete_ords(ep_writer *w, const int64_t *ords, size_t n);
 int ep_writer_add(ep_writer *w, const ep_catalog *cat, const bool *only,
                   ep_index_counts *added);

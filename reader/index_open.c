@@ -437,13 +437,23 @@ static ep_index *open_lookup(int atfd, const char *path, uid_t owner) {
   return ix;
 }
 
-bool ep_index_lookup_matches(const ep_index *ix, int idxfd, uid_t owner) {
+ep_index *ep_index_open_matching_table(const ep_index *ix, int idxfd,
+                                       uid_t owner) {
   ep_index *lk = open_lookup(idxfd, EPINDEX_LOOKUP_FILE, owner);
   bool same = lk && memcmp(&lk->ds, &ix->ds, sizeof(ix->ds)) == 0 &&
               lk->ndists == ix->ndists && lk->nentries == ix->nentries &&
               lk->nproblems == ix->nproblems;
+  if (!same) {
+    ep_index_close(lk);
+    return NULL;
+  }
+  return lk;
+}
+
+bool ep_index_lookup_matches(const ep_index *ix, int idxfd, uid_t owner) {
+  ep_index *lk = ep_index_open_matching_table(ix, idxfd, owner);
   ep_index_close(lk);
-  return same;
+  return lk != NULL;
 }
 
 int ep_index_open_in(const char *dir_path, const struct stat *dir,

@@ -30,11 +30,15 @@ static int sqlite_code(int rc) {
   }
 }
 
-/* One INSERT statement for every row kind. */
+/* One INSERT statement for every row kind. A patch whose lookup table is
+ * made from the old one keeps a copy of each row it inserts (kept). */
 typedef struct row_writer {
   sqlite3 *db;
   sqlite3_stmt *st;
   int rc;
+  ep_arena *kept; /* NULL: rows are not kept */
+  ep_row *rows;
+  size_t nrows, cap;
 } row_writer;
 
 static void put_text(sqlite3_stmt *st, int col, const char *s, int len) {
@@ -42,6 +46,49 @@ static void put_text(sqlite3_stmt *st, int col, const char *s, int len) {
     sqlite3_bind_text(st, col, s, len, SQLITE_STATIC);
   else
     sqlite3_bind_null(st, col);
+}
+
+/* A copy of text s (len < 0: a C string), as index.db will return it. */
+static const char *kept_text(row_writer *w, const char *s, int len, size_t *n) {
+  *n = 0;
+  if (!s)
+    return NULL;
+  *n = len < 0 ? strlen(s) : (size_t)len;
+  const char *c = ep_arena_strndup(w->kept, s, *n);
+  if (!c)
+    w->rc = SQLITE_NOMEM;
+  return c;
+}
+
+/* Keep the row put_row() inserted (same arguments), integers as the
+ * decimal text SQLite makes of them. */
+static void keep_row(row_writer *w, const char *grp, int glen, int64_t ord,
+                     int64_t line, const char *name, int nlen,
+                     const char *value, int vlen, const int64_t *ivalue,
+                     const ep_dist *d) {
+  if (ep_grow(&w->rows, &w->cap, w->nrows, sizeof(*w->rows), 64)) {
+    w->rc = SQLITE_NOMEM;
+    return;
+  }
+  ep_row *r = &w->rows[w->nrows++];
+  *r = (ep_row){.ord = ord, .line = line};
+  char num[24];
+  if (ivalue) {
+    vlen = snprintf(num, sizeof(num), "%lld", (long long)*ivalue);
+    value = num;
+  }
+  r->grp = kept_text(w, grp, glen, &r->glen);
+  r->f[EP_COL_NAME] = kept_text(w, name, nlen, &r->n[EP_COL_NAME]);
+  r->f[EP_COL_VALUE] = kept_text(w, value, vlen, &r->n[EP_COL_VALUE]);
+  r->f[EP_COL_METADIR] =
+      kept_text(w, d ? d->metadir : NULL, -1, &r->n[EP_COL_METADIR]);
+  r->f[EP_COL_DNAME] = kept_text(w, d ? d->name : NULL,
+                                 d ? (int)d->name_len : 0, &r->n[EP_COL_DNAME]);
+  r->f[EP_COL_DVERSION] =
+      kept_text(w, d ? d->version : NULL, d ? (int)d->version_len : 0,
+                &r->n[EP_COL_DVERSION]);
+  r->f[EP_COL_KEY] = kept_text(w, d ? d->key : NULL, d ? (int)d->key_len : 0,
+                               &r->n[EP_COL_KEY]);
 }
 
 /* Insert one row. value is text, or the integer *ivalue when not NULL. */
@@ -65,6 +112,8 @@ static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
   put_text(st, 9, d ? d->key : NULL, d ? (int)d->key_len : 0);
   w->rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(w->db);
   sqlite3_reset(st);
+  if (w->kept && w->rc == SQLITE_OK)
+    keep_row(w, grp, glen, ord, line, name, nlen, value, vlen, ivalue, d);
 }
 
 static void write_meta(row_writer *w, const ep_index_counts *n,
@@ -163,7 +212,11 @@ static void write_dist_rows(row_writer *w, const ep_catalog *cat,
 
 struct ep_writer {
   row_writer w;
-  ep_fdsrc *src; /* the temporary file, written through fdvfs.c only */
+  ep_fdsrc *src;        /* the temporary file, written through fdvfs.c only */
+  const ep_index *base; /* a patch's old lookup table, or NULL */
+  ep_arena kept;
+  int64_t *removed; /* the ords a patch deleted, ascending */
+  size_t nremoved;
 };
 
 static int writer_fail(ep_writer *wr, ep_buf *err) {
@@ -223,6 +276,30 @@ int ep_writer_open(int fd, bool create, ep_writer **out, ep_buf *err) {
   return EPINDEX_OK;
 }
 
+static int cmp_ord(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Add ords to the patch's deleted ones, kept ascending. */
+static int keep_removed(ep_writer *wr, const int64_t *ords, size_t n) {
+  int64_t *all = realloc(wr->removed, (wr->nremoved + n) * sizeof(*all));
+  if (!all)
+    return EPINDEX_ENOMEM;
+  memcpy(all + wr->nremoved, ords, n * sizeof(*all));
+  wr->removed = all;
+  wr->nremoved += n;
+  qsort(all, wr->nremoved, sizeof(*all), cmp_ord);
+  return EPINDEX_OK;
+}
+
+void ep_writer_patch_table(ep_writer *wr, const ep_index *table) {
+  if (!table || !ep_index_has_table(table) || wr->w.nrows || wr->nremoved)
+    return; /* rows already written are not kept: the table comes from db */
+  wr->base = table;
+  wr->w.kept = &wr->kept;
+}
+
 int ep_writer_delete_ords(ep_writer *wr, const int64_t *ords, size_t n) {
   row_writer *w = &wr->w;
   /* Rows are clustered by group, not by ord: one scan deletes them all. */
@@ -237,6 +314,8 @@ int ep_writer_delete_ords(ep_writer *wr, const int64_t *ords, size_t n) {
   if (w->rc == SQLITE_OK)
     w->rc = sqlite3_exec(w->db, sql.data, NULL, NULL, NULL);
   ep_buf_free(&sql);
+  if (w->rc == SQLITE_OK && wr->base && keep_removed(wr, ords, n))
+    w->rc = SQLITE_NOMEM;
   return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
 }
 
@@ -258,6 +337,39 @@ int ep_writer_add(ep_writer *wr, const ep_catalog *cat, const bool *only,
   return w->rc == SQLITE_OK ? EPINDEX_OK : EPINDEX_EIO;
 }
 
+static void writer_free(ep_writer *wr) {
+  free(wr->w.rows);
+  ep_arena_free(&wr->kept);
+  free(wr->removed);
+  free(wr->src);
+  free(wr);
+}
+
+static int cmp_kept_row(const void *a, const void *b) {
+  const ep_row *x = a, *y = b;
+  int c = ep_bytes_cmp(x->grp, x->glen, y->grp, y->glen);
+  if (c)
+    return c;
+  if (x->ord != y->ord)
+    return (x->ord > y->ord) - (x->ord < y->ord);
+  return (x->line > y->line) - (x->line < y->line);
+}
+
+/* The lookup table of the committed index: the old table patched with the
+ * rows kept, or (no old table, or it cannot be read) from all of db. */
+static int write_lookup(ep_writer *wr, const ep_index_counts *totals, int fd) {
+  row_writer *w = &wr->w;
+  if (wr->base) {
+    qsort(w->rows, w->nrows, sizeof(*w->rows), cmp_kept_row);
+    ep_lookup_patch p = {wr->removed, wr->nremoved,  w->rows,
+                         w->nrows,    totals->dists, totals->entries};
+    int rc = ep_lookup_write_patch(w->db, &wr->base->lk, &p, fd);
+    if (rc != EPINDEX_EIO)
+      return rc;
+  }
+  return ep_lookup_write(w->db, fd);
+}
+
 int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
                      const ep_dirstamp *ds, const char *realdir, bool is_egg,
                      int lookup_fd, ep_buf *err) {
@@ -274,7 +386,7 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
   if (out == EPINDEX_OK && lookup_fd >= 0)
     ep_start_writeback(wr->src->fd);
   if (out == EPINDEX_OK && lookup_fd >= 0 &&
-      (out = ep_lookup_write(w->db, lookup_fd)) != EPINDEX_OK)
+      (out = write_lookup(wr, totals, lookup_fd)) != EPINDEX_OK)
     ep_buf_appendf(err, "cannot write the lookup table: %s",
                    epindex_strerror(out));
   if (sqlite3_close(w->db) != SQLITE_OK && out == EPINDEX_OK) {
@@ -282,8 +394,7 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
     ep_buf_appendf(err, "cannot close the index");
   }
   w->db = NULL;
-  free(wr->src);
-  free(wr);
+  writer_free(wr);
   return out;
 }
 
@@ -292,8 +403,7 @@ void ep_writer_abort(ep_writer *wr) {
     return;
   sqlite3_finalize(wr->w.st);
   sqlite3_close(wr->w.db);
-  free(wr->src);
-  free(wr);
+  writer_free(wr);
 }
 
 int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,

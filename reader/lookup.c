@@ -539,18 +539,23 @@ static int append_field(table_out *w, const void *p, size_t len) {
   return rc || !p ? rc : out_append(w, p, len + 1);
 }
 
-/* One row: ord, line, then the six columns from col 3 of st. The text
- * SQLite returns ends in a NUL, which goes into the table too. */
-static int append_row(table_out *w, sqlite3_stmt *st) {
+/* Is g (n bytes) the group of dist rows? Their stamps (the value) are for
+ * update and verify, which read index.db: the table leaves them out. */
+static bool is_dist_group(const char *g, size_t n) {
+  return n == sizeof(EP_GRP_DIST) - 1 && memcmp(g, EP_GRP_DIST, n) == 0;
+}
+
+/* One row: ord, line, then its six fields (each followed by a NUL, as
+ * SQLite's text is). */
+static int append_row(table_out *w, const ep_row *row) {
   unsigned char nums[16];
-  put64(nums, (uint64_t)sqlite3_column_int64(st, 1));
-  put64(nums + 8, (uint64_t)sqlite3_column_int64(st, 2));
+  put64(nums, (uint64_t)row->ord);
+  put64(nums + 8, (uint64_t)row->line);
   int rc = out_append(w, nums, 16);
+  bool dist = is_dist_group(row->grp, row->glen);
   for (int f = 0; f < EP_COL_FIELDS && !rc; f++) {
-    const unsigned char *t = sqlite3_column_text(st, 3 + f);
-    if (!t && sqlite3_column_type(st, 3 + f) != SQLITE_NULL)
-      return EPINDEX_ENOMEM;
-    rc = append_field(w, t, (size_t)sqlite3_column_bytes(st, 3 + f));
+    bool omit = dist && f == EP_COL_VALUE;
+    rc = append_field(w, omit ? NULL : row->f[f], row->n[f]);
   }
   return rc;
 }
@@ -605,12 +610,11 @@ static int cmp_entry_pos(const void *a, const void *b) {
 
 /* Note where the entry point row about to be appended goes (group index
  * grp of the directory being built); internal rows are not entry points. */
-static int note_entry(ep_buf *order, sqlite3_stmt *st, const char *g,
-                      uint32_t grp, uint64_t off) {
-  if (!order || g[0] == '\n')
+static int note_entry(ep_buf *order, const ep_row *row, uint32_t grp,
+                      uint64_t off) {
+  if (!order || row->grp[0] == '\n')
     return EPINDEX_OK;
-  entry_pos p = {sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), off,
-                 grp};
+  entry_pos p = {row->ord, row->line, off, grp};
   return ep_buf_append(order, &p, sizeof(p));
 }
 
@@ -637,54 +641,100 @@ static int place_entry_order(table_out *w, ep_buf *order, uint64_t *at,
   return rc;
 }
 
-/* Rows of the groups in one range of grp (SQL bounds), group by group. Key
- * groups get no rows: only their presence is ever asked. Entry point rows
- * are noted in order, when it is given. */
-static int add_range(sqlite3 *db, const char *where, table_out *body,
-                     dir_build *d, bool keys, ep_buf *order) {
+/* One directory being written: its rows arrive in (grp, ord, line) order,
+ * from index.db or from an old table and a patch alike, and are grouped as
+ * they come. Key groups get no rows: only their presence is ever asked.
+ * Entry point rows are noted in order, when it is given. */
+typedef struct dir_rows {
+  table_out *body;
+  dir_build *d;
+  bool keys;
+  ep_buf *order;
+  ep_buf last; /* the group being written (last.len: 0 before the first) */
+  bool open;
+  uint64_t rows_off;
+  uint32_t rows;
+  int64_t ord, line;     /* of the last row */
+  size_t dists, entries; /* dist rows and entry point rows written */
+} dir_rows;
+
+static int close_group(dir_rows *r) {
+  if (!r->open)
+    return EPINDEX_OK;
+  r->open = false;
+  return add_group(r->d, r->last.data, r->last.len, r->rows_off, r->rows);
+}
+
+/* Rows out of order (an old table that is not what its writer wrote)
+ * would break lookups' binary searches: EPINDEX_EIO. */
+static int add_dir_row(dir_rows *r, const ep_row *row) {
+  int rc = EPINDEX_OK;
+  int c = r->last.data
+              ? ep_bytes_cmp(r->last.data, r->last.len, row->grp, row->glen)
+              : -1;
+  if (c > 0 || (c == 0 && (r->ord != row->ord ? r->ord > row->ord
+                                              : r->line >= row->line)))
+    return EPINDEX_EIO;
+  r->ord = row->ord;
+  r->line = row->line;
+  if (c != 0) {
+    if ((rc = close_group(r)) != EPINDEX_OK)
+      return rc;
+    r->last.len = 0;
+    if ((rc = ep_buf_append(&r->last, row->grp, row->glen)) != EPINDEX_OK)
+      return rc;
+    r->open = true;
+    r->rows_off = out_len(r->body);
+    r->rows = 0;
+  }
+  if (r->keys)
+    return EPINDEX_OK;
+  rc = note_entry(r->order, row, (uint32_t)r->d->n, out_len(r->body));
+  rc = rc ? rc : append_row(r->body, row);
+  r->rows++;
+  r->dists += is_dist_group(row->grp, row->glen);
+  r->entries += row->grp[0] != '\n';
+  return rc;
+}
+
+static int end_dir_rows(dir_rows *r) {
+  int rc = close_group(r);
+  ep_buf_free(&r->last);
+  return rc;
+}
+
+/* The fields of a row, in the table's order (EP_COL_*). */
+#define LK_COLS "name, value, metadir, dname, dversion, key"
+
+/* Rows of the groups in one range of grp (SQL bounds), from index.db. */
+static int add_range(sqlite3 *db, const char *where, dir_rows *r) {
   char sql[400];
-  /* a dist row's stamps are for update and verify, which read index.db */
   snprintf(sql, sizeof(sql),
-           "SELECT %s FROM ep WHERE %s ORDER BY grp, ord, line",
-           keys ? "grp"
-                : "grp, ord, line, name, CASE WHEN grp = char(10) || 'dist' "
-                  "THEN NULL ELSE value END, metadir, dname, dversion, key",
-           where);
+           "SELECT grp, ord, line%s FROM ep WHERE %s ORDER BY grp, ord, line",
+           r->keys ? "" : ", " LK_COLS, where);
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
     return EPINDEX_ESQLITE;
   int rc = EPINDEX_OK, step;
-  const char *last = NULL;
-  size_t last_len = 0;
-  uint64_t rows_off = 0;
-  uint32_t rows = 0;
-  ep_buf prev = {0};
   while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-    const char *g = (const char *)sqlite3_column_text(st, 0);
-    size_t n = (size_t)sqlite3_column_bytes(st, 0);
-    if (!g) {
+    ep_row row = {0};
+    row.grp = (const char *)sqlite3_column_text(st, 0);
+    row.glen = (size_t)sqlite3_column_bytes(st, 0);
+    row.ord = sqlite3_column_int64(st, 1);
+    row.line = sqlite3_column_int64(st, 2);
+    if (!row.grp)
       rc = EPINDEX_ENOMEM;
-      break;
+    for (int f = 0; !r->keys && f < EP_COL_FIELDS && !rc; f++) {
+      row.f[f] = (const char *)sqlite3_column_text(st, 3 + f);
+      row.n[f] = (size_t)sqlite3_column_bytes(st, 3 + f);
+      if (!row.f[f] && sqlite3_column_type(st, 3 + f) != SQLITE_NULL)
+        rc = EPINDEX_ENOMEM;
     }
-    if (!last || ep_bytes_cmp(last, last_len, g, n) != 0) {
-      if (last)
-        rc = add_group(d, last, last_len, rows_off, rows);
-      prev.len = 0;
-      rc = rc ? rc : ep_buf_append(&prev, g, n);
-      last = prev.data, last_len = n, rows_off = out_len(body), rows = 0;
-    }
-    if (!rc && !keys) {
-      rc = note_entry(order, st, g, (uint32_t)d->n, out_len(body));
-      rc = rc ? rc : append_row(body, st);
-      rows++;
-    }
+    rc = rc ? rc : add_dir_row(r, &row);
   }
   if (!rc && step != SQLITE_DONE)
     rc = EPINDEX_EIO;
-  if (!rc && last)
-    rc = add_group(d, last, last_len, rows_off, rows);
   sqlite3_finalize(st);
-  ep_buf_free(&prev);
   return rc;
 }
 
@@ -701,7 +751,147 @@ static const char *const ranges[] = {
     "grp >= " NAME_HI,
 };
 
-int ep_lookup_write(sqlite3 *db, int fd) {
+/* ---- a patched copy of an old table -------------------------------------
+ * An incremental update changes a few distributions of thousands: copying
+ * the old table's rows (those of distributions still there) and merging
+ * in the new ones costs a fraction of reading every row back out of
+ * index.db. The result is byte for byte the table ep_lookup_write() makes
+ * of the patched index.db (tests/test_update.c compares them). */
+
+enum { LK_IN_GROUPS, LK_IN_KEYS, LK_IN_NAMES };
+
+static bool has_prefix(const char *g, size_t n, const char *prefix) {
+  size_t plen = strlen(prefix);
+  return n >= plen && memcmp(g, prefix, plen) == 0;
+}
+
+/* Which directory a group's rows are in (the ranges above). */
+static int dir_of(const char *g, size_t n) {
+  return has_prefix(g, n, EP_GRP_KEY)    ? LK_IN_KEYS
+         : has_prefix(g, n, EP_GRP_NAME) ? LK_IN_NAMES
+                                         : LK_IN_GROUPS;
+}
+
+static bool is_removed(const ep_lookup_patch *p, int64_t ord) {
+  size_t lo = 0, hi = p->nremoved;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (p->removed[mid] == ord)
+      return true;
+    if (p->removed[mid] < ord)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return false;
+}
+
+/* Does added row a come before old row b of the same group? */
+static bool row_before(const ep_row *a, const ep_row *b) {
+  return a->ord != b->ord ? a->ord < b->ord : a->line < b->line;
+}
+
+/* The added rows from *j on that are of group g (in directory which). */
+static int add_rows_of(dir_rows *r, const ep_lookup_patch *p, size_t *j,
+                       const char *g, size_t glen, const ep_row *before) {
+  int rc = EPINDEX_OK;
+  while (!rc && *j < p->nadded) {
+    const ep_row *a = &p->added[*j];
+    if (ep_bytes_cmp(a->grp, a->glen, g, glen) != 0 ||
+        (before && !row_before(a, before)))
+      break;
+    rc = add_dir_row(r, a);
+    (*j)++;
+  }
+  return rc;
+}
+
+/* Old group i's rows that stay (none of \nmeta: a patch writes it anew),
+ * with the added rows of that group merged in. */
+static int merge_group(dir_rows *r, ep_lookup_rows *it, const char *g,
+                       size_t glen, const ep_lookup_patch *p, size_t *j) {
+  bool meta = glen == strlen(EP_GRP_META) && memcmp(g, EP_GRP_META, glen) == 0;
+  ep_row row;
+  int got, rc = EPINDEX_OK;
+  while (!rc && (got = ep_lookup_next(it, &row)) == 1) {
+    rc = add_rows_of(r, p, j, g, glen, &row);
+    if (!rc && !meta && !is_removed(p, row.ord))
+      rc = add_dir_row(r, &row);
+  }
+  if (!rc && got < 0)
+    rc = got;
+  return rc ? rc : add_rows_of(r, p, j, g, glen, NULL);
+}
+
+/* The old directory (dir, n entries) of the table, patched, into r. */
+static int merge_dir(dir_rows *r, const ep_lookup *old, size_t dir, size_t n,
+                     const ep_lookup_patch *p, int which) {
+  size_t i = 0, j = 0;
+  int rc = EPINDEX_OK;
+  for (;;) {
+    while (j < p->nadded && dir_of(p->added[j].grp, p->added[j].glen) != which)
+      j++;
+    if (i == n && j == p->nadded)
+      return EPINDEX_OK;
+    const char *g = NULL;
+    size_t glen = 0;
+    ep_lookup_rows it;
+    if (i < n && (rc = dir_entry(old, dir, n, i, &g, &glen, &it)) != EPINDEX_OK)
+      return rc;
+    const ep_row *a = j < p->nadded ? &p->added[j] : NULL;
+    if (!g || (a && ep_bytes_cmp(a->grp, a->glen, g, glen) < 0)) {
+      rc = add_dir_row(r, a); /* a group the old table does not have */
+      j++;
+    } else {
+      rc = merge_group(r, &it, g, glen, p, &j);
+      i++;
+    }
+    if (rc)
+      return rc;
+  }
+}
+
+#define LK_KEYS_WHERE "grp >= " KEY_LO " AND grp < " KEY_HI
+#define LK_NAMES_WHERE "grp >= " NAME_LO " AND grp < " NAME_HI
+
+/* The rows of the groups directory, then the key and name groups: from
+ * index.db, or (old) from the old table and the patch; keys always from
+ * index.db (they have no rows in the table: which to drop is not there). */
+static int write_rows(sqlite3 *db, const ep_lookup *old,
+                      const ep_lookup_patch *patch, table_out *w,
+                      dir_build *groups, dir_build *keys, dir_build *names,
+                      ep_buf *order) {
+  dir_rows gr = {.body = w, .d = groups, .order = order};
+  int rc = EPINDEX_OK;
+  if (old)
+    rc = merge_dir(&gr, old, old->dir, old->ngroups, patch, LK_IN_GROUPS);
+  for (size_t i = 0; !old && !rc && i < sizeof(ranges) / sizeof(ranges[0]); i++)
+    rc = add_range(db, ranges[i], &gr);
+  int end = end_dir_rows(&gr);
+  rc = rc ? rc : end;
+  /* an old table that disagrees with its index.db in what it counts is
+   * not patched (the caller writes the table from index.db) */
+  if (!rc && old && (gr.dists != patch->dists || gr.entries != patch->entries))
+    rc = EPINDEX_EIO;
+  dir_rows kr = {.body = w, .d = keys, .keys = true};
+  rc = rc ? rc : add_range(db, LK_KEYS_WHERE, &kr);
+  end = end_dir_rows(&kr);
+  rc = rc ? rc : end;
+  dir_rows nr = {.body = w, .d = names};
+  if (!rc)
+    rc = old ? merge_dir(&nr, old, old->ndir, old->nnames, patch, LK_IN_NAMES)
+             : add_range(db, LK_NAMES_WHERE, &nr);
+  end = end_dir_rows(&nr);
+  return rc ? rc : end;
+}
+
+static void dir_build_free(dir_build *d) {
+  ep_buf_free(&d->names);
+  ep_buf_free(&d->entries);
+}
+
+static int write_table(sqlite3 *db, const ep_lookup *old,
+                       const ep_lookup_patch *patch, int fd) {
   table_out *w = malloc(sizeof(*w));
   if (!w)
     return EPINDEX_ENOMEM;
@@ -712,14 +902,7 @@ int ep_lookup_write(sqlite3 *db, int fd) {
   ep_buf order = {0};
   unsigned char h[LK_HEADER] = {0}; /* written last, when it is known */
   int rc = out_append(w, h, sizeof(h));
-  for (size_t i = 0; !rc && i < sizeof(ranges) / sizeof(ranges[0]); i++)
-    rc = add_range(db, ranges[i], w, &groups, false, &order);
-  if (!rc)
-    rc = add_range(db, "grp >= " KEY_LO " AND grp < " KEY_HI, w, &keys, true,
-                   NULL);
-  if (!rc)
-    rc = add_range(db, "grp >= " NAME_LO " AND grp < " NAME_HI, w, &names,
-                   false, NULL);
+  rc = rc ? rc : write_rows(db, old, patch, w, &groups, &keys, &names, &order);
   uint64_t dir = 0, kdir = 0, ndir = 0, edir = 0;
   size_t nentries = 0;
   rc = rc ? rc : place_dir(w, &groups, &dir);
@@ -744,12 +927,24 @@ int ep_lookup_write(sqlite3 *db, int fd) {
   if (!rc)
     ep_start_writeback(fd);
   free(w);
-  ep_buf_free(&groups.names);
-  ep_buf_free(&groups.entries);
-  ep_buf_free(&keys.names);
-  ep_buf_free(&keys.entries);
-  ep_buf_free(&names.names);
-  ep_buf_free(&names.entries);
+  dir_build_free(&groups);
+  dir_build_free(&keys);
+  dir_build_free(&names);
   ep_buf_free(&order);
+  return rc;
+}
+
+int ep_lookup_write(sqlite3 *db, int fd) {
+  return write_table(db, NULL, NULL, fd);
+}
+
+int ep_lookup_write_patch(sqlite3 *db, const ep_lookup *old,
+                          const ep_lookup_patch *patch, int fd) {
+  /* every row is read: the whole mapping costs less than reads */
+  ep_mapping *m = ep_lookup_share(old);
+  if (!m)
+    return EPINDEX_EIO;
+  int rc = write_table(db, old, patch, fd);
+  ep_mapping_release(m);
   return rc;
 }

@@ -130,5 +130,24 @@ int ep_lookup_next(ep_lookup_rows *it, ep_row *row);
 int ep_lookup_row_at(const unsigned char *at, const ep_mapping *m, ep_row *row);
 /* Write the table of the (committed) index db to fd. */
 int ep_lookup_write(sqlite3 *db, int fd);
+/* What a patch of an index changed: the ords whose rows it deleted
+ * (ascending) and the rows it inserted (grp set; sorted by grp in BINARY
+ * order, then ord, then line; fields as index.db returns them, integers as
+ * decimal text). Its \nmeta rows replace the old ones. dists and entries:
+ * the dist rows and entry point rows the patched index holds. */
+typedef struct ep_lookup_patch {
+  const int64_t *removed;
+  size_t nremoved;
+  const ep_row *added;
+  size_t nadded;
+  size_t dists, entries;
+} ep_lookup_patch;
+/* Write the table of the patched index db to fd, as ep_lookup_write()
+ * would, from old (the table of the index before the patch) and the
+ * patch: only the key groups are read from db. EPINDEX_EIO when old
+ * cannot be read or does not add up to the patch's counts (the caller
+ * then writes from db alone). */
+int ep_lookup_write_patch(sqlite3 *db, const ep_lookup *old,
+                          const ep_lookup_patch *patch, int fd);
 
 #endif /* EPINDEX_LOOKUP_H */

@@ -791,8 +791,10 @@ static int read_delta(update_ctx *u, const patch_plan *p, ep_catalog *delta,
   return until_settled(u, delta_attempt, &j, EPINDEX_OK);
 }
 
+/* table: the old lookup table, if it is the old index's (the new one is
+ * then that table patched), or NULL. */
 static int write_patch(update_ctx *u, const patch_plan *p,
-                       const ep_catalog *delta,
+                       const ep_catalog *delta, const ep_index *table,
                        const ep_index_counts *old_totals, const ep_dirstamp *ds,
                        bool is_egg, size_t *entries) {
   char real[PATH_MAX];
@@ -801,6 +803,8 @@ static int write_patch(update_ctx *u, const patch_plan *p,
   ep_writer *w = NULL;
   if (!rc)
     rc = ep_writer_open(u->tmpfd, false, &w, &u->err);
+  if (!rc)
+    ep_writer_patch_table(w, table);
   ep_index_counts added = {0};
   if (!rc)
     rc = ep_writer_delete_ords(w, p->removed, p->nremoved);
@@ -904,6 +908,7 @@ static int try_patch(update_ctx *u, bool is_egg, epindex_update_stats *stats,
   pthread_t t;
   bool threaded = pthread_create(&t, NULL, run_list_job, &job) == 0;
   int load = load_old_dists(u, ix);
+  ep_index *table = ep_index_open_matching_table(ix, u->idxfd, u->owner);
   ep_index_close(ix);
   if (threaded)
     pthread_join(t, NULL);
@@ -920,7 +925,8 @@ static int try_patch(update_ctx *u, bool is_egg, epindex_update_stats *stats,
        newest_change(&delta, ep_ctime_ns(&after)) < stamp;
   if (ok) {
     ep_dirstamp ds = dirstamp_of(&before, stamp);
-    rc = write_patch(u, &p, &delta, &old_totals, &ds, is_egg, &stats->entries);
+    rc = write_patch(u, &p, &delta, table, &old_totals, &ds, is_egg,
+                     &stats->entries);
     stats->dists = p.listing.len;
     *done = rc == EPINDEX_OK;
     stats->patched = *done;
@@ -928,6 +934,7 @@ static int try_patch(update_ctx *u, bool is_egg, epindex_update_stats *stats,
   } else if (rc == EPINDEX_OK && ftruncate(u->tmpfd, 0) != 0) {
     rc = sys_fail(u, "cannot truncate a file in", EPINDEX_INDEX_DIR);
   }
+  ep_index_close(table);
   ep_catalog_free(&delta);
   plan_free(&p);
   ep_catalog_free(&u->old);

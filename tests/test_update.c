@@ -3,9 +3,11 @@
 #include "support.h"
 
 #include "epindex.h"
+#include "lookup.h"
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +152,56 @@ static void expect_same_as_full(const char *d) {
   free(tmp);
 }
 
+/* The bytes of a file; *n its size. */
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long len = ftell(f);
+  assert_true(len >= 0);
+  rewind(f);
+  char *buf = malloc((size_t)len + 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+  fclose(f);
+  *n = (size_t)len;
+  return buf;
+}
+
+static void expect_same_bytes(const char *a, const char *b) {
+  size_t na, nb;
+  char *x = slurp(a, &na), *y = slurp(b, &nb);
+  assert_int_equal(na, nb);
+  assert_memory_equal(x, y, na);
+  free(x);
+  free(y);
+}
+
+/* The lookup table of d's index.db, written to out from all its rows. */
+static void table_of_index(const char *d, const char *out) {
+  char *db = path_join(d, ".epindex/index.db");
+  sqlite3 *h;
+  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  int fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(ep_lookup_write(h, fd), EPINDEX_OK);
+  close(fd);
+  sqlite3_close(h);
+  free(db);
+}
+
+/* An update's lookup table is the one its index.db makes, byte for byte
+ * (a patch makes it from the old table and the change). */
+static void expect_table_of_index(const char *d) {
+  char *ref = path_join(d, "../ref.tbl"),
+       *tbl = path_join(d, ".epindex/lookup.tbl");
+  table_of_index(d, ref);
+  expect_same_bytes(tbl, ref);
+  free(ref);
+  free(tbl);
+}
+
 static void test_patch_adds_removes_and_upgrades(void **state) {
   char *d = path_join(*state, "site");
   sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
@@ -164,6 +216,7 @@ static void test_patch_adds_removes_and_upgrades(void **state) {
   assert_int_equal(st.dists, 21);
   assert_int_equal(st.entries, 11);
   expect_same_as_full(d);
+  expect_table_of_index(d);
   /* an upgrade: old version removed, new one added */
   sh("rm -rf '%s/d01-1.0.dist-info'", d);
   put_dist(d, "d01-2.0.dist-info", "d01-1.0.dist-info", "2.0",
@@ -171,6 +224,7 @@ static void test_patch_adds_removes_and_upgrades(void **state) {
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 1);
   expect_same_as_full(d);
+  expect_table_of_index(d);
   /* a removal, and a package changed in place by renames inside its
    * directory (how dpkg replaces files), in one go */
   sh("rm -rf '%s/d03-1.0.dist-info'", d);
@@ -182,6 +236,7 @@ static void test_patch_adds_removes_and_upgrades(void **state) {
   assert_int_equal(st.patched, 1);
   assert_int_equal(st.reread, 1);
   expect_same_as_full(d);
+  expect_table_of_index(d);
   free(d);
 }
 
@@ -196,6 +251,7 @@ static void test_patch_falls_back_when_precedence_changes(void **state) {
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 0);
   expect_same_as_full(d);
+  expect_table_of_index(d);
   /* files edited in place, directory listing unchanged: the snapshot path */
   sh("sleep 0.01; printf '[console_scripts]\nd09 = d09:edited\n' > "
      "'%s/d09-1.0.dist-info/entry_points.txt'",
@@ -205,6 +261,198 @@ static void test_patch_falls_back_when_precedence_changes(void **state) {
   /* d09, and the hidden one of d07/D07 (hidden entries are not stored) */
   assert_int_equal(st.reread, 2);
   expect_same_as_full(d);
+  expect_table_of_index(d);
+  free(d);
+}
+
+/* The dist rows of the index db, ascending: ord, and its stamps and
+ * metadata entry (what tells a distribution changed in place). */
+typedef struct dist_at {
+  int64_t ord;
+  char what[512];
+} dist_at;
+
+static size_t dists_of(sqlite3 *db, dist_at *out, size_t max) {
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_prepare_v2(db,
+                                      "SELECT ord, value || '/' || metadir "
+                                      "FROM ep WHERE grp = char(10) || 'dist' "
+                                      "ORDER BY ord",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  size_t n = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    assert_true(n < max);
+    out[n].ord = sqlite3_column_int64(st, 0);
+    snprintf(out[n++].what, sizeof(out->what), "%s",
+             (const char *)sqlite3_column_text(st, 1));
+  }
+  sqlite3_finalize(st);
+  return n;
+}
+
+static bool has_ord(const int64_t *ords, size_t n, int64_t ord) {
+  for (size_t i = 0; i < n; i++)
+    if (ords[i] == ord)
+      return true;
+  return false;
+}
+
+/* The ords of before that after does not have as they were (gone, or an
+ * entry read again: a patch may give it its old place). */
+static size_t changed_ords(const dist_at *before, size_t nb,
+                           const dist_at *after, size_t na, int64_t *out) {
+  size_t n = 0;
+  for (size_t i = 0; i < nb; i++) {
+    bool same = false;
+    for (size_t j = 0; j < na; j++)
+      same = same || (after[j].ord == before[i].ord &&
+                      strcmp(after[j].what, before[i].what) == 0);
+    if (!same)
+      out[n++] = before[i].ord;
+  }
+  return n;
+}
+
+/* The rows of db that the patch inserted: of the ords among changed or not
+ * among before, and the meta rows; as ep_lookup_write_patch() takes them,
+ * strings in *keep. */
+static size_t new_rows(sqlite3 *db, const dist_at *before, size_t nb,
+                       const int64_t *changed, size_t nc, ep_row *rows,
+                       size_t max, char **keep, size_t *nkeep) {
+  sqlite3_stmt *st;
+  assert_int_equal(
+      sqlite3_prepare_v2(db,
+                         "SELECT grp, ord, line, name, value, metadir, "
+                         "dname, dversion, key FROM ep ORDER BY grp, ord, line",
+                         -1, &st, NULL),
+      SQLITE_OK);
+  size_t n = 0;
+  *nkeep = 0;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    int64_t ord = sqlite3_column_int64(st, 1);
+    bool kept = false;
+    for (size_t i = 0; i < nb && !kept; i++)
+      kept = before[i].ord == ord && !has_ord(changed, nc, ord);
+    if (kept)
+      continue;
+    assert_true(n < max);
+    ep_row *r = &rows[n++];
+    *r = (ep_row){.ord = sqlite3_column_int64(st, 1),
+                  .line = sqlite3_column_int64(st, 2)};
+    for (int c = 0; c < 7; c++) {
+      const char *t = (const char *)sqlite3_column_text(st, c ? c + 2 : 0);
+      size_t len = (size_t)sqlite3_column_bytes(st, c ? c + 2 : 0);
+      char *copy = NULL;
+      if (t) {
+        copy = keep[(*nkeep)++] = malloc(len + 1);
+        memcpy(copy, t, len + 1);
+      }
+      if (c == 0)
+        r->grp = copy, r->glen = len;
+      else
+        r->f[c - 1] = copy, r->n[c - 1] = len;
+    }
+  }
+  sqlite3_finalize(st);
+  return n;
+}
+
+/* A patch's table is the old table merged with the change, and is the
+ * table all of the new index.db's rows make: the merge itself, called
+ * with what the patch changed, gives the bytes update wrote. */
+static void test_patched_table_is_the_old_one_merged(void **state) {
+  char *d = path_join(*state, "site");
+  sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
+  assert_int_equal(epindex_update_dir(d, 0, NULL, NULL, 0), EPINDEX_OK);
+  sh("cd '%s' && cp .epindex/index.db ../old.db && cp .epindex/lookup.tbl "
+     "../old.tbl",
+     d);
+  /* removed, upgraded, changed by a rename inside, and added: one sorting
+   * before every group and name, one after, one into a new group */
+  sh("rm -rf '%s/d03-1.0.dist-info' '%s/d04-1.0.dist-info'", d, d);
+  sh("mv '%s/d07-1.0.dist-info' '%s/d07-2.0.dist-info'", d, d);
+  sh("printf '[console_scripts]\nd05 = d05:new\n' > '%s/d05-1.0.dist-info/x' "
+     "&& mv '%s/d05-1.0.dist-info/x' '%s/d05-1.0.dist-info/entry_points.txt'",
+     d, d, d);
+  put_dist(d, "aa-1.0.dist-info", "aa", "1.0",
+           "[a.first]\nz = aa:z\na = aa:a\n[console_scripts]\naa = aa:m\n");
+  put_dist(d, "zz-1.0.dist-info", "zz", "1.0", "[zz.last]\nzz = zz:m\n");
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 1);
+  expect_table_of_index(d);
+
+  char *old_db = path_join(*state, "old.db"),
+       *old_tbl = path_join(*state, "old.tbl");
+  char *new_db = path_join(d, ".epindex/index.db"),
+       *out = path_join(*state, "merged.tbl");
+  sqlite3 *o, *n;
+  assert_int_equal(sqlite3_open(old_db, &o), SQLITE_OK);
+  assert_int_equal(sqlite3_open(new_db, &n), SQLITE_OK);
+  dist_at before[64], after[64];
+  int64_t removed[64];
+  size_t nb = dists_of(o, before, 64), na = dists_of(n, after, 64);
+  size_t nr = changed_ords(before, nb, after, na, removed);
+  assert_int_equal(nr, 4); /* d03, d04, d05 and d07's old entry */
+  ep_row rows[256];
+  char *keep[256 * 7];
+  size_t nkeep,
+      nrows = new_rows(n, before, nb, removed, nr, rows, 256, keep, &nkeep);
+  int fd = open(old_tbl, O_RDONLY);
+  struct stat sb;
+  assert_int_equal(fstat(fd, &sb), 0);
+  ep_lookup old;
+  assert_int_equal(ep_lookup_open(fd, &sb, &old), EPINDEX_OK);
+  ep_lookup_patch patch = {removed, nr, rows, nrows, st.dists, st.entries};
+  int ofd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_int_equal(ep_lookup_write_patch(n, &old, &patch, ofd), EPINDEX_OK);
+  close(ofd);
+  char *tbl = path_join(d, ".epindex/lookup.tbl");
+  expect_same_bytes(out, tbl);
+  /* rows out of order are refused, not written where lookups would miss
+   * them (aa's two rows of a.first, swapped) */
+  size_t k = 0;
+  while (k + 1 < nrows && strcmp(rows[k].grp, "a.first") != 0)
+    k++;
+  assert_string_equal(rows[k + 1].grp, "a.first");
+  ep_row swap = rows[k];
+  rows[k] = rows[k + 1];
+  rows[k + 1] = swap;
+  ofd = open(out, O_RDWR | O_TRUNC);
+  assert_int_equal(ep_lookup_write_patch(n, &old, &patch, ofd), EPINDEX_EIO);
+  close(ofd);
+  ep_lookup_close(&old);
+  for (size_t i = 0; i < nkeep; i++)
+    free(keep[i]);
+  sqlite3_close(o);
+  sqlite3_close(n);
+  free(tbl);
+  free(old_db);
+  free(old_tbl);
+  free(new_db);
+  free(out);
+  free(d);
+}
+
+/* An old table that cannot be read (a row runs past its end) is not the
+ * base of the new one: the new one is made from all of index.db. */
+static void test_patch_over_a_damaged_table(void **state) {
+  char *d = path_join(*state, "site");
+  sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
+  assert_int_equal(epindex_update_dir(d, 0, NULL, NULL, 0), EPINDEX_OK);
+  /* the length before the value "d07:main" (the 4 bytes before it and
+   * its NUL-free text) becomes far larger than the file */
+  sh("cd '%s/.epindex' && python3 -c \"import sys; b = "
+     "bytearray(open('lookup.tbl', 'rb').read()); i = b.index(b'd07:main'); "
+     "assert b[i - 4:i] == bytes([8, 0, 0, 0]); b[i - 4:i] = bytes([0, 0, 0, "
+     "0x7f]); open('lookup.tbl', 'wb').write(b)\"",
+     d);
+  put_dist(d, "added-1.0.dist-info", "added", "1.0", "[g]\na = a:m\n");
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 1);
+  expect_table_of_index(d);
   free(d);
 }
 
@@ -430,6 +678,8 @@ int main(void) {
       T(test_full_build_stamps_as_an_update_does),
       T(test_patch_adds_removes_and_upgrades),
       T(test_patch_falls_back_when_precedence_changes),
+      T(test_patched_table_is_the_old_one_merged),
+      T(test_patch_over_a_damaged_table),
       T(test_bad_directories),
       T(test_read_only_file_system),
       T(test_full_disk_keeps_old_index),
