@@ -30,13 +30,19 @@ static int sqlite_code(int rc) {
   }
 }
 
-/* One INSERT statement for every row kind. A patch whose lookup table is
- * made from the old one keeps a copy of each row it inserts (kept). */
+/* One INSERT statement for every row kind. A writer that makes the lookup
+ * table from its own rows keeps a copy of each (kept): a patch whose old
+ * table is merged, and a whole index, whose rows are also inserted from
+ * those copies, sorted (deferred): in primary-key order each insert
+ * appends to the b-tree instead of landing on a random page, and the
+ * table needs no second pass over index.db. */
 typedef struct row_writer {
   sqlite3 *db;
   sqlite3_stmt *st;
   int rc;
   ep_arena *kept; /* NULL: rows are not kept */
+  bool deferred;  /* rows are kept, not inserted, until flush_rows() */
+  bool sorted;    /* rows[] is in (grp, ord, line) order */
   ep_row *rows;
   size_t nrows, cap;
 } row_writer;
@@ -71,7 +77,9 @@ static void keep_row(row_writer *w, const char *grp, int glen, int64_t ord,
     return;
   }
   ep_row *r = &w->rows[w->nrows++];
-  *r = (ep_row){.ord = ord, .line = line};
+  *r = (ep_row){
+      .ord = ord, .line = line, .ints = ivalue ? 1u << EP_COL_VALUE : 0};
+  w->sorted = false;
   char num[24];
   if (ivalue) {
     vlen = snprintf(num, sizeof(num), "%lld", (long long)*ivalue);
@@ -91,12 +99,22 @@ static void keep_row(row_writer *w, const char *grp, int glen, int64_t ord,
                                &r->n[EP_COL_KEY]);
 }
 
+static void step_row(row_writer *w) {
+  w->rc =
+      sqlite3_step(w->st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(w->db);
+  sqlite3_reset(w->st);
+}
+
 /* Insert one row. value is text, or the integer *ivalue when not NULL. */
 static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
                     int64_t line, const char *name, int nlen, const char *value,
                     int vlen, const int64_t *ivalue, const ep_dist *d) {
   if (w->rc != SQLITE_OK)
     return;
+  if (w->deferred) {
+    keep_row(w, grp, glen, ord, line, name, nlen, value, vlen, ivalue, d);
+    return;
+  }
   sqlite3_stmt *st = w->st;
   sqlite3_bind_text(st, 1, grp, glen, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, ord);
@@ -110,10 +128,48 @@ static void put_row(row_writer *w, const char *grp, int glen, int64_t ord,
   put_text(st, 7, d ? d->name : NULL, d ? (int)d->name_len : 0);
   put_text(st, 8, d ? d->version : NULL, d ? (int)d->version_len : 0);
   put_text(st, 9, d ? d->key : NULL, d ? (int)d->key_len : 0);
-  w->rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(w->db);
-  sqlite3_reset(st);
+  step_row(w);
   if (w->kept && w->rc == SQLITE_OK)
     keep_row(w, grp, glen, ord, line, name, nlen, value, vlen, ivalue, d);
+}
+
+static int cmp_kept_row(const void *a, const void *b) {
+  const ep_row *x = a, *y = b;
+  int c = ep_bytes_cmp(x->grp, x->glen, y->grp, y->glen);
+  if (c)
+    return c;
+  if (x->ord != y->ord)
+    return (x->ord > y->ord) - (x->ord < y->ord);
+  return (x->line > y->line) - (x->line < y->line);
+}
+
+/* The kept rows in (grp, ord, line) order: index.db's primary key, and
+ * the order of the lookup table's rows. */
+static void sort_rows(row_writer *w) {
+  if (!w->sorted)
+    qsort(w->rows, w->nrows, sizeof(*w->rows), cmp_kept_row);
+  w->sorted = true;
+}
+
+/* Insert the deferred rows, sorted; integers (ints) as integers again. */
+static void flush_rows(row_writer *w) {
+  if (!w->deferred)
+    return;
+  w->deferred = false;
+  sort_rows(w);
+  sqlite3_stmt *st = w->st;
+  for (size_t i = 0; i < w->nrows && w->rc == SQLITE_OK; i++) {
+    const ep_row *r = &w->rows[i];
+    sqlite3_bind_text(st, 1, r->grp, (int)r->glen, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->ord);
+    sqlite3_bind_int64(st, 3, r->line);
+    for (int f = 0; f < EP_COL_FIELDS; f++)
+      if (r->ints & 1u << f)
+        sqlite3_bind_int64(st, 4 + f, strtoll(r->f[f], NULL, 10));
+      else
+        put_text(st, 4 + f, r->f[f], (int)r->n[f]);
+    step_row(w);
+  }
 }
 
 static void write_meta(row_writer *w, const ep_index_counts *n,
@@ -345,25 +401,17 @@ static void writer_free(ep_writer *wr) {
   free(wr);
 }
 
-static int cmp_kept_row(const void *a, const void *b) {
-  const ep_row *x = a, *y = b;
-  int c = ep_bytes_cmp(x->grp, x->glen, y->grp, y->glen);
-  if (c)
-    return c;
-  if (x->ord != y->ord)
-    return (x->ord > y->ord) - (x->ord < y->ord);
-  return (x->line > y->line) - (x->line < y->line);
-}
-
 /* The lookup table of the committed index: the old table patched with the
- * rows kept, or (no old table, or it cannot be read) from all of db. */
+ * rows kept, or a whole index's kept rows, or (no old table, or it cannot
+ * be read) from all of db. */
 static int write_lookup(ep_writer *wr, const ep_index_counts *totals, int fd) {
   row_writer *w = &wr->w;
-  if (wr->base) {
-    qsort(w->rows, w->nrows, sizeof(*w->rows), cmp_kept_row);
+  if (w->kept) {
+    sort_rows(w);
     ep_lookup_patch p = {wr->removed, wr->nremoved,  w->rows,
                          w->nrows,    totals->dists, totals->entries};
-    int rc = ep_lookup_write_patch(w->db, &wr->base->lk, &p, fd);
+    int rc = wr->base ? ep_lookup_write_patch(w->db, &wr->base->lk, &p, fd)
+                      : ep_lookup_write_rows(&p, fd);
     if (rc != EPINDEX_EIO)
       return rc;
   }
@@ -378,6 +426,7 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
     w->rc = sqlite3_exec(w->db, "DELETE FROM ep WHERE grp = char(10) || 'meta'",
                          NULL, NULL, NULL);
   write_meta(w, totals, ds, realdir, is_egg);
+  flush_rows(w);
   sqlite3_finalize(w->st);
   w->st = NULL;
   if (w->rc == SQLITE_OK)
@@ -413,6 +462,8 @@ int ep_index_write(int fd, const ep_catalog *cat, const ep_dirstamp *ds,
   int rc = ep_writer_open(fd, true, &wr, err);
   if (rc)
     return rc;
+  wr->w.kept = &wr->kept;
+  wr->w.deferred = true;
   ep_index_counts totals = {.dists = cat->ndists, .egg_infos = cat->egg_infos};
   if ((rc = ep_writer_add(wr, cat, NULL, &totals)) != EPINDEX_OK) {
     rc = writer_fail(wr, err);

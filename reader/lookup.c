@@ -855,32 +855,39 @@ static int merge_dir(dir_rows *r, const ep_lookup *old, size_t dir, size_t n,
 #define LK_NAMES_WHERE "grp >= " NAME_LO " AND grp < " NAME_HI
 
 /* The rows of the groups directory, then the key and name groups: from
- * index.db, or (old) from the old table and the patch; keys always from
- * index.db (they have no rows in the table: which to drop is not there). */
+ * index.db (no patch); from the old table and the patch, keys from index.db
+ * (they have no rows in the table: which to drop is not there); or (a
+ * patch and no old table) from the patch's rows alone. */
 static int write_rows(sqlite3 *db, const ep_lookup *old,
                       const ep_lookup_patch *patch, table_out *w,
                       dir_build *groups, dir_build *keys, dir_build *names,
                       ep_buf *order) {
   dir_rows gr = {.body = w, .d = groups, .order = order};
   int rc = EPINDEX_OK;
-  if (old)
-    rc = merge_dir(&gr, old, old->dir, old->ngroups, patch, LK_IN_GROUPS);
-  for (size_t i = 0; !old && !rc && i < sizeof(ranges) / sizeof(ranges[0]); i++)
+  if (patch)
+    rc = merge_dir(&gr, old, old ? old->dir : 0, old ? old->ngroups : 0, patch,
+                   LK_IN_GROUPS);
+  for (size_t i = 0; !patch && !rc && i < sizeof(ranges) / sizeof(ranges[0]);
+       i++)
     rc = add_range(db, ranges[i], &gr);
   int end = end_dir_rows(&gr);
   rc = rc ? rc : end;
-  /* an old table that disagrees with its index.db in what it counts is
-   * not patched (the caller writes the table from index.db) */
-  if (!rc && old && (gr.dists != patch->dists || gr.entries != patch->entries))
+  /* rows that disagree with what the index counts (an old table that is
+   * not its index.db's) make no table (the caller writes it from index.db) */
+  if (!rc && patch &&
+      (gr.dists != patch->dists || gr.entries != patch->entries))
     rc = EPINDEX_EIO;
   dir_rows kr = {.body = w, .d = keys, .keys = true};
-  rc = rc ? rc : add_range(db, LK_KEYS_WHERE, &kr);
+  if (!rc)
+    rc = patch && !old ? merge_dir(&kr, NULL, 0, 0, patch, LK_IN_KEYS)
+                       : add_range(db, LK_KEYS_WHERE, &kr);
   end = end_dir_rows(&kr);
   rc = rc ? rc : end;
   dir_rows nr = {.body = w, .d = names};
   if (!rc)
-    rc = old ? merge_dir(&nr, old, old->ndir, old->nnames, patch, LK_IN_NAMES)
-             : add_range(db, LK_NAMES_WHERE, &nr);
+    rc = patch ? merge_dir(&nr, old, old ? old->ndir : 0, old ? old->nnames : 0,
+                           patch, LK_IN_NAMES)
+               : add_range(db, LK_NAMES_WHERE, &nr);
   end = end_dir_rows(&nr);
   return rc ? rc : end;
 }
@@ -936,6 +943,10 @@ static int write_table(sqlite3 *db, const ep_lookup *old,
 
 int ep_lookup_write(sqlite3 *db, int fd) {
   return write_table(db, NULL, NULL, fd);
+}
+
+int ep_lookup_write_rows(const ep_lookup_patch *rows, int fd) {
+  return write_table(NULL, NULL, rows, fd);
 }
 
 int ep_lookup_write_patch(sqlite3 *db, const ep_lookup *old,

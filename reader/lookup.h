@@ -149,5 +149,10 @@ typedef struct ep_lookup_patch {
  * then writes from db alone). */
 int ep_lookup_write_patch(sqlite3 *db, const ep_lookup *old,
                           const ep_lookup_patch *patch, int fd);
+/* Write the table of a whole index to fd from all of its rows (rows->added,
+ * sorted as for a patch; nothing removed), as ep_lookup_write() would from
+ * the index.db they were inserted into. EPINDEX_EIO when they do not add up
+ * to rows->dists and rows->entries or are out of order. */
+int ep_lookup_write_rows(const ep_lookup_patch *rows, int fd);
 
 #endif /* EPINDEX_LOOKUP_H */

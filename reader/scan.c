@@ -46,6 +46,34 @@ ep_dist *ep_catalog_add_dist(ep_catalog *c) {
   return d;
 }
 
+int ep_catalog_append(ep_catalog *c, ep_catalog *from) {
+  /* ep_grow() doubles once; each pass of these loops doubles again */
+  while (c->cap_dists < c->ndists + from->ndists)
+    if (ep_grow(&c->dists, &c->cap_dists, c->cap_dists, sizeof(*c->dists), 64))
+      return EPINDEX_ENOMEM;
+  while (c->cap_entries < c->nentries + from->nentries)
+    if (ep_grow(&c->entries, &c->cap_entries, c->cap_entries,
+                sizeof(*c->entries), 256))
+      return EPINDEX_ENOMEM;
+  int64_t ord_shift = (int64_t)c->ndists * EP_ORD_GAP;
+  for (size_t i = 0; i < from->ndists; i++) {
+    ep_dist *d = &c->dists[c->ndists + i];
+    *d = from->dists[i];
+    d->first += c->nentries;
+    d->ord += ord_shift;
+  }
+  for (size_t i = 0; i < from->nentries; i++) {
+    ep_entry *e = &c->entries[c->nentries + i];
+    *e = from->entries[i];
+    e->dist += (uint32_t)c->ndists;
+  }
+  c->ndists += from->ndists;
+  c->nentries += from->nentries;
+  ep_arena_adopt(&c->arena, &from->arena);
+  ep_catalog_free(from);
+  return EPINDEX_OK;
+}
+
 int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
                          size_t glen, const char *name, size_t nlen,
                          const char *value, size_t vlen, uint32_t line) {

@@ -104,6 +104,11 @@ int ep_catalog_finish(ep_catalog *c);
 void ep_catalog_group_range(const ep_catalog *c, const char *group, size_t glen,
                             size_t *lo, size_t *hi);
 ep_dist *ep_catalog_add_dist(ep_catalog *c);
+/* Move the distributions and entries of from (a scan of the entries that
+ * follow c's in the listing; neither catalog finished) after c's, their
+ * ords after c's; from is left empty. EPINDEX_ENOMEM leaves both as they
+ * were. */
+int ep_catalog_append(ep_catalog *c, ep_catalog *from);
 int ep_catalog_add_entry(ep_catalog *c, size_t dist, const char *group,
                          size_t glen, const char *name, size_t nlen,
                          const char *value, size_t vlen, uint32_t line);

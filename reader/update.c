@@ -339,6 +339,59 @@ static ep_dirstamp dirstamp_of(const struct stat *dir, int64_t stamp) {
 
 /* One attempt: returns OK with *settled = true when the snapshot in cat is
  * consistent and not racy. */
+/* Directories with at least this many entries are read by two threads
+ * (the machines that run hooks have two cores or more; below this the
+ * thread costs more than it saves). */
+enum { SPLIT_AT = 2048 };
+
+/* The second half of a large directory's entries, read in a thread. */
+typedef struct scan_job {
+  update_ctx *u;
+  ep_listing part; /* a view into the listing: not freed */
+  ep_catalog cat;
+  size_t reread;
+  int rc;
+} scan_job;
+
+static int scan_part(update_ctx *u, const ep_listing *part, ep_catalog *cat,
+                     size_t *reread) {
+  return ep_scan_listed(u->dirfd, part, cat, u->old.ndists ? reuse_old : NULL,
+                        u, reread);
+}
+
+static void *run_scan_job(void *arg) {
+  scan_job *j = arg;
+  j->rc = scan_part(j->u, &j->part, &j->cat, &j->reread);
+  return NULL;
+}
+
+/* Read every listed entry into cat. The reads are the bulk of a full
+ * update, a few system calls and a parse per entry, each independent of
+ * the others: a large directory's second half is read in a thread, into a
+ * catalog of its own appended afterwards (who hides whom is judged over
+ * the whole by ep_catalog_seal()). */
+static int scan_listing(update_ctx *u, const ep_listing *l, ep_catalog *cat,
+                        size_t *reread) {
+  size_t half = l->len >= SPLIT_AT ? l->len / 2 : l->len;
+  scan_job j = {.u = u, .part = *l, .cat = {.aud = cat->aud}};
+  j.part.items += half;
+  j.part.len -= half;
+  pthread_t t;
+  bool threaded =
+      half < l->len && pthread_create(&t, NULL, run_scan_job, &j) == 0;
+  ep_listing first = *l;
+  first.len = threaded ? half : l->len;
+  int rc = scan_part(u, &first, cat, reread);
+  if (threaded) {
+    pthread_join(t, NULL);
+    *reread += j.reread;
+    rc = rc ? rc : j.rc;
+    rc = rc ? rc : ep_catalog_append(cat, &j.cat);
+    ep_catalog_free(&j.cat);
+  }
+  return rc;
+}
+
 static int snapshot_once(update_ctx *u, bool egg, ep_catalog *cat,
                          ep_dirstamp *ds, size_t *reread, bool *settled) {
   struct stat before, after;
@@ -357,8 +410,7 @@ static int snapshot_once(update_ctx *u, bool egg, ep_catalog *cat,
   *reread = 0;
   cat->aud = &u->aud;
   cat->egg_infos = l.egg_infos;
-  rc = ep_scan_listed(u->dirfd, &l, cat, u->old.ndists ? reuse_old : NULL, u,
-                      reread);
+  rc = scan_listing(u, &l, cat, reread);
   ep_listing_free(&l);
   if (!rc)
     rc = ep_catalog_seal(cat);
@@ -648,7 +700,7 @@ static void *stamp_range(void *arg) {
 static void stamp_all(int dirfd, const ep_listing *l, ep_stamp *out) {
   stamp_job a = {dirfd, l, out, 0, l->len}, b = a;
   pthread_t t;
-  bool threaded = l->len >= 2048;
+  bool threaded = l->len >= SPLIT_AT;
   if (threaded) {
     a.to = b.from = l->len / 2;
     threaded = pthread_create(&t, NULL, stamp_range, &b) == 0;

@@ -64,6 +64,17 @@ void ep_arena_free(ep_arena *a) {
   a->head = NULL;
 }
 
+void ep_arena_adopt(ep_arena *a, ep_arena *from) {
+  struct ep_arena_chunk *tail = from->head;
+  if (!tail)
+    return;
+  while (tail->next)
+    tail = tail->next;
+  tail->next = a->head; /* from's newest chunk takes the next allocations */
+  a->head = from->head;
+  from->head = NULL;
+}
+
 /* ---- buffers --------------------------------------------------------- */
 
 int ep_buf_reserve(ep_buf *b, size_t extra) {

@@ -25,6 +25,9 @@ void *ep_arena_alloc(ep_arena *a, size_t n);
 /* Copy n bytes and add a NUL; NULL on ENOMEM. */
 char *ep_arena_strndup(ep_arena *a, const char *s, size_t n);
 void ep_arena_free(ep_arena *a);
+/* Move every allocation of from into a (from is left empty): what points
+ * into from now lives as long as a. */
+void ep_arena_adopt(ep_arena *a, ep_arena *from);
 
 /* A growable byte buffer, always NUL-terminated when data is not NULL. */
 typedef struct ep_buf {

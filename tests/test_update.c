@@ -670,6 +670,93 @@ static void test_site_only_writes_only_site_dirs(void **state) {
   assert_int_equal(update_err(sub, 0, err, sizeof(err)), EPINDEX_OK);
 }
 
+/* Everything a path entry answers, as text: every entry point and every
+ * distribution with all their fields but the path, and the diagnostics
+ * (the caller frees). */
+static char *answer_of(const char *d, unsigned flags, epindex_source want) {
+  const char *paths[] = {d};
+  epindex *ix;
+  epindex_result *r;
+  epindex_dists *ds;
+  assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_STAT, flags), 0);
+  assert_int_equal(epindex_path_source(ix, 0), want);
+  assert_int_equal(epindex_lookup(ix, NULL, NULL, &r), 0);
+  assert_int_equal(epindex_distributions(ix, NULL, 0, &ds), 0);
+  size_t n = 0, cap = 1 << 20;
+  char *out = malloc(cap);
+  assert_non_null(out);
+#define ADD(...)                                                               \
+  (n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__))
+  for (size_t i = 0; i < epindex_result_count(r); i++)
+    for (int f = 0; f <= EPINDEX_FIELD_METADIR; f++) {
+      const char *v = epindex_result_get(r, i, (epindex_field)f, NULL);
+      ADD("%s%c",
+          f == EPINDEX_FIELD_PATH ? ""
+          : v                     ? v
+                                  : "(null)",
+          f == EPINDEX_FIELD_METADIR ? '\n' : '|');
+    }
+  for (size_t i = 0; i < epindex_dists_count(ds); i++) {
+    for (int f = 0; f < EPINDEX_DIST_PATH; f++) {
+      const char *v = epindex_dists_get(ds, i, (epindex_dist_field)f, NULL);
+      ADD("%s|", v ? v : "(null)");
+    }
+    ADD("%u|%zu\n", epindex_dists_flags(ds, i),
+        epindex_dists_entry_count(ds, i));
+  }
+  for (size_t i = 0; i < epindex_diag_count(ix); i++)
+    ADD("%s\n", epindex_diag_message(ix, i));
+#undef ADD
+  assert_true(n < cap);
+  epindex_result_free(r);
+  epindex_dists_free(ds);
+  epindex_close(ix);
+  return out;
+}
+
+/* A directory large enough to be read by two threads (each half into a
+ * catalog of its own, appended) is indexed as the scanner reads it: same
+ * order, same entry points per distribution, the same hidden ones (names
+ * that normalise alike, spread over both halves), the same values that are
+ * no object reference (which the value rule tells by their line). */
+static void test_large_directory_read_in_halves(void **state) {
+  char *d = path_join(*state, "large");
+  for (int i = 0; i < 2400; i++) {
+    char md[64], ep[128];
+    snprintf(md, sizeof(md), "p%04d-1.0.dist-info", i);
+    char bad[32] = "";
+    if (i % 9 == 0) /* a value that is no reference, distinct, on line 3 or 5 */
+      snprintf(bad, sizeof(bad), "bad = not a reference %04d!\n", i);
+    snprintf(ep, sizeof(ep), "[g]\n%sp%04d = p:m\n[h%d]\n%sx = p%04d:f\n",
+             i % 2 ? bad : "", i, i % 7, i % 2 ? "" : bad, i);
+    put_dist(d, md, md, "1.0", i % 3 ? NULL : ep);
+  }
+  for (int i = 0; i < 60; i++) { /* pairs of one key: listing order decides */
+    char md[64], ep[128];
+    snprintf(ep, sizeof(ep), "[g]\ndup%02d = first:m\n", i);
+    snprintf(md, sizeof(md), "dup_%02d-1.0.dist-info", i);
+    put_dist(d, md, md, "1.0", ep);
+    snprintf(ep, sizeof(ep), "[g]\ndup%02d = second:m\n", i);
+    snprintf(md, sizeof(md), "Dup.%02d-2.0.dist-info", i);
+    put_dist(d, md, md, "2.0", ep);
+  }
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, EPINDEX_UPDATE_FULL, &st, NULL, 0),
+                   EPINDEX_OK);
+  assert_int_equal(st.dists, 2520);
+  for (unsigned rule = 0; rule <= EPINDEX_OPEN_VALUE_RULE;
+       rule += EPINDEX_OPEN_VALUE_RULE) {
+    char *indexed = answer_of(d, rule, EPINDEX_SOURCE_INDEX);
+    sh("mv '%s/.epindex' '%s/../away'", d, d);
+    char *scanned = answer_of(d, rule, EPINDEX_SOURCE_SCAN);
+    sh("mv '%s/../away' '%s/.epindex'", d, d);
+    assert_string_equal(indexed, scanned);
+    free(indexed);
+    free(scanned);
+  }
+  free(d);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -687,6 +774,7 @@ int main(void) {
       T(test_refuses_index_dir_others_control),
       T(test_lock_is_private_and_waits_are_bounded),
       T(test_site_only_writes_only_site_dirs),
+      T(test_large_directory_read_in_halves),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
