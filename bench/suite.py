@@ -405,19 +405,24 @@ class Suite:
             envs[n] = (vpy, site)
             self.prog_sizes.append(n)
         plain, fast = base, dict(base, EPINDEX_ACCELERATE="1")
-        progs = {"pytest --version": ["-m", "pytest", "--version"],
-                 "flake8 --version": ["-m", "flake8", "--version"],
+        progs = {"pytest --version": (["-m", "pytest", "--version"], {}),
+                 # what pytest costs when it does not list every distribution
+                 # (twice: pluggy's plugins, then the files to rewrite)
+                 "pytest --version, no autoload": (["-m", "pytest", "--version"],
+                                                   {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}),
+                 "flake8 --version": (["-m", "flake8", "--version"], {}),
                  # pkg_resources' working set: out of epindex's reach, shown
-                 "openstack --version": ["-m", "openstackclient.shell", "--version"]}
+                 "openstack --version": (["-m", "openstackclient.shell", "--version"], {})}
         for r in range(self.args.rounds):
             print("suite: real programs, round %d of %d" % (r + 1, self.args.rounds), flush=True)
             for n, (vpy, site) in envs.items():
                 # which goes first alternates: a start-up is ~10% noise here
                 modes = (("off", plain), ("on", fast))
                 for acc, env in modes if r % 2 == 0 else modes[::-1]:
-                    for label, args in progs.items():
+                    for label, (args, extra) in progs.items():
                         self.s.add(("prog", n, label, acc),
-                                   median([wall([vpy] + args, env)[0] for _ in range(3)]))
+                                   median([wall([vpy] + args, dict(env, **extra))[0]
+                                           for _ in range(3)]))
                     for _ in range(3):
                         out = json.loads(wall([vpy, "-c", IN_PROCESS], env)[1])
                         for k, v in out.items():
@@ -646,12 +651,16 @@ def programs_rows(suite):
     L = ["| | " + " | ".join("%d dists" % n for n in ns) + " |",
          "| --- | " + " | ".join("---:" for _ in ns) + " |"]
     for label, what in (("pytest --version", "whole process"),
+                        ("pytest --version, no autoload",
+                         "`pytest --version` with `PYTEST_DISABLE_PLUGIN_AUTOLOAD=1`: "
+                         "no listing of every distribution"),
                         ("flake8 --version", "whole process"),
                         ("openstack --version", "whole process"),
                         ("pluggy", "pluggy's pattern: every distribution's entry points"),
                         ("version()", "`importlib.metadata.version()`, first call")):
         for acc, mode in (("off", "plain"), ("on", "accelerated")):
-            L.append("| %s, %s | %s |" % (what if label in ("pluggy", "version()")
+            L.append("| %s, %s | %s |" % (what if label in ("pluggy", "version()",
+                                                          "pytest --version, no autoload")
                                           else "`%s`" % label, mode,
                                           " | ".join(fmt_us(s.med("prog", n, label, acc))
                                                      for n in ns)))
@@ -689,7 +698,13 @@ def programs_section(suite):
             "by the first one: this suite runs as root). Medians of %d rounds, each the "
             "median of 3 processes, plain and accelerated alternating. `openstack` "
             "spends its start-up in pkg_resources' working set, which reads every "
-            "distribution itself: out of epindex's reach, shown for scale." % (
+            "distribution itself: out of epindex's reach, shown for scale. At 50,000 "
+            "most of what grows is not importlib.metadata's discovery: the interpreter's "
+            "own start-up (site.py lists and sorts the site directory, the first import "
+            "from it lists it again) and pytest's two passes over every distribution "
+            "(pluggy's plugins, then the files to rewrite), which make an object and an "
+            "entry-point list for each of them however they are found; the "
+            "no-autoload row is pytest without those passes." % (
                 getattr(suite, "debian_n", 0), suite.args.rounds), ""] + \
         programs_rows(suite) + ["", "![start-up](startup.png)"]
 
