@@ -712,12 +712,23 @@ static void stamp_all(int dirfd, const ep_listing *l, ep_stamp *out) {
     pthread_join(t, NULL);
 }
 
+/* Does the change touch most of the directory (entries to read and entries
+ * gone, against the entries listed)? Then a snapshot, which writes every
+ * row in order and reuses what did not change, costs less than a patch,
+ * which deletes and inserts rows all over index.db. Measured at 10,000
+ * distributions, patch against snapshot: 2,500 replaced (half: 5,000
+ * changes) 0.27-0.29 s against 0.40-0.44 s; 5,000 replaced 0.58-0.74 s
+ * against 0.45-0.47 s; all replaced 0.9-1.2 s against 0.5-0.6 s. */
+static bool patch_costs_more(const patch_plan *p) {
+  return (p->toread.len + p->nremoved) * 4 > p->listing.len * 3;
+}
+
 /* Match the listing against the old dist rows by their whole stamps: an
  * entry is kept only when it, its entry_points.txt and its metadata file
  * have the inodes, sizes and times they had, none of them changed in the
  * old index's clock tick. So the patch writes what --full would. false: a
  * full snapshot is needed (an entry moved in the order, no room between
- * ords, a key collision). */
+ * ords, a key collision) or cheaper (most entries changed). */
 static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
                        const ep_stamp *stamps) {
   size_t n = p->listing.len;
@@ -787,7 +798,7 @@ static bool plan_patch(update_ctx *u, int64_t old_stamp, patch_plan *p,
       ok = false;
   free(match);
   free(used);
-  return ok;
+  return ok && !patch_costs_more(p);
 }
 
 /* The new or changed distributions must not share a key with any other. */

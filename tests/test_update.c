@@ -240,6 +240,32 @@ static void test_patch_adds_removes_and_upgrades(void **state) {
   free(d);
 }
 
+/* Most of a directory replaced: a snapshot, not a patch, writes it. */
+static void test_mass_change_takes_a_snapshot(void **state) {
+  char *d = path_join(*state, "site");
+  sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
+  epindex_update_stats st;
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  sh("rm -rf '%s'/d0*", d); /* 10 of 20 gone, 6 new: 16 changes of 16 */
+  for (int i = 0; i < 6; i++) {
+    char md[64];
+    snprintf(md, sizeof(md), "n%d-1.0.dist-info", i);
+    put_dist(d, md, md, "1.0", "[console_scripts]\nn = n:main\n");
+  }
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 0);
+  assert_int_equal(st.dists, 16);
+  expect_same_as_full(d);
+  expect_table_of_index(d);
+  /* a quarter changed (3 gone, 1 new of 14): patched */
+  sh("rm -rf '%s'/d1[0-2]*", d);
+  put_dist(d, "m-1.0.dist-info", "m", "1.0", NULL);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 1);
+  expect_same_as_full(d);
+  free(d);
+}
+
 static void test_patch_falls_back_when_precedence_changes(void **state) {
   char *d = path_join(*state, "site");
   sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
@@ -765,6 +791,7 @@ int main(void) {
       T(test_full_build_stamps_as_an_update_does),
       T(test_patch_adds_removes_and_upgrades),
       T(test_patch_falls_back_when_precedence_changes),
+      T(test_mass_change_takes_a_snapshot),
       T(test_patched_table_is_the_old_one_merged),
       T(test_patch_over_a_damaged_table),
       T(test_bad_directories),
