@@ -337,8 +337,6 @@ static ep_dirstamp dirstamp_of(const struct stat *dir, int64_t stamp) {
                        ep_mtime_ns(dir), ep_ctime_ns(dir), stamp};
 }
 
-/* One attempt: returns OK with *settled = true when the snapshot in cat is
- * consistent and not racy. */
 /* Directories with at least this many entries are read by two threads
  * (the machines that run hooks have two cores or more; below this the
  * thread costs more than it saves). */
@@ -392,6 +390,8 @@ static int scan_listing(update_ctx *u, const ep_listing *l, ep_catalog *cat,
   return rc;
 }
 
+/* One attempt: returns OK with *settled = true when the snapshot in cat is
+ * consistent and not racy. */
 static int snapshot_once(update_ctx *u, bool egg, ep_catalog *cat,
                          ep_dirstamp *ds, size_t *reread, bool *settled) {
   struct stat before, after;
