@@ -240,29 +240,37 @@ static void test_patch_adds_removes_and_upgrades(void **state) {
   free(d);
 }
 
-/* Most of a directory replaced: a snapshot, not a patch, writes it. */
+/* n distributions named prefix%04d (every third with an entry point). */
+static void put_dists(const char *d, const char *prefix, int from, int to) {
+  for (int i = from; i < to; i++) {
+    char md[64], ep[64];
+    snprintf(md, sizeof(md), "%s%04d-1.0.dist-info", prefix, i);
+    snprintf(ep, sizeof(ep), "[console_scripts]\n%s%04d = m:f\n", prefix, i);
+    put_dist(d, md, md, "1.0", i % 3 ? NULL : ep);
+  }
+}
+
+/* A change of most of a large directory is written by a snapshot, not a
+ * patch (tests/test_changes.c: a small directory's is patched). */
 static void test_mass_change_takes_a_snapshot(void **state) {
-  char *d = path_join(*state, "site");
-  sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
+  char *d = path_join(*state, "mass");
+  put_dists(d, "a", 0, 700);
   epindex_update_stats st;
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
-  sh("rm -rf '%s'/d0*", d); /* 10 of 20 gone, 6 new: 16 changes of 16 */
-  for (int i = 0; i < 6; i++) {
-    char md[64];
-    snprintf(md, sizeof(md), "n%d-1.0.dist-info", i);
-    put_dist(d, md, md, "1.0", "[console_scripts]\nn = n:main\n");
-  }
-  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
-  assert_int_equal(st.patched, 0);
-  assert_int_equal(st.dists, 16);
-  expect_same_as_full(d);
-  expect_table_of_index(d);
-  /* a quarter changed (3 gone, 1 new of 14): patched */
-  sh("rm -rf '%s'/d1[0-2]*", d);
-  put_dist(d, "m-1.0.dist-info", "m", "1.0", NULL);
+  /* 260 replaced: 520 changes of 700 entries, under three quarters */
+  sh("rm -rf '%s'/a00* '%s'/a01* '%s'/a02[0-5]*", d, d, d);
+  put_dists(d, "b", 0, 260);
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
   assert_int_equal(st.patched, 1);
   expect_same_as_full(d);
+  /* 300 more replaced: 600 changes of 700 */
+  sh("rm -rf '%s'/a02[6-9]* '%s'/a0[34]* '%s'/a05[0-5]*", d, d, d);
+  put_dists(d, "c", 0, 300);
+  assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
+  assert_int_equal(st.patched, 0);
+  assert_int_equal(st.dists, 700);
+  expect_same_as_full(d);
+  expect_table_of_index(d);
   free(d);
 }
 
