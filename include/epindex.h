@@ -350,7 +350,10 @@ typedef struct epindex_dists epindex_dists;
  * the way importlib.metadata matches (Prepared.normalize of the part
  * before the first '-', and for the EGG-INFO of an .egg path entry the
  * legacy normalisation of the entry's basename): the first row is
- * importlib.metadata.distribution(name). name may hold NUL characters.
+ * importlib.metadata.distribution(name). name may hold NUL characters,
+ * and bytes that are not UTF-8, each of which matches itself in a metadata
+ * entry's name, as Python's surrogate escapes do (the str os.listdir()
+ * gives for such a name, encoded as UTF-8 with surrogateescape).
  *
  * Cost: from an index, one indexed lookup per path entry for a name, one
  * range read per path entry for all; a scanned entry is walked. On success

@@ -291,6 +291,34 @@ static void test_value_rule(void **state) {
   tmp_cleanup(site);
 }
 
+/* A metadata entry whose name is not UTF-8 (b"Caf\xe9": Python lists it
+ * as "Caf\udce9") answers to those bytes, any case of the rest, as
+ * Python's surrogate escapes do; "café" in UTF-8 is another name. */
+static void test_undecodable_names(void **state) {
+  (void)state;
+  char *root = tmp_dir(), *site = path_join(root, "site");
+  put_dist(site, "Caf\xe9-1.0.dist-info", "cafe", "1.0", NULL);
+  put_dist(site, "caf\xc3\xa9-2.0.dist-info", "caf\xc3\xa9", "2.0", NULL);
+  for (int indexed = 0; indexed < 2; indexed++) {
+    if (indexed)
+      assert_int_equal(epindex_update_dir(site, 0, NULL, NULL, 0), EPINDEX_OK);
+    const char *paths[] = {site};
+    epindex *ix;
+    assert_int_equal(epindex_open(&ix, paths, 1, EPINDEX_POLICY_VERIFY, 0),
+                     EPINDEX_OK);
+    assert_int_equal(epindex_path_source(ix, 0),
+                     indexed ? EPINDEX_SOURCE_INDEX : EPINDEX_SOURCE_SCAN);
+    assert_string_equal(found(ix, "caf\xe9"), "0/Caf\xe9-1.0.dist-info:1.0:1");
+    assert_string_equal(found(ix, "CAF\xe9"), "0/Caf\xe9-1.0.dist-info:1.0:1");
+    assert_string_equal(found(ix, "CAF\xc3\x89"),
+                        "0/caf\xc3\xa9-2.0.dist-info:2.0:1");
+    assert_string_equal(found(ix, "caf\xc9"), "");
+    epindex_close(ix);
+  }
+  tmp_cleanup(root);
+  free(site);
+}
+
 static void test_dists_arguments(void **state) {
   (void)state;
   epindex_dists *d = (epindex_dists *)1;
@@ -322,6 +350,7 @@ int main(void) {
       cmocka_unit_test(test_a_list_outlives_its_handle),
       cmocka_unit_test(test_value_rule),
       cmocka_unit_test(test_dists_arguments),
+      cmocka_unit_test(test_undecodable_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -460,9 +460,26 @@ def _dists(h, results, name):
     if key not in results:
         try:
             results[key] = h.distributions(name)
-        except UnicodeEncodeError:  # names no distribution
-            results[key] = None
+        except UnicodeEncodeError:
+            results[key] = _escaped_dists(h, name)
     return results[key]
+
+
+def _escaped_dists(h, name):
+    """A name with surrogate escapes is what os.listdir() makes of a file
+    name whose bytes are not UTF-8 ('caf\\udce9' of b'caf\\xe9'), and
+    importlib.metadata finds that file by it: ask for those bytes, which
+    the library normalises as Python does (an invalid byte is a character
+    that lowers to itself). None where no file name decodes to the name (a
+    lone surrogate outside the escapes, or escapes of bytes that would
+    decode as UTF-8): it names no distribution."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return None
+    if raw.decode("utf-8", "surrogateescape") != name:
+        return None
+    return h.distributions(raw)
 
 
 # ---- the API -------------------------------------------------------------------

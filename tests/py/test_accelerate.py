@@ -206,6 +206,36 @@ def test_fresh_objects_every_call(venv, tmp_path):
                            "False", "False"]
 
 
+ESCAPED_NAMES = """
+import importlib.metadata as md
+sys.path.insert(0, SITE)
+# os.listdir() gives 'caf\\udce9-1.0.dist-info' for the bytes b'caf\\xe9...'
+names = ["caf\\udce9", "CAF\\udce9", "caf\\udcc3\\udca9", "\\ud800", "caf"]
+print([attempt(lambda: md.version(n)) for n in names],
+      [attempt(lambda: epindex.version(n)) for n in names],
+      ascii([str(d._path) for d in md.distributions(name="caf\\udce9")]),
+      attempt(lambda: md.metadata("caf\\udce9")["Name"]),
+      [e.dist.name for e in md.entry_points(group="esc")])
+"""
+
+
+def add_undecodable_dist(site):
+    """A distribution whose directory name is not UTF-8."""
+    d = os.path.join(os.fsencode(site), b"caf\xe9-1.0.dist-info")
+    os.mkdir(d)
+    with open(os.path.join(d, b"METADATA"), "wb") as f:
+        f.write(b"Name: cafe\nVersion: 1.5\n")
+    with open(os.path.join(d, b"entry_points.txt"), "wb") as f:
+        f.write(b"[esc]\ncafe = cafe:main\n")
+
+
+def test_names_of_undecodable_file_names(venv, tmp_path):
+    out = same_both_ways(venv_python(venv), ESCAPED_NAMES,
+                         sites(tmp_path, then=add_undecodable_dist))
+    assert out.startswith("['1.5', '1.5', ['raises', 'PackageNotFoundError'")
+    assert out.count("'1.5'") == 4, out
+
+
 FAKE = """
 import importlib.metadata as md
 sys.path.insert(0, SITE)
