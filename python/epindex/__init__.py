@@ -709,7 +709,11 @@ def _ep_maker(module):
 
 
 def _usable_path(paths):
-    return isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+    """A list of str the library can be given: else importlib's own search
+    answers (and raises as it does: a NUL in an entry is a ValueError from
+    its os.stat(), whose message the interpreter words)."""
+    return isinstance(paths, list) and all(
+        isinstance(p, str) and "\x00" not in p for p in paths)
 
 
 def _accelerated_finder(module, original):

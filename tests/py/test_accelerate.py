@@ -236,6 +236,22 @@ def test_names_of_undecodable_file_names(venv, tmp_path):
     assert out.count("'1.5'") == 4, out
 
 
+NUL_IN_PATH = """
+import importlib.metadata as md
+sys.path.insert(0, SITE)
+ok = md.version("alpha")
+sys.path.insert(0, SITE + "\\x00x")  # os.stat() raises ValueError on it
+print(ok, attempt(lambda: md.version("alpha")),
+      attempt(lambda: len(md.entry_points(group="console_scripts"))),
+      attempt(lambda: len(list(md.distributions()))))
+"""
+
+
+def test_nul_in_a_path_entry_raises_as_importlib_does(venv, tmp_path):
+    out = same_both_ways(venv_python(venv), NUL_IN_PATH, sites(tmp_path))
+    assert out.startswith("1.0 ['raises', 'ValueError'"), out
+
+
 FAKE = """
 import importlib.metadata as md
 sys.path.insert(0, SITE)
