@@ -4,6 +4,7 @@
 # Usage: run.sh PATH/TO/epindex
 set -u
 EPINDEX=${1:?usage: run.sh EPINDEX}
+[[ $EPINDEX == */* && $EPINDEX != /* ]] && EPINDEX=$PWD/$EPINDEX # cases cd
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 pass=0 fail=0
@@ -147,6 +148,13 @@ check json-escape 0 '"name": "q\\"\\\\\\\\", "value": "café\\u0001"' '^$' -- "$
 # --python: the interpreter's sys.path
 py=$(command -v python3)
 check query-python 0 '^\[' '^$' -- "$EPINDEX" query --json --python "$py" console_scripts
+# as an installed program sees it: not sys.path[0] ('' under -c), so not the
+# current directory's distributions -- unless --path names it (first)
+mkdir -p "$T/cwd/here-1.0.dist-info"
+printf 'Name: here\nVersion: 1.0\n' >"$T/cwd/here-1.0.dist-info/METADATA"
+printf '[g]\nh = here:h\n' >"$T/cwd/here-1.0.dist-info/entry_points.txt"
+check query-python-no-cwd 0 '^$' '^$' -- sh -c 'cd "$1" && exec "$2" query --python "$3" g' _ "$T/cwd" "$EPINDEX" "$py"
+check query-python-and-path 0 '^g	h = here:h	\(here 1\.0\)$' '^$' -- sh -c 'cd "$1" && exec "$2" query --path . --python "$3" g' _ "$T/cwd" "$EPINDEX" "$py"
 check query-bad-python 3 '^$' 'cannot read sys.path' -- "$EPINDEX" query --python "$T/no-python" g
 check query-not-python 3 '^$' '/bin/true is not a Python interpreter' -- "$EPINDEX" query --python /bin/true g
 check update-not-python 3 '^$' 'is not a Python interpreter' -- "$EPINDEX" update --python /bin/true
