@@ -139,7 +139,9 @@ int ep_index_load_dists(ep_index *ix, ep_catalog *cat);
  * an old one: open (create: a new file and its schema), delete the rows of
  * some distributions, add the rows of some (only[i] selects dists of cat;
  * NULL: all), commit with the new totals and stamps, and write the lookup
- * table to lookup_fd (if >= 0). After a failure, abort.
+ * table to lookup_fd (if >= 0). After a failure, abort. A catalog given to
+ * ep_writer_add() must live until the commit or abort has returned (rows
+ * kept for the lookup table point at its strings).
  */
 typedef struct ep_writer ep_writer;
 int ep_writer_open(int fd, bool create, ep_writer **w, ep_buf *err);

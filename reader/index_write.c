@@ -67,7 +67,9 @@ static const char *kept_text(row_writer *w, const char *s, int len, size_t *n) {
 }
 
 /* Keep the row put_row() inserted (same arguments), integers as the
- * decimal text SQLite makes of them. */
+ * decimal text SQLite makes of them. Its own texts are copied; those of
+ * its distribution d point into d's catalog, which every caller keeps
+ * until ep_writer_commit() has returned. */
 static void keep_row(row_writer *w, const char *grp, int glen, int64_t ord,
                      int64_t line, const char *name, int nlen,
                      const char *value, int vlen, const int64_t *ivalue,
@@ -88,15 +90,18 @@ static void keep_row(row_writer *w, const char *grp, int glen, int64_t ord,
   r->grp = kept_text(w, grp, glen, &r->glen);
   r->f[EP_COL_NAME] = kept_text(w, name, nlen, &r->n[EP_COL_NAME]);
   r->f[EP_COL_VALUE] = kept_text(w, value, vlen, &r->n[EP_COL_VALUE]);
-  r->f[EP_COL_METADIR] =
-      kept_text(w, d ? d->metadir : NULL, -1, &r->n[EP_COL_METADIR]);
-  r->f[EP_COL_DNAME] = kept_text(w, d ? d->name : NULL,
-                                 d ? (int)d->name_len : 0, &r->n[EP_COL_DNAME]);
-  r->f[EP_COL_DVERSION] =
-      kept_text(w, d ? d->version : NULL, d ? (int)d->version_len : 0,
-                &r->n[EP_COL_DVERSION]);
-  r->f[EP_COL_KEY] = kept_text(w, d ? d->key : NULL, d ? (int)d->key_len : 0,
-                               &r->n[EP_COL_KEY]);
+  if (!d)
+    return;
+  /* borrowed: the catalog outlives the commit (its three or so rows a
+   * distribution share them) */
+  r->f[EP_COL_METADIR] = d->metadir;
+  r->n[EP_COL_METADIR] = d->metadir ? strlen(d->metadir) : 0;
+  r->f[EP_COL_DNAME] = d->name;
+  r->n[EP_COL_DNAME] = d->name ? d->name_len : 0;
+  r->f[EP_COL_DVERSION] = d->version;
+  r->n[EP_COL_DVERSION] = d->version ? d->version_len : 0;
+  r->f[EP_COL_KEY] = d->key;
+  r->n[EP_COL_KEY] = d->key ? d->key_len : 0;
 }
 
 static void step_row(row_writer *w) {
