@@ -92,8 +92,8 @@ static void keep_row(row_writer *w, const char *grp, int glen, int64_t ord,
   r->f[EP_COL_VALUE] = kept_text(w, value, vlen, &r->n[EP_COL_VALUE]);
   if (!d)
     return;
-  /* borrowed: the catalog outlives the commit (its three or so rows a
-   * distribution share them) */
+  /* borrowed, not copied: a distribution's three or so rows share them,
+   * and the catalog outlives the commit */
   r->f[EP_COL_METADIR] = d->metadir;
   r->n[EP_COL_METADIR] = d->metadir ? strlen(d->metadir) : 0;
   r->f[EP_COL_DNAME] = d->name;
