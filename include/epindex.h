@@ -350,7 +350,10 @@ typedef struct epindex_dists epindex_dists;
  * the way importlib.metadata matches (Prepared.normalize of the part
  * before the first '-', and for the EGG-INFO of an .egg path entry the
  * legacy normalisation of the entry's basename): the first row is
- * importlib.metadata.distribution(name). name may hold NUL characters,
+ * importlib.metadata.distribution(name) up to Python 3.13; from 3.14 on it
+ * is the first row whose metadata can be read, if any (the caller reads
+ * it: Distribution._prefer_valid), else the first. name may hold NUL
+ * characters,
  * and bytes that are not UTF-8, each of which matches itself in a metadata
  * entry's name, as Python's surrogate escapes do (the str os.listdir()
  * gives for such a name, encoded as UTF-8 with surrogateescape).

@@ -522,10 +522,19 @@ def distributions(path=None, policy=None):
             for i, r in enumerate(rows)]
 
 
+# importlib.metadata of Python 3.14+ returns, of the distributions a name
+# matches, the first whose metadata can be read (Distribution._prefer_valid:
+# a directory a failed uninstall left empty loses to a later namesake),
+# where earlier versions return the first. Only a name with more than one
+# match costs reading metadata, and only that one asks importlib.
+_PREFERS_VALID = _sys.version_info >= (3, 14)
+
+
 def distribution(name, path=None, policy=None):
     """The distribution importlib.metadata.distribution(name) returns: the
     first on the search path whose metadata entry's name matches name
-    (importlib's normalisation). Raises PackageNotFoundError."""
+    (importlib's normalisation); from Python 3.14 on, the first of those
+    whose metadata is there, if any is. Raises PackageNotFoundError."""
     if policy not in _POLICIES:
         raise ValueError("policy must be 'stat', 'verify' or 'trust'")
     if not isinstance(name, str):
@@ -537,8 +546,14 @@ def distribution(name, path=None, policy=None):
     dists = _dists(h, results, name)
     if not dists:
         raise PackageNotFoundError(name)
-    r = dists.row(0)
-    return Distribution(paths[r[4]], r[0], r[1], r[2], dists, 0)
+    found = (Distribution(paths[r[4]], r[0], r[1], r[2], dists, i)
+             for i, r in enumerate(map(dists.row, range(len(dists)))))
+    if len(dists) > 1 and _PREFERS_VALID:
+        import importlib.metadata as md
+        prefer = getattr(md.Distribution, "_prefer_valid", None)
+        if prefer is not None:
+            return next(iter(prefer(found)))
+    return next(found)
 
 
 def version(name, path=None, policy=None):

@@ -26,7 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import envgen  # noqa: E402
-from test_differential import (PYTHONS, damage_indexes, drop_indexes,  # noqa: E402
+from conftest import venv_python  # noqa: E402
+from test_differential import (EPINDEX, PYTHONS, damage_indexes, drop_indexes,  # noqa: E402
                                index_dirs, ours, relocate, served)
 
 BACKPORT = os.path.normpath(os.path.join(ROOT, "..", "shared", "oracles",
@@ -197,3 +198,64 @@ print(plain == answer(), plain)
                          text=True, env=dict(os.environ, PYTHONPATH=backport),
                          check=True).stdout.split()
     assert out[0] == "True", out
+
+
+PREFER_VALID = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")  # 3.12+ warn of a missing Version
+paths = sys.argv[1:]
+sys.path[:0] = paths
+import importlib.metadata as md, epindex
+names = ["foo", "bar", "baz", "one"]
+def versions(version):
+    out = []
+    for n in names:
+        try:
+            out.append(version(n))
+        except Exception as e:
+            out.append(type(e).__name__)
+    return out
+first = versions(lambda n: epindex.version(n, path=paths))
+stdlib = versions(md.version)
+import importlib_metadata as backport  # takes the stdlib's finder away
+# CPython 3.14's Distribution._prefer_valid, on the interpreters that
+# predate it: of the matches, those whose metadata has something first
+def prefer_valid(dists):
+    dists = list(dists)
+    return [d for d in dists if d.metadata] + [d for d in dists if not d.metadata]
+md.Distribution._prefer_valid = staticmethod(prefer_valid)
+epindex._PREFERS_VALID = True
+epindex.invalidate_caches()
+print(json.dumps([first, stdlib, versions(lambda n: epindex.version(n, path=paths)),
+                  versions(backport.version)]))
+"""
+
+
+def test_distribution_prefers_one_with_metadata_from_314(venv, backport, tmp_path):
+    """Python 3.14+ (and the backport from 8.1) take, of the distributions a
+    name matches, the first whose metadata is there: a directory that a
+    failed uninstall left empty loses to a later namesake. epindex's
+    distribution()/version() follow the interpreter's rule, scanned and
+    indexed; 3.11-3.13 take the first."""
+    s1, s2 = str(tmp_path / "s1"), str(tmp_path / "s2")
+    for d in ("foo-1.0.dist-info", "one-1.0.dist-info"):
+        os.makedirs(os.path.join(s1, d))  # left empty
+    os.makedirs(os.path.join(s1, "bar-1.0.dist-info"))
+    open(os.path.join(s1, "bar-1.0.dist-info", "METADATA"), "w").close()
+    envgen.dist(s1, "baz-1.0.dist-info", "baz", "1.0")
+    for n in ("foo", "bar", "baz"):
+        envgen.dist(s2, "%s-2.0.dist-info" % n, n, "2.0")
+    py = venv_python(venv)
+    env = dict(os.environ, PYTHONPATH=backport, EPINDEX_ACCELERATE="0")
+    for indexed in (False, True):
+        if indexed:
+            for s in (s1, s2):
+                subprocess.run([EPINDEX, "update", s], check=True, capture_output=True)
+        res = subprocess.run([py, "-c", PREFER_VALID, s1, s2], capture_output=True,
+                             text=True, env=env)
+        assert res.returncode == 0, res.stderr
+        first, stdlib, preferred, oracle = json.loads(res.stdout)
+        assert first == stdlib, (indexed, first, stdlib)
+        assert first[:3] == [None, None, "1.0"], first
+        assert preferred[:3] == oracle[:3] == ["2.0", "2.0", "1.0"], (preferred, oracle)
+        assert preferred[3] is None and oracle[3] == "MetadataNotFound", (preferred, oracle)
