@@ -109,7 +109,10 @@ EPINDEX_API const char *epindex_err_name(int code);
  *   STAT   (default) the directory's device, inode, mtime and ctime equal
  *          the ones recorded, the recording was not racy, and each
  *          symlinked metadata entry resolves to what it did: one stat, plus
- *          one per symlinked entry. Otherwise the index is verified as
+ *          one per symlinked entry. In a directory of at most 16
+ *          distributions (a source checkout's egg-info, a small venv),
+ *          also the stamps of each one's files, as VERIFY compares them:
+ *          at most three stats each. Otherwise the index is verified as
  *          below before use.
  *   VERIFY always compare the directory's metadata entries, in discovery
  *          order, and the stamps (inode, size, mtime, ctime) of each one's

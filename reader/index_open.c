@@ -344,6 +344,65 @@ bool ep_index_stat_fresh(ep_index *ix, int atfd, const char *dir_path,
   return ix->nlinks == 0 || links_unchanged(ix, atfd, dir_path);
 }
 
+/* ---- small directories ------------------------------------------------
+ *
+ * A file edited in place inside a metadata directory changes nothing the
+ * directory's own stat shows. Where files are edited in place -- a source
+ * checkout's foo.egg-info, which `setup.py egg_info` and develop installs
+ * rewrite, a test's few distributions -- the directory holds a handful of
+ * distributions; installers replace whole metadata directories. So for a
+ * directory of at most EP_SMALL_DIR_DISTS (lookup.h) distributions, readers'
+ * stat check compares each one's stamps too (those of the entry, its
+ * entry_points.txt and its metadata file, as verify does): at most three stats
+ * each, a bound that does not grow with what is installed elsewhere. */
+typedef struct small_ctx {
+  int dirfd;
+  int64_t stamp_ns;
+  bool same;
+} small_ctx;
+
+static int small_dir_row(void *ctx, const ep_row *r) {
+  small_ctx *c = ctx;
+  ep_listed item = {(char *)r->f[EP_COL_METADIR], (ep_kind)(r->line & 3),
+                    false};
+  ep_stamp was, now;
+  c->same = item.metadir && ep_stamp_parse(r->f[EP_COL_VALUE], &was);
+  if (c->same) {
+    ep_stamp_item(c->dirfd, &item, true, NULL, &now);
+    /* a change in the tick the index was stamped may not show: verify
+     * then judges it racy */
+    c->same =
+        ep_stamp_same(&now, &was) && ep_stamp_newest_change(&now) < c->stamp_ns;
+  }
+  return c->same ? EPINDEX_OK : 1;
+}
+
+static bool small_dir_same(ep_index *ix, const char *dir_path) {
+  if (ix->ndists > EP_SMALL_DIR_DISTS || ix->ndists == 0)
+    return true;
+  int dirfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    return false;
+  small_ctx c = {dirfd, ix->ds.stamp_ns, true};
+  size_t glen = strlen(EP_GRP_DIST);
+  /* table rows carry their line (the entry's kind); index.db's plain
+   * statement leaves it out */
+  int rc =
+      ix->lk.rd
+          ? ep_ix_each_in_grp(ix, EP_GRP_DIST, glen, small_dir_row, &c)
+          : ep_ix_each_in_grp_full(ix, EP_GRP_DIST, glen, small_dir_row, &c);
+  close(dirfd);
+  return rc == EPINDEX_OK && c.same;
+}
+
+/* The stat check as readers make it: the directory's, and in a small
+ * directory each distribution's. */
+static bool readers_stat_fresh(ep_index *ix, const char *path,
+                               const struct stat *dir) {
+  return ep_index_stat_fresh(ix, AT_FDCWD, path, dir) &&
+         small_dir_same(ix, path);
+}
+
 /* An index's read permissions were those of its directory when it was
  * written. If the directory has been closed to some users since (chmod
  * changes no mtime), they must not be served what they can no longer list:
@@ -375,8 +434,7 @@ static epindex_reason judge(ep_index *ix, const char *path,
   }
   if (policy == EPINDEX_POLICY_TRUST)
     return EPINDEX_REASON_TRUSTED;
-  if (policy == EPINDEX_POLICY_STAT &&
-      ep_index_stat_fresh(ix, AT_FDCWD, path, dir))
+  if (policy == EPINDEX_POLICY_STAT && readers_stat_fresh(ix, path, dir))
     return EPINDEX_REASON_FRESH;
   bool here = same_dir(ix, dir);
   int dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -480,8 +538,7 @@ int ep_index_open_in(const char *dir_path, const struct stat *dir,
   if (*reason == EPINDEX_REASON_FRESH && policy != EPINDEX_POLICY_VERIFY &&
       (ix = open_lookup(AT_FDCWD, lkfile, owner)) != NULL) {
     if (readers_may_list(ix, dir) && ep_index_egg_rule_agrees(ix, p) &&
-        (policy == EPINDEX_POLICY_TRUST ||
-         ep_index_stat_fresh(ix, AT_FDCWD, p, dir))) {
+        (policy == EPINDEX_POLICY_TRUST || readers_stat_fresh(ix, p, dir))) {
       *reason = policy == EPINDEX_POLICY_TRUST ? EPINDEX_REASON_TRUSTED
                                                : EPINDEX_REASON_FRESH;
       *out = ix;

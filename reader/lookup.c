@@ -487,6 +487,7 @@ typedef struct table_out {
   uint64_t written; /* bytes already in the file */
   size_t fill;      /* bytes in buf after them */
   int err;          /* the first failure: later appends do nothing */
+  bool dist_stamps; /* keep the \ndist rows' stamps: a small directory's */
   unsigned char buf[OUT_BUF];
 } table_out;
 
@@ -539,24 +540,25 @@ static int append_field(table_out *w, const void *p, size_t len) {
   return rc || !p ? rc : out_append(w, p, len + 1);
 }
 
-/* Is g (n bytes) the group of dist rows? Their stamps (the value) are for
- * update and verify, which read index.db: the table leaves them out. */
+/* Is g (n bytes) the group of dist rows? */
 static bool is_dist_group(const char *g, size_t n) {
   return n == sizeof(EP_GRP_DIST) - 1 && memcmp(g, EP_GRP_DIST, n) == 0;
 }
 
 /* One row: ord, line, then its six fields (each followed by a NUL, as
- * SQLite's text is). */
+ * SQLite's text is). A dist row's stamps (the value) are kept only in a
+ * small directory's table, whose readers compare them; elsewhere only
+ * update and verify do, which read index.db (a large table then maps a
+ * fifth less for a listing of its distributions). */
 static int append_row(table_out *w, const ep_row *row) {
   unsigned char nums[16];
   put64(nums, (uint64_t)row->ord);
   put64(nums + 8, (uint64_t)row->line);
   int rc = out_append(w, nums, 16);
-  bool dist = is_dist_group(row->grp, row->glen);
-  for (int f = 0; f < EP_COL_FIELDS && !rc; f++) {
-    bool omit = dist && f == EP_COL_VALUE;
-    rc = append_field(w, omit ? NULL : row->f[f], row->n[f]);
-  }
+  bool omit = !w->dist_stamps && is_dist_group(row->grp, row->glen);
+  for (int f = 0; f < EP_COL_FIELDS && !rc; f++)
+    rc = append_field(w, omit && f == EP_COL_VALUE ? NULL : row->f[f],
+                      row->n[f]);
   return rc;
 }
 
@@ -897,18 +899,40 @@ static void dir_build_free(dir_build *d) {
   ep_buf_free(&d->entries);
 }
 
+/* How many distributions index.db holds. */
+static int db_dists(sqlite3 *db, int64_t *n) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT count(*) FROM ep WHERE grp = char(10) || "
+                         "'dist'",
+                         -1, &st, NULL) != SQLITE_OK)
+    return EPINDEX_ESQLITE;
+  int rc = sqlite3_step(st) == SQLITE_ROW ? EPINDEX_OK : EPINDEX_EIO;
+  *n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static int write_table(sqlite3 *db, const ep_lookup *old,
                        const ep_lookup_patch *patch, int fd) {
+  int64_t dists = patch ? (int64_t)patch->dists : 0;
+  int rc = patch ? EPINDEX_OK : db_dists(db, &dists);
+  if (rc)
+    return rc;
+  bool small = dists <= EP_SMALL_DIR_DISTS;
+  if (small && old) /* its rows may lack the stamps: few to read anew */
+    return EPINDEX_EIO;
   table_out *w = malloc(sizeof(*w));
   if (!w)
     return EPINDEX_ENOMEM;
   w->fd = fd;
   w->written = w->fill = 0;
+  w->dist_stamps = small;
   w->err = ftruncate(fd, 0) == 0 ? EPINDEX_OK : EPINDEX_EIO;
   dir_build groups = {0}, keys = {0}, names = {0};
   ep_buf order = {0};
   unsigned char h[LK_HEADER] = {0}; /* written last, when it is known */
-  int rc = out_append(w, h, sizeof(h));
+  rc = out_append(w, h, sizeof(h));
   rc = rc ? rc : write_rows(db, old, patch, w, &groups, &keys, &names, &order);
   uint64_t dir = 0, kdir = 0, ndir = 0, edir = 0;
   size_t nentries = 0;

@@ -18,7 +18,11 @@
 #define EP_GRP_NAME "\nname\n"
 #define EP_GRP_EGG "\negg"
 
-#define EP_LOOKUP_VERSION 5
+#define EP_LOOKUP_VERSION 6
+/* A directory of at most this many distributions is small: readers' stat
+ * check compares each one's stamps too (index_open.c), and its table keeps
+ * the \ndist rows' stamps for that; larger ones' tables leave them out. */
+#define EP_SMALL_DIR_DISTS 16
 /* The fields of a row, in the order of the lookup table and of index.db's
  * statements (which select these first): one numbering for both. */
 enum {
@@ -145,8 +149,9 @@ typedef struct ep_lookup_patch {
 /* Write the table of the patched index db to fd, as ep_lookup_write()
  * would, from old (the table of the index before the patch) and the
  * patch: only the key groups are read from db. EPINDEX_EIO when old
- * cannot be read or does not add up to the patch's counts (the caller
- * then writes from db alone). */
+ * cannot be read or does not add up to the patch's counts, and for a
+ * small directory (whose old table may lack the stamps it needs): the
+ * caller then writes from db alone. */
 int ep_lookup_write_patch(sqlite3 *db, const ep_lookup *old,
                           const ep_lookup_patch *patch, int fd);
 /* Write the table of a whole index to fd from all of its rows (rows->added,

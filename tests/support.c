@@ -82,6 +82,14 @@ void put_dist(const char *dir, const char *metadir, const char *name,
   }
 }
 
+void put_plain_dists(const char *dir, const char *prefix, int n) {
+  for (int i = 0; i < n; i++) {
+    char md[256];
+    snprintf(md, sizeof(md), "%s%04d-1.0.dist-info", prefix, i);
+    put_dist(dir, md, md, "1.0", NULL);
+  }
+}
+
 void sh(const char *fmt, ...) {
   char cmd[8192];
   va_list ap;

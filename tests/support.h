@@ -20,6 +20,8 @@ void put_dir(const char *dir, const char *rel);
  * entry_points.txt (NULL: none). */
 void put_dist(const char *dir, const char *metadir, const char *name,
               const char *version, const char *entry_points);
+/* n distributions prefix0000 ... without entry points. */
+void put_plain_dists(const char *dir, const char *prefix, int n);
 /* Run a shell command; fail the test when it exits non-zero. */
 void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* SQL that renames entry point "be" of group console_scripts to "a\0b",

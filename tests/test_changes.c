@@ -429,6 +429,7 @@ static void test_nul_in_metadata_name(void **state) {
 
 static void test_documented_limits(void **state) {
   fx *f = *state;
+  put_plain_dists(f->site, "filler", 15); /* 17: no longer a small directory */
   update(f->site);
   /* stat: an edit inside a metadata directory */
   put_file(f->site, "beta-2.0.dist-info/entry_points.txt",

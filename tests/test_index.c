@@ -129,22 +129,65 @@ static void test_unrelated_change_is_verified(void **state) {
          EPINDEX_REASON_VERIFIED, BASE);
 }
 
-static void test_in_place_edit_needs_verify_policy(void **state) {
+/* An entry_points.txt of dir's beta-2.0 rewritten in place: the same size,
+ * new content, an mtime a second on, the directory's listing unchanged. */
+static void edit_beta_in_place(const char *dir) {
+  put_file(dir, "beta-2.0.dist-info/entry_points.txt",
+           "[console_scripts]\nbe = beta:MAIN\n", (size_t)-1);
+  sh("touch -d '+1 second' '%s/beta-2.0.dist-info/entry_points.txt'", dir);
+}
+
+static void test_in_place_edit_seen_by_stat_in_small_directories(void **state) {
   fx *f = *state;
   update(f->site);
-  /* same size, new content, same directory listing */
-  put_file(f->site, "beta-2.0.dist-info/entry_points.txt",
-           "[console_scripts]\nbe = beta:MAIN\n", (size_t)-1);
-  sh("touch -d '+1 second' '%s/beta-2.0.dist-info/entry_points.txt'", f->site);
-  /* STAT cannot see inside distribution directories (documented) */
-  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
-         EPINDEX_REASON_FRESH, BASE);
+  edit_beta_in_place(f->site);
+  /* three distributions: STAT compares each one's files too */
+  const char *edited = "al=alpha:main(alpha 1.0);be=beta:MAIN(Beta 2.0);";
+  expect(f->site, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN,
+         EPINDEX_REASON_STALE, edited);
   expect(f->site, EPINDEX_POLICY_VERIFY, EPINDEX_SOURCE_SCAN,
-         EPINDEX_REASON_STALE,
-         "al=alpha:main(alpha 1.0);be=beta:MAIN(Beta 2.0);");
+         EPINDEX_REASON_STALE, edited);
   /* TRUST serves whatever the index says */
   expect(f->site, EPINDEX_POLICY_TRUST, EPINDEX_SOURCE_INDEX,
          EPINDEX_REASON_TRUSTED, BASE);
+  /* 16 distributions are still checked file by file; from 17 on STAT
+   * looks at the directory alone and serves the old answer (documented) */
+  for (int n = 16; n <= 17; n++) {
+    char *dir = path_join(f->tmp, n == 16 ? "sixteen" : "seventeen");
+    put_dist(dir, "beta-2.0.dist-info", "Beta", "2.0",
+             "[console_scripts]\nbe = beta:main\n");
+    put_plain_dists(dir, "filler", n - 1);
+    update(dir);
+    if (n == 16) /* checked from index.db's rows, not the table's */
+      sh("rm '%s/.epindex/lookup.tbl'", dir);
+    expect(dir, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_FRESH,
+           "be=beta:main(Beta 2.0);");
+    edit_beta_in_place(dir);
+    if (n == 16)
+      expect(dir, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN,
+             EPINDEX_REASON_STALE, "be=beta:MAIN(Beta 2.0);");
+    else
+      expect(dir, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX,
+             EPINDEX_REASON_FRESH, "be=beta:main(Beta 2.0);");
+    expect(dir, EPINDEX_POLICY_VERIFY, EPINDEX_SOURCE_SCAN,
+           EPINDEX_REASON_STALE, "be=beta:MAIN(Beta 2.0);");
+    free(dir);
+  }
+  /* 17 become 16: the update's table keeps the stamps the check needs
+   * (a patch of the old table, which had none, would be verified by every
+   * reader), and sees the next edit */
+  char *dir = path_join(f->tmp, "seventeen");
+  update(dir);
+  sh("rm -r '%s/filler0000-1.0.dist-info'", dir);
+  update(dir);
+  expect(dir, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_INDEX, EPINDEX_REASON_FRESH,
+         "be=beta:MAIN(Beta 2.0);");
+  put_file(dir, "beta-2.0.dist-info/entry_points.txt",
+           "[console_scripts]\nbe = beta:main\n", (size_t)-1);
+  sh("touch -d '+2 second' '%s/beta-2.0.dist-info/entry_points.txt'", dir);
+  expect(dir, EPINDEX_POLICY_STAT, EPINDEX_SOURCE_SCAN, EPINDEX_REASON_STALE,
+         "be=beta:main(Beta 2.0);");
+  free(dir);
 }
 
 static void test_relocation(void **state) {
@@ -397,7 +440,7 @@ int main(void) {
       T(test_scan_and_index_agree),
       T(test_added_distribution_makes_index_stale),
       T(test_unrelated_change_is_verified),
-      T(test_in_place_edit_needs_verify_policy),
+      T(test_in_place_edit_seen_by_stat_in_small_directories),
       T(test_relocation),
       T(test_racy_stamp_forces_verification),
       T(test_update_never_stamps_racily),

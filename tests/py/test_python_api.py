@@ -391,10 +391,22 @@ def test_sqlite_loaded_only_for_an_index_database(venv, tmp_path):
     envgen.dist(site, "late-1.0.dist-info", "late", eps="[g]\nlate = late:g\n")
     index([site])
 
-    def probe():
-        return subprocess.run([venv_python(venv), "-c", SQLITE_PROBE, site],
+    def probe(d=site):
+        return subprocess.run([venv_python(venv), "-c", SQLITE_PROBE, d],
                               capture_output=True, text=True,
                               check=True).stdout.split()
     assert probe() == ["False", "False", "True", "index"]
     os.unlink(os.path.join(site, ".epindex", "lookup.tbl"))
     assert probe() == ["False", "True", "True", "index"]
+    # A directory of at most 16 distributions is checked file by file, with
+    # the stamps its table keeps: no SQLite either -- also when an update
+    # (a patch of a table that had no stamps) has just made it small.
+    small = str(tmp_path / "small")
+    envgen.make_many(small, 16)
+    envgen.dist(small, "late-1.0.dist-info", "late", eps="[g]\nlate = late:g\n")
+    index([small])
+    assert probe(small) == ["False", "False", "True", "index"]
+    gone = [d for d in os.listdir(small) if d.startswith("Many0000")]
+    subprocess.run(["rm", "-r", os.path.join(small, gone[0])], check=True)
+    index([small])
+    assert probe(small) == ["False", "False", "True", "index"]
