@@ -278,6 +278,16 @@ EPINDEX_API size_t epindex_path_dist_count(const epindex *ix, size_t i);
  * or out-of-range i; outputs are set only on EPINDEX_OK. */
 EPINDEX_API int epindex_path_stamp(const epindex *ix, size_t i, uint64_t *dev,
                                    uint64_t *ino, int64_t *mtime_ns);
+/* Would a new epindex_open() of the same search path answer the same? 1
+ * when every path entry's stat() gives the device, inode and mtime of
+ * epindex_path_stamp() (or still fails), and, under EPINDEX_POLICY_STAT,
+ * every entry answered from the index of a directory of at most 16
+ * distributions still has the files it had (the stat policy's check: an
+ * entry_points.txt rewritten in place there is a change); 0 otherwise;
+ * EPINDEX_EINVAL for NULL. For a caller that keeps a handle between
+ * questions, as importlib.metadata keeps its listings: one stat per entry,
+ * up to three per distribution of a small indexed directory. */
+EPINDEX_API int epindex_unchanged(epindex *ix);
 
 /*
  * Diagnostics: one message per distribution whose metadata was skipped

@@ -567,6 +567,32 @@ int epindex_path_stamp(const epindex *ix, size_t i, uint64_t *dev,
   return EPINDEX_OK;
 }
 
+/* Does path entry pe still look as it did when it was opened? */
+static bool entry_unchanged(const epindex *ix, const path_ent *pe) {
+  struct stat st;
+  bool stated;
+  stat_dir(ep_path_or_dot(pe->path), &st, &stated);
+  if (stated != pe->stamped)
+    return false;
+  if (stated &&
+      ((uint64_t)st.st_dev != pe->dev || (uint64_t)st.st_ino != pe->ino ||
+       ep_mtime_ns(&st) != pe->mtime_ns))
+    return false;
+  return !pe->ix || ix->policy != EPINDEX_POLICY_STAT ||
+         ep_index_small_dir_same(pe->ix, ep_path_or_dot(pe->path));
+}
+
+int epindex_unchanged(epindex *ix) {
+  if (!ix)
+    return EPINDEX_EINVAL;
+  pthread_mutex_lock(mu_of(ix));
+  bool same = true;
+  for (size_t i = 0; same && i < ix->n; i++)
+    same = entry_unchanged(ix, &ix->ents[i]);
+  pthread_mutex_unlock(mu_of(ix));
+  return same;
+}
+
 size_t epindex_skipped_count(const epindex *ix) {
   if (!ix)
     return 0;

@@ -41,6 +41,11 @@ int64_t ep_index_ndists(const ep_index *ix);
  * distributions; one stat per symlinked entry. */
 bool ep_index_stat_fresh(ep_index *ix, int atfd, const char *dir_path,
                          const struct stat *dir);
+/* The rest of readers' stat check: in a directory of at most
+ * EP_SMALL_DIR_DISTS distributions, each one's files still have the stamps
+ * the index recorded (and none changed in the tick it was stamped); true
+ * for larger directories, whose files the stat check does not look at. */
+bool ep_index_small_dir_same(ep_index *ix, const char *dir_path);
 /* The filesystem time the index's snapshot was taken at. */
 int64_t ep_index_stamp_ns(const ep_index *ix);
 /* Does the index answer for a reader whose path string is path? Not when

@@ -377,7 +377,7 @@ static int small_dir_row(void *ctx, const ep_row *r) {
   return c->same ? EPINDEX_OK : 1;
 }
 
-static bool small_dir_same(ep_index *ix, const char *dir_path) {
+bool ep_index_small_dir_same(ep_index *ix, const char *dir_path) {
   if (ix->ndists > EP_SMALL_DIR_DISTS || ix->ndists == 0)
     return true;
   int dirfd = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -400,7 +400,7 @@ static bool small_dir_same(ep_index *ix, const char *dir_path) {
 static bool readers_stat_fresh(ep_index *ix, const char *path,
                                const struct stat *dir) {
   return ep_index_stat_fresh(ix, AT_FDCWD, path, dir) &&
-         small_dir_same(ix, path);
+         ep_index_small_dir_same(ix, path);
 }
 
 /* An index's read permissions were those of its directory when it was

@@ -519,6 +519,41 @@ static void test_path_stamps_are_the_stats_open_took(void **state) {
   free(file);
 }
 
+/* epindex_unchanged(): 1 while a new open would answer the same; 0 after an
+ * entry's stat changes, or, under STAT, a file of a distribution in a small
+ * indexed directory (which the directory's stat does not show). */
+static void test_unchanged_until_an_entry_changes(void **state) {
+  fx *f = *state;
+  const char *paths[] = {f->a, f->b, f->c};
+  epindex *ix, *trusting;
+  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT, 0),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_open(&trusting, paths, 3, EPINDEX_POLICY_TRUST, 0),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_path_source(ix, 0), EPINDEX_SOURCE_INDEX);
+  assert_int_equal(epindex_unchanged(ix), 1);
+  put_file(f->a, "Shared.Name-1.0.dist-info/entry_points.txt",
+           "[g]\nfrom_a = a:changed\n", (size_t)-1);
+  sh("touch -d '+1 second' '%s/Shared.Name-1.0.dist-info/entry_points.txt'",
+     f->a);
+  assert_int_equal(epindex_unchanged(ix), 0);
+  assert_int_equal(epindex_unchanged(trusting), 1); /* TRUST looks at none */
+  epindex_close(ix);
+  epindex_close(trusting);
+  assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT, 0),
+                   EPINDEX_OK);
+  assert_int_equal(epindex_unchanged(ix), 1);
+  struct stat before;
+  assert_int_equal(stat(f->b, &before), 0);
+  put_dist(f->b, "late-1.0.dist-info", "late", "1.0", NULL);
+  struct timespec t = {before.st_mtim.tv_sec + 1, before.st_mtim.tv_nsec};
+  const struct timespec times[2] = {t, t};
+  assert_int_equal(utimensat(AT_FDCWD, f->b, times, 0), 0);
+  assert_int_equal(epindex_unchanged(ix), 0);
+  epindex_close(ix);
+  assert_int_equal(epindex_unchanged(NULL), EPINDEX_EINVAL);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -533,6 +568,7 @@ int main(void) {
       T(test_name_filter_respects_embedded_nul),
       T(test_no_scan_lists_unindexed_directories),
       T(test_path_stamps_are_the_stats_open_took),
+      T(test_unchanged_until_an_entry_changes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -318,7 +318,7 @@ def _locate(path_entry, metadir):
 
 # ---- search paths -------------------------------------------------------------
 
-# (key, handle, stamps, results, warned): the last search path opened
+# (key, handle, results, warned): the last search path opened
 _cache = None
 # Set by an enabled environment's start-up (python -m epindex enable): heal
 # stale site directories and keep indexes of unwritable ones in the user's
@@ -332,14 +332,6 @@ def invalidate_caches():
     under accelerate())."""
     global _cache
     _cache = None
-
-
-def _stamps(paths):
-    """What must not change for a cached handle to stay right: each path
-    entry's device, inode and mtime -- the mtime is what importlib.metadata's
-    own listing cache checks; device and inode tell another directory at
-    the same path ('' after os.chdir())."""
-    return _epindex.stamps(paths)
 
 
 def _paths_of(path):
@@ -402,20 +394,20 @@ def _opened(paths, policy, value_rule=_VALUE_RULE, warn=True, rescan=True):
     c = _cache
     if rescan and c is not None and _rescans(c[1]):
         c = None
-    if c is not None and c[0] == key and code != 1:
-        if code == 2 or c[2] == _stamps(paths):
-            if warn and not c[4]:
-                _warn(c[1].diagnostics)
-                _cache = c[:4] + (True,)
-            return c[1], c[3]
+    # trust: no check; stat: every entry as open() saw it (its stat, and a
+    # small indexed directory's files: Handle.unchanged())
+    if c is not None and c[0] == key and code != 1 and (
+            code == 2 or c[1].unchanged()):
+        if warn and not c[3]:
+            _warn(c[1].diagnostics)
+            _cache = c[:3] + (True,)
+        return c[1], c[2]
     flags = _open_flags(value_rule) | (0 if rescan else _epindex.NO_SCAN)
     h = _epindex.open(paths, code, flags)
     if warn:
         _warn(h.diagnostics)
-    # what open() saw of each entry before reading it: _stamps(paths) taken
-    # then, without a second stat() of every entry
-    _cache = (key, h, h.stamps, {}, warn)
-    return h, _cache[3]
+    _cache = (key, h, {}, warn)
+    return h, _cache[2]
 
 
 def _outside():

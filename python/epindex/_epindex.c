@@ -22,6 +22,8 @@
  *                                 accelerated entry_points property
  *   Dists.entry_points(i) -> list of (group, name, value) (() for none),
  *                                 or None when the index does not know them
+ *   Handle.unchanged() -> bool: would open() answer the same now
+ *                                 (epindex_unchanged())
  *   Handle.dist_counts -> tuple: distributions per path entry
  *   Handle.diagnostics -> list of str; Handle.sources -> list of
  *                                 (source, reason) name pairs;
@@ -603,6 +605,14 @@ static PyObject *handle_get_sources(Handle *h, void *unused) {
   return Py_NewRef(h->sources);
 }
 
+static PyObject *handle_unchanged(Handle *h, PyObject *unused) {
+  (void)unused;
+  PyThreadState *ts = PyEval_SaveThread();
+  int same = epindex_unchanged(h->ix);
+  PyEval_RestoreThread(ts);
+  return PyBool_FromLong(same == 1);
+}
+
 static PyMethodDef handle_methods[] = {
     {"lookup", (PyCFunction)handle_lookup, METH_VARARGS,
      "lookup(group, name) -> list of (group, name, value, dist, version, "
@@ -610,6 +620,10 @@ static PyMethodDef handle_methods[] = {
     {"distributions", (PyCFunction)handle_distributions, METH_VARARGS,
      "distributions(name) -> Dists (rows: metadir, name, version, key, "
      "path_index, flags, entry_count)"},
+    {"unchanged", (PyCFunction)handle_unchanged, METH_NOARGS,
+     "unchanged() -> bool: every path entry as open() saw it (its stat, and "
+     "a small indexed directory's files): a new open() would answer the "
+     "same"},
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef handle_getset[] = {

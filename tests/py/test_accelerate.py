@@ -570,6 +570,28 @@ def test_file_rewritten_in_place_without_index(venv, tmp_path):
     assert "alpha:other" in out
 
 
+REWRITE_INDEXED = REWRITE + """
+meta = os.path.join(SITE, "alpha-1.0.dist-info", "METADATA")
+before = md.version("alpha")
+with open(meta) as f:
+    text = f.read()
+with open(meta, "w") as f:
+    f.write(text.replace("Version: 1.0", "Version: 1.5"))
+os.utime(SITE, ns=(st.st_atime_ns, st.st_mtime_ns))
+print(before, md.version("alpha"),
+      [e.value for e in epindex.entry_points(group="console_scripts")])
+"""
+
+
+def test_file_rewritten_in_place_in_a_small_indexed_directory(venv, tmp_path):
+    """In a directory of at most 16 distributions the stat check compares
+    each one's files, in a later process and in this one (the handle kept
+    between calls is checked the same way): a rewritten entry_points.txt
+    or METADATA is read again, as importlib.metadata reads it."""
+    out = same_both_ways(venv_python(venv), REWRITE_INDEXED, sites(tmp_path))
+    assert "alpha:other" in out and "1.0 1.5" in out, out
+
+
 LOADER = """
 import importlib.metadata as md, importlib.resources, pkgutil
 sys.path.insert(0, SITE)
