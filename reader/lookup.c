@@ -548,8 +548,9 @@ static bool is_dist_group(const char *g, size_t n) {
 /* One row: ord, line, then its six fields (each followed by a NUL, as
  * SQLite's text is). A dist row's stamps (the value) are kept only in a
  * small directory's table, whose readers compare them; elsewhere only
- * update and verify do, which read index.db (a large table then maps a
- * fifth less for a listing of its distributions). */
+ * update and verify do, which read index.db (at 10,000 distributions the
+ * stamps would more than double the \ndist rows a listing of them maps:
+ * 1.4 MB on 1.1). */
 static int append_row(table_out *w, const ep_row *row) {
   unsigned char nums[16];
   put64(nums, (uint64_t)row->ord);
