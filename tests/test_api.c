@@ -474,6 +474,18 @@ static void test_no_scan_lists_unindexed_directories(void **state) {
   free(gone);
 }
 
+/* Install a distribution "late" in dir and move dir's mtime a second on
+ * (past any clock tick); return dir's stat from before. */
+static struct stat add_late_dist(const char *dir) {
+  struct stat before;
+  assert_int_equal(stat(dir, &before), 0);
+  put_dist(dir, "late-1.0.dist-info", "late", "1.0", NULL);
+  struct timespec t = {before.st_mtim.tv_sec + 1, before.st_mtim.tv_nsec};
+  const struct timespec times[2] = {t, t};
+  assert_int_equal(utimensat(AT_FDCWD, dir, times, 0), 0);
+  return before;
+}
+
 /* epindex_path_stamp(): what open() saw of each entry before reading it
  * -- a directory's, a file's, nothing of an absent one -- and only that. */
 static void test_path_stamps_are_the_stats_open_took(void **state) {
@@ -506,12 +518,7 @@ static void test_path_stamps_are_the_stats_open_took(void **state) {
   assert_int_equal(epindex_path_stamp(NULL, 0, &dev, &ino, &mtime),
                    EPINDEX_EINVAL);
   /* taken at open: a later change is not in it */
-  struct stat before;
-  assert_int_equal(stat(f->a, &before), 0);
-  put_dist(f->a, "late-1.0.dist-info", "late", "1.0", NULL);
-  struct timespec t = {before.st_mtim.tv_sec + 1, before.st_mtim.tv_nsec};
-  const struct timespec times[2] = {t, t};
-  assert_int_equal(utimensat(AT_FDCWD, f->a, times, 0), 0);
+  struct stat before = add_late_dist(f->a);
   assert_int_equal(epindex_path_stamp(ix, 0, &dev, &ino, &mtime), EPINDEX_OK);
   assert_true(mtime == (int64_t)before.st_mtim.tv_sec * 1000000000 +
                            before.st_mtim.tv_nsec);
@@ -543,12 +550,7 @@ static void test_unchanged_until_an_entry_changes(void **state) {
   assert_int_equal(epindex_open(&ix, paths, 3, EPINDEX_POLICY_STAT, 0),
                    EPINDEX_OK);
   assert_int_equal(epindex_unchanged(ix), 1);
-  struct stat before;
-  assert_int_equal(stat(f->b, &before), 0);
-  put_dist(f->b, "late-1.0.dist-info", "late", "1.0", NULL);
-  struct timespec t = {before.st_mtim.tv_sec + 1, before.st_mtim.tv_nsec};
-  const struct timespec times[2] = {t, t};
-  assert_int_equal(utimensat(AT_FDCWD, f->b, times, 0), 0);
+  add_late_dist(f->b);
   assert_int_equal(epindex_unchanged(ix), 0);
   epindex_close(ix);
   assert_int_equal(epindex_unchanged(NULL), EPINDEX_EINVAL);
