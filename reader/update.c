@@ -156,14 +156,34 @@ static int lock_bounded(update_ctx *u, unsigned wait_s) {
   }
 }
 
+/* A new .epindex gets a .gitignore that ignores everything, as pytest's
+ * and mypy's caches do: a source checkout on sys.path (an editable
+ * install's src/, with its egg-info) is a site directory too, and its index
+ * is no file of the project's. Best effort: without it nothing else
+ * changes. */
+static void ignore_in_version_control(int idxfd) {
+  static const char text[] =
+      "# Created by epindex: an index of the directory above.\n*\n";
+  int fd = openat(idxfd, ".gitignore",
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  bool whole = write(fd, text, sizeof(text) - 1) == (ssize_t)sizeof(text) - 1;
+  close(fd);
+  if (!whole)
+    unlinkat(idxfd, ".gitignore", 0);
+}
+
 static int open_index_dir(update_ctx *u, unsigned flags) {
+  bool created = false;
   if (u->idxdir) {
     int rc = make_private_dirs(u, u->idxdir);
     if (rc)
       return rc;
     u->idxfd = open(u->idxdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   } else {
-    if (mkdirat(u->dirfd, EPINDEX_INDEX_DIR, 0755) != 0 && errno != EEXIST)
+    created = mkdirat(u->dirfd, EPINDEX_INDEX_DIR, 0755) == 0;
+    if (!created && errno != EEXIST)
       return sys_fail(u, "cannot create", EPINDEX_INDEX_DIR);
     u->idxfd = openat(u->dirfd, EPINDEX_INDEX_DIR,
                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -175,6 +195,8 @@ static int open_index_dir(update_ctx *u, unsigned flags) {
   int rc = check_ours(u, u->idxfd, EPINDEX_INDEX_DIR, true);
   if (rc)
     return rc;
+  if (created)
+    ignore_in_version_control(u->idxfd);
   u->lockfd =
       openat(u->idxfd, "lock",
              O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);

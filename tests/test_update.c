@@ -202,6 +202,29 @@ static void expect_table_of_index(const char *d) {
   free(tbl);
 }
 
+/* A new .epindex ignores itself in git (a source checkout on sys.path is a
+ * site directory too); one the user took the .gitignore from stays so. */
+static void test_new_index_dir_is_ignored_by_git(void **state) {
+  const char *d = *state;
+  assert_int_equal(epindex_update_dir(d, 0, NULL, NULL, 0), EPINDEX_OK);
+  char *ignore = path_join(d, ".epindex/.gitignore");
+  size_t n;
+  char *text = slurp(ignore, &n);
+  assert_true(n >= 3 && memcmp(text + n - 3, "\n*\n", 3) == 0);
+  free(text);
+  if (system("git --version >/dev/null 2>&1") == 0) {
+    sh("cd '%s' && git init -q . && test -z \"$(git status --porcelain "
+       "--untracked-files=all .epindex)\"",
+       d);
+    sh("rm -rf '%s/.git'", d);
+  }
+  sh("rm '%s'", ignore);
+  assert_int_equal(epindex_update_dir(d, EPINDEX_UPDATE_FULL, NULL, NULL, 0),
+                   EPINDEX_OK);
+  assert_int_equal(access(ignore, F_OK), -1);
+  free(ignore);
+}
+
 static void test_patch_adds_removes_and_upgrades(void **state) {
   char *d = path_join(*state, "site");
   sh("mkdir '%s' && mv '%s'/d* '%s'/", d, (char *)*state, d);
@@ -814,6 +837,7 @@ int main(void) {
       T(test_update_replaces_atomically_and_cleans_litter),
       T(test_incremental_reads_only_changes),
       T(test_full_build_stamps_as_an_update_does),
+      T(test_new_index_dir_is_ignored_by_git),
       T(test_patch_adds_removes_and_upgrades),
       T(test_patch_falls_back_when_precedence_changes),
       T(test_mass_change_takes_a_snapshot),
