@@ -23,7 +23,7 @@ from test_differential import PYTHONS, index_dirs, oracle, ours
 
 SEEDS = int(os.environ.get("EPINDEX_RANDOM_SEEDS", "25"))
 CHANGES = ["add", "remove", "rename", "link", "rewrite", "append", "new_file",
-           "remove_file", "version"]
+           "remove_file", "metadata"]
 NAMES = ["foo", "Foo", "foo_bar", "foo-bar", "foo.bar", "FOO__bar", "a", "x",
          "café", "foo bar", "-foo", "foo_"]
 VERSIONS = ["1.0", "2", "1.0.post1", "", "1_0", "1-0"]
@@ -131,12 +131,10 @@ def change(r, paths):
                 f.write("\n[g]\nchanged%d = c:f\n" % r.randrange(100))
     elif what == "remove_file" and os.path.exists(eps):
         os.remove(eps)
-    elif what == "version":
-        for name in ("METADATA", "PKG-INFO"):
+    elif what == "metadata":  # rewritten in place: a new Name (a key, where
+        for name in ("METADATA", "PKG-INFO"):  # the stem gives none)
             md = os.path.join(d, name)
             if os.path.exists(md):
-                with open(md, "a") as f:
-                    f.write("Version: 9\n")  # a second Version: ignored
                 with open(md) as f:
                     text = f.read()
                 write(md, text.replace("Name: ", "Name: renamed", 1))
