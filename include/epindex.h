@@ -366,10 +366,10 @@ typedef struct epindex_dists epindex_dists;
  * importlib.metadata.distribution(name) up to Python 3.13; from 3.14 on it
  * is the first row whose metadata can be read, if any (the caller reads
  * it: Distribution._prefer_valid), else the first. name may hold NUL
- * characters,
- * and bytes that are not UTF-8, each of which matches itself in a metadata
- * entry's name, as Python's surrogate escapes do (the str os.listdir()
- * gives for such a name, encoded as UTF-8 with surrogateescape).
+ * characters, and bytes that are not UTF-8, each of which matches itself
+ * in a metadata entry's name, as Python's surrogate escapes do (the str
+ * os.listdir() gives for such a name, encoded as UTF-8 with
+ * surrogateescape).
  *
  * Cost: from an index, one indexed lookup per path entry for a name, one
  * range read per path entry for all; a scanned entry is walked. On success
