@@ -66,6 +66,8 @@ static bool dir_fits(uint64_t off, uint64_t n, uint64_t size) {
  * out before stay valid: buffers are freed when the table is closed. */
 #define LK_SMALL 2048u
 #define LK_SMALL_READ 256u
+#define LK_PROBES 48
+#define LK_DIR_FETCH 512u
 #define LK_BLOCK 4096u
 #define LK_READ_AHEAD (8u * 1024u)
 #define LK_READ_MAX (32u * 1024u)
@@ -84,14 +86,22 @@ typedef struct lk_extent {
   unsigned char *buf;
 } lk_extent;
 
+/* The bytes [off, off + len) of the table, at small + at. */
+typedef struct lk_probe {
+  uint64_t off;
+  uint32_t len, at;
+} lk_probe;
+
 struct ep_lookup_reads {
   int fd;          /* the table, open until ep_lookup_close() */
   dev_t dev;       /* and which file it is: a program that closes descriptors */
   ino_t ino;       /* it does not own must not make us read another file */
   ep_mapping *map; /* once mapped, every read is from it */
+  bool checked;    /* fd found to be the table since the operation began */
   size_t n, read;  /* extents, and their bytes in all */
   lk_extent ext[LK_EXTENTS];
-  size_t small_used;
+  size_t small_used, nprobes;
+  lk_probe probe[LK_PROBES];     /* the first probes, served again */
   unsigned char small[LK_SMALL]; /* probes, back to back */
 };
 
@@ -144,11 +154,21 @@ void ep_mapping_release(ep_mapping *m) {
   free(m);
 }
 
+/* Each operation on a table (a search, a row) checks its descriptor again
+ * before it reads: the program may have closed it and opened another file
+ * under its number since the last one. Within an operation no code of the
+ * program's runs, so one check serves all of its reads (a search makes a
+ * dozen). */
+static void lk_begin(const ep_lookup *lk) {
+  if (lk->rd)
+    lk->rd->checked = false;
+}
+
 /* Read [off, off + len) of the table into buf: false on a read error, a
  * file cut short, or a descriptor that is no longer the table's. */
-static bool lk_pread(const ep_lookup_reads *rd, uint64_t size,
-                     unsigned char *buf, uint64_t off, size_t len) {
-  if (!lk_same_file(rd, size))
+static bool lk_pread(ep_lookup_reads *rd, uint64_t size, unsigned char *buf,
+                     uint64_t off, size_t len) {
+  if (!rd->checked && !(rd->checked = lk_same_file(rd, size)))
     return false;
   for (size_t got = 0; got < len;) {
     ssize_t k = pread(rd->fd, buf + got, len - got, (off_t)(off + got));
@@ -224,6 +244,35 @@ static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
   return e->buf + (off - from);
 }
 
+/* The n bytes at off, if a probe read them. */
+static const unsigned char *lk_probed(const ep_lookup_reads *rd, uint64_t off,
+                                      size_t n) {
+  for (size_t i = 0; i < rd->nprobes; i++) {
+    const lk_probe *p = &rd->probe[i];
+    if (off >= p->off && off - p->off <= p->len && n <= p->len - (off - p->off))
+      return rd->small + p->at + (off - p->off);
+  }
+  return NULL;
+}
+
+/* Read the n bytes at off into the probe buffer, if they fit (and have
+ * not been read): NULL if they do not, or cannot be read. */
+static const unsigned char *lk_probe_read(const ep_lookup *lk, uint64_t off,
+                                          size_t n) {
+  ep_lookup_reads *rd = lk->rd;
+  const unsigned char *p = lk_probed(rd, off, n);
+  if (p || rd->map || n > LK_SMALL - rd->small_used)
+    return p;
+  unsigned char *buf = rd->small + rd->small_used;
+  if (!lk_pread(rd, lk->size, buf, off, n))
+    return NULL;
+  if (rd->nprobes < LK_PROBES)
+    rd->probe[rd->nprobes++] =
+        (lk_probe){off, (uint32_t)n, (uint32_t)rd->small_used};
+  rd->small_used += n;
+  return buf;
+}
+
 /* Exactly n bytes at off, or NULL: a probe, read exactly if it is small
  * and not already read. */
 static const unsigned char *lk_bytes(const ep_lookup *lk, uint64_t off,
@@ -232,15 +281,11 @@ static const unsigned char *lk_bytes(const ep_lookup *lk, uint64_t off,
   size_t avail;
   if (off > lk->size || n > lk->size - off)
     return NULL;
-  if (!rd->map && n <= LK_SMALL_READ && n <= LK_SMALL - rd->small_used &&
-      !lk_cached(rd, off, n, &avail)) {
-    unsigned char *p = rd->small + rd->small_used;
-    if (!lk_pread(rd, lk->size, p, off, n))
-      return NULL;
-    rd->small_used += n;
+  const unsigned char *p;
+  if (!rd->map && n <= LK_SMALL_READ && !lk_cached(rd, off, n, &avail) &&
+      (p = lk_probe_read(lk, off, n)) != NULL)
     return p;
-  }
-  const unsigned char *p = lk_span(lk, off, n, &avail);
+  p = lk_span(lk, off, n, &avail);
   return p && avail >= n ? p : NULL;
 }
 
@@ -258,11 +303,12 @@ int ep_lookup_open(int fd, const struct stat *st, ep_lookup *lk) {
   rd->dev = st->st_dev;
   rd->ino = st->st_ino;
   rd->map = NULL;
-  rd->n = rd->read = rd->small_used = 0;
+  rd->n = rd->read = rd->small_used = rd->nprobes = 0;
+  rd->checked = true; /* st is the caller's fstat of fd, just taken */
   lk->rd = rd;
   lk->size = (size_t)size;
-  /* a small table is mapped whole, up front: one MAP_POPULATE costs less
-   * than reading its pieces into fresh memory (bench/: first lookups) */
+  /* a small table is mapped whole, up front: one MAP_POPULATE of a few
+   * pages costs less than reading its pieces into fresh memory */
   if (size <= EP_LOOKUP_POPULATE_MAX) {
     if (lk_map_now(lk) != EPINDEX_OK) { /* st is the caller's fresh fstat */
       ep_lookup_close(lk);
@@ -330,11 +376,13 @@ static int dir_entry(const ep_lookup *lk, size_t dir, size_t n, size_t i,
 
 int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
                     size_t *glen, ep_lookup_rows *it) {
+  lk_begin(lk);
   return dir_entry(lk, lk->dir, lk->ngroups, i, grp, glen, it);
 }
 
 int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
                     ep_lookup_rows *it) {
+  lk_begin(lk);
   const unsigned char *e =
       k < lk->nentries ? lk_bytes(lk, lk->edir + k * LK_DIRENT, LK_DIRENT)
                        : NULL;
@@ -359,12 +407,27 @@ int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
   return EPINDEX_OK;
 }
 
+/* Read a small directory (the groups', usually) whole, in two reads: its
+ * entries, then its names, which the writer puts just before them. Its
+ * probes are then served from those, in this search and the next. Nothing
+ * read here is trusted: dir_entry() checks what it uses. */
+static void prefetch_dir(const ep_lookup *lk, size_t dir, size_t n) {
+  if (lk->rd->map || n == 0 || n > LK_DIR_FETCH / LK_DIRENT)
+    return;
+  const unsigned char *e = lk_probe_read(lk, dir, n * LK_DIRENT);
+  uint64_t names = e ? get64(e) : dir;
+  if (names < dir && dir - names <= LK_DIR_FETCH)
+    lk_probe_read(lk, names, (size_t)(dir - names));
+}
+
 /* Binary search of the directory at dir (n entries) for the name prefix +
  * s, without building that name. */
 static bool search(const ep_lookup *lk, size_t dir, size_t n,
                    const char *prefix, const char *s, size_t slen,
                    ep_lookup_rows *it) {
   size_t plen = strlen(prefix), lo = 0, hi = n;
+  lk_begin(lk);
+  prefetch_dir(lk, dir, n);
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2, len;
     const char *g;
@@ -445,6 +508,7 @@ static size_t read_row(const ep_lookup *lk, size_t off, ep_row *row) {
 int ep_lookup_next(ep_lookup_rows *it, ep_row *row) {
   if (it->left == 0)
     return 0;
+  lk_begin(it->lk);
   size_t used = read_row(it->lk, it->off, row);
   if (!used)
     return EPINDEX_EIO;

@@ -195,6 +195,19 @@ static int read_group_g(const ep_lookup *lk, size_t *rows) {
   return rc;
 }
 
+/* Put a copy of the site's table under descriptor fd, as a program that
+ * closes a descriptor it does not own and opens another file would. */
+static void swap_in_a_copy(const fx *f, int fd) {
+  char *copy = path_join(f->tmp, "copy.tbl");
+  char cmd[4096];
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->table, copy);
+  assert_int_equal(system(cmd), 0);
+  int other = open(copy, O_RDONLY);
+  assert_true(other >= 0 && dup2(other, fd) == fd);
+  close(other);
+  free(copy);
+}
+
 /* The table is read a few pages at a time through the descriptor it was
  * opened on: a program that closes it and opens another file under the
  * same number (here: a copy of the same table) makes reads fail instead
@@ -204,17 +217,25 @@ static void test_a_table_reads_only_the_file_it_opened(void **state) {
   ep_lookup lk;
   make_big_site(f, 1500);
   int fd = open_table(f, &lk);
-  char *copy = path_join(f->tmp, "copy.tbl");
-  char cmd[4096];
-  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", f->table, copy);
-  assert_int_equal(system(cmd), 0);
-  int other = open(copy, O_RDONLY);
-  assert_true(other >= 0 && dup2(other, fd) == fd);
-  close(other);
+  swap_in_a_copy(f, fd);
   size_t rows;
   assert_int_equal(read_group_g(&lk, &rows), EPINDEX_EIO);
   ep_lookup_close(&lk);
-  free(copy);
+}
+
+/* The descriptor is checked once per operation, not once per read (a
+ * search reads a dozen probes): an operation after the swap, on parts of
+ * the table not read yet, still fails. */
+static void test_each_operation_checks_the_file_again(void **state) {
+  fx *f = *state;
+  ep_lookup lk;
+  make_big_site(f, 1500);
+  int fd = open_table(f, &lk);
+  assert_true(ep_lookup_has_key(&lk, "p0001", 5));
+  swap_in_a_copy(f, fd);
+  ep_lookup_rows it;
+  assert_false(ep_lookup_find(&lk, "g", 1, &it));
+  ep_lookup_close(&lk);
 }
 
 /* A table cut short after it was opened (its owner writing it in place)
@@ -395,30 +416,52 @@ static void test_damaged_tables_are_passed_over(void **state) {
   free(want);
 }
 
-/* Flip bytes of a real table at random: whatever the reader then says, it
- * never reads outside the file (ASan checks) and never fails the call. */
-static void test_fuzzed_tables_stay_in_bounds(void **state) {
-  fx *f = *state;
-  update(f->site);
+/* Flip bytes of the site's table at random, in [from, to) of it: whatever
+ * the reader then says, it never reads outside the file (ASan checks) and
+ * never fails the call. */
+static void flip_bytes_and_read(const fx *f, int rounds, off_t from,
+                                off_t to) {
   char *good = path_join(f->tmp, "good.tbl");
   sh("cp '%s' '%s'", f->table, good);
-  struct stat st;
-  assert_int_equal(stat(good, &st), 0);
-  srand(7);
-  for (int round = 0; round < 400; round++) {
+  for (int round = 0; round < rounds; round++) {
     sh("cp '%s' '%s'", good, f->table);
     int fd = open(f->table, O_WRONLY);
     assert_true(fd >= 0);
     for (int k = 0; k < 1 + round % 4; k++) {
       unsigned char b = (unsigned char)rand();
-      off_t at = (off_t)((size_t)rand() % (size_t)st.st_size);
+      off_t at = from + (off_t)((size_t)rand() % (size_t)(to - from));
       assert_int_equal(pwrite(fd, &b, 1, at), 1);
     }
     close(fd);
     free(answer(f->site, EPINDEX_POLICY_STAT, round % 2 ? "g" : NULL, NULL,
                 NULL));
   }
+  sh("cp '%s' '%s'", good, f->table);
   free(good);
+}
+
+/* A small table (mapped whole) anywhere; a large one (read in pieces, its
+ * probes kept, its group directory read whole) in its directories, which
+ * follow the rows. */
+static void test_fuzzed_tables_stay_in_bounds(void **state) {
+  fx *f = *state;
+  update(f->site);
+  struct stat st;
+  assert_int_equal(stat(f->table, &st), 0);
+  srand(7);
+  flip_bytes_and_read(f, 400, 0, st.st_size);
+  make_big_site(f, 1500);
+  assert_int_equal(stat(f->table, &st), 0);
+  assert_true(st.st_size > EP_LOOKUP_POPULATE_MAX);
+  unsigned char h[32];
+  int fd = open(f->table, O_RDONLY);
+  assert_true(fd >= 0 && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h));
+  close(fd);
+  off_t dirs = 0; /* the group directory's entries, little-endian at 24 */
+  for (int i = 7; i >= 0; i--)
+    dirs = dirs << 8 | h[24 + i];
+  assert_true(dirs > 4096 && dirs < st.st_size);
+  flip_bytes_and_read(f, 300, dirs - 4096, st.st_size);
 }
 
 static void test_nul_in_table_text(void **state) {
@@ -631,6 +674,7 @@ int main(void) {
       T(test_table_answers_as_index_db_does),
       T(test_a_table_larger_than_its_write_buffer),
       T(test_a_table_reads_only_the_file_it_opened),
+      T(test_each_operation_checks_the_file_again),
       T(test_a_table_cut_short_after_open),
       T(test_a_table_read_in_pages_and_mapped_alike),
       T(test_verify_reads_index_db_and_stat_the_table),
