@@ -419,8 +419,7 @@ static void test_damaged_tables_are_passed_over(void **state) {
 /* Flip bytes of the site's table at random, in [from, to) of it: whatever
  * the reader then says, it never reads outside the file (ASan checks) and
  * never fails the call. */
-static void flip_bytes_and_read(const fx *f, int rounds, off_t from,
-                                off_t to) {
+static void flip_bytes_and_read(const fx *f, int rounds, off_t from, off_t to) {
   char *good = path_join(f->tmp, "good.tbl");
   sh("cp '%s' '%s'", f->table, good);
   for (int round = 0; round < rounds; round++) {
