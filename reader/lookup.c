@@ -215,22 +215,31 @@ static const unsigned char *lk_cached(const ep_lookup_reads *rd, uint64_t off,
 
 /* At least want bytes of the table from off (fewer only where the file
  * ends): where they are, and in *avail how many bytes follow off there.
- * NULL if off is not in the file or they cannot be read. */
+ * NULL if off is not in the file or they cannot be read. end: where the
+ * bytes wanted end, if known (0: not). Then exactly those are read, not
+ * whole blocks and a read-ahead: in a first lookup each page of fresh
+ * memory read into costs a fault. */
 static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
-                                    size_t want, size_t *avail) {
+                                    size_t want, uint64_t end, size_t *avail) {
   ep_lookup_reads *rd = lk->rd;
   if (off >= lk->size)
     return NULL;
+  bool exact = end > off && end <= lk->size;
+  if (exact && want > end - off)
+    want = (size_t)(end - off);
   if (want > lk->size - off)
     want = (size_t)(lk->size - off);
   const unsigned char *p = rd->map ? NULL : lk_cached(rd, off, want, avail);
   if (p)
     return p;
-  uint64_t from = off - off % LK_BLOCK;
-  uint64_t to = off + (want > LK_READ_AHEAD ? want : LK_READ_AHEAD);
-  to = to - to % LK_BLOCK + (to % LK_BLOCK ? LK_BLOCK : 0);
-  if (to > lk->size)
-    to = lk->size;
+  uint64_t from = off, to = end;
+  if (!exact) {
+    from = off - off % LK_BLOCK;
+    to = off + (want > LK_READ_AHEAD ? want : LK_READ_AHEAD);
+    to = to - to % LK_BLOCK + (to % LK_BLOCK ? LK_BLOCK : 0);
+    if (to > lk->size)
+      to = lk->size;
+  }
   if (rd->map || rd->n == LK_EXTENTS || to - from > LK_READ_MAX - rd->read) {
     if (lk_map_file(lk) != EPINDEX_OK)
       return NULL;
@@ -285,7 +294,7 @@ static const unsigned char *lk_bytes(const ep_lookup *lk, uint64_t off,
   if (!rd->map && n <= LK_SMALL_READ && !lk_cached(rd, off, n, &avail) &&
       (p = lk_probe_read(lk, off, n)) != NULL)
     return p;
-  p = lk_span(lk, off, n, &avail);
+  p = lk_span(lk, off, n, 0, &avail);
   return p && avail >= n ? p : NULL;
 }
 
@@ -370,14 +379,28 @@ static int dir_entry(const ep_lookup *lk, size_t dir, size_t n, size_t i,
     return EPINDEX_EIO;
   *grp = (const char *)name;
   *glen = (size_t)len;
-  *it = (ep_lookup_rows){lk, (size_t)rows, nrows, *grp, *glen};
+  *it = (ep_lookup_rows){lk, (size_t)rows, nrows, *grp, *glen, 0};
   return EPINDEX_OK;
+}
+
+/* Where the rows of group i end: where group i + 1's begin (the writer
+ * puts them one after another); 0 (not known) after the last group. */
+static size_t rows_end(const ep_lookup *lk, size_t i) {
+  const unsigned char *e =
+      i + 1 < lk->ngroups
+          ? lk_bytes(lk, lk->dir + (i + 1) * LK_DIRENT, LK_DIRENT)
+          : NULL;
+  uint64_t end = e ? get64(e + 8) : 0;
+  return end <= lk->size ? (size_t)end : 0;
 }
 
 int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
                     size_t *glen, ep_lookup_rows *it) {
   lk_begin(lk);
-  return dir_entry(lk, lk->dir, lk->ngroups, i, grp, glen, it);
+  int rc = dir_entry(lk, lk->dir, lk->ngroups, i, grp, glen, it);
+  if (rc == EPINDEX_OK)
+    it->end = rows_end(lk, i);
+  return rc;
 }
 
 int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
@@ -404,6 +427,7 @@ int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
   *ord = (int64_t)get64(e);
   it->off = (size_t)off;
   it->left = 1;
+  it->end = 0; /* one row, not the group's */
   return EPINDEX_OK;
 }
 
@@ -436,8 +460,10 @@ static bool search(const ep_lookup *lk, size_t dir, size_t n,
     int c = ep_bytes_cmp(g, len < plen ? len : plen, prefix, plen);
     if (c == 0)
       c = ep_bytes_cmp(g + plen, len - plen, s, slen);
-    if (c == 0)
+    if (c == 0) {
+      it->end = dir == lk->dir ? rows_end(lk, mid) : 0;
       return true;
+    }
     if (c < 0)
       lo = mid + 1;
     else
@@ -491,11 +517,13 @@ static size_t decode_row(const unsigned char *p, size_t avail, ep_row *row) {
 
 /* The row at off: its length, or 0 when it is malformed or runs out of
  * the file. A row's length is known once it is read: what is read first
- * is widened until the row fits or the file ends. */
-static size_t read_row(const ep_lookup *lk, size_t off, ep_row *row) {
-  for (size_t want = 256;; want *= 2) {
+ * (up to end, where its group's rows end, if that is known) is widened
+ * until the row fits or the file ends. */
+static size_t read_row(const ep_lookup *lk, size_t off, size_t end,
+                       ep_row *row) {
+  for (size_t want = 256;; want *= 2, end = 0) {
     size_t avail, used;
-    const unsigned char *p = lk_span(lk, off, want, &avail);
+    const unsigned char *p = lk_span(lk, off, want, end, &avail);
     if (!p || (used = decode_row(p, avail, row)) != 0)
       return p ? used : 0;
     if (avail >= lk->size - off)
@@ -509,7 +537,7 @@ int ep_lookup_next(ep_lookup_rows *it, ep_row *row) {
   if (it->left == 0)
     return 0;
   lk_begin(it->lk);
-  size_t used = read_row(it->lk, it->off, row);
+  size_t used = read_row(it->lk, it->off, it->end, row);
   if (!used)
     return EPINDEX_EIO;
   row->grp = it->grp;

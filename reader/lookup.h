@@ -61,6 +61,8 @@ typedef struct ep_lookup_rows {
   uint32_t left;
   const char *grp; /* the group's name, in the table's pages */
   size_t glen;
+  size_t end; /* where the group's rows end, if known (0: not): how much of
+               * the table to read for them, never trusted further */
 } ep_lookup_rows;
 
 /* One row of an index, from the lookup table or from index.db alike (the
