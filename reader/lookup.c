@@ -58,7 +58,10 @@ static bool dir_fits(uint64_t off, uint64_t n, uint64_t size) {
  * bytes into memory already touched 1 us, and a lookup is a binary search
  * over a directory of megabytes, then one group's rows. The search's
  * probes (a directory entry, a name: bytes each) are read exactly, into
- * the handle's own LK_SMALL bytes; rows a block at a time, with read-ahead,
+ * the handle's own LK_SMALL bytes, where the first LK_PROBES are kept to
+ * be served again; a directory of at most LK_DIR_FETCH bytes (the
+ * groups') is read whole. A group's rows are read exactly (they end where
+ * the next group's begin), other rows a block at a time, with read-ahead,
  * into up to LK_EXTENTS buffers of LK_READ_MAX bytes in all. A handle that
  * wants more, or that lends its rows to a list, maps the file and reads
  * everything from the mapping from then on, which costs a fault per 64 KiB
