@@ -87,14 +87,6 @@ typedef struct ep_row {
  * stop, not an error). */
 typedef int (*ep_row_fn)(void *ctx, const ep_row *r);
 
-/* Largest table mapped whole when it is opened (MAP_POPULATE); a larger
- * one is read a few pages at a time, and mapped only when a lookup wants
- * more of it (lookup.c). Populating costs a page-table entry per 4 KiB on
- * every open: the 448 KiB table of 1,000 distributions took 69 us an open
- * and lookup mapped, 24 us read in pieces, with first lookups alike
- * (bench/lookup_bench, side by side). */
-#define EP_LOOKUP_POPULATE_MAX (64u * 1024u)
-
 /* Open the table on fd, whose fstat() is st, and check its header
  * (EPINDEX_EIO if it is not one of this version). Takes fd, on failure
  * too: it is read until ep_lookup_close(), and only while it is still
