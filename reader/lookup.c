@@ -411,9 +411,11 @@ int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
   size_t g = get32(e + 16), glen;
   const char *grp;
   ep_lookup_rows next;
-  int rc = ep_lookup_group(lk, g, &grp, &glen, it);
+  /* dir_entry(), not ep_lookup_group(): one row is read, so where the
+   * group's rows end is not needed (it->end stays 0) */
+  int rc = dir_entry(lk, lk->dir, lk->ngroups, g, &grp, &glen, it);
   if (!rc && g + 1 < lk->ngroups) /* groups' rows follow each other */
-    rc = ep_lookup_group(lk, g + 1, &grp, &glen, &next);
+    rc = dir_entry(lk, lk->dir, lk->ngroups, g + 1, &grp, &glen, &next);
   if (rc)
     return rc;
   if (g + 1 < lk->ngroups)
@@ -423,7 +425,6 @@ int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
   *ord = (int64_t)get64(e);
   it->off = (size_t)off;
   it->left = 1;
-  it->end = 0; /* one row, not the group's */
   return EPINDEX_OK;
 }
 
@@ -432,8 +433,8 @@ int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
  * probes are then served from those, in this search and the next. Nothing
  * read here is trusted: dir_entry() checks what it uses. */
 static void prefetch_dir(const ep_lookup *lk, size_t dir, size_t n) {
-  if (lk->rd->map || n == 0 || n > LK_DIR_FETCH / LK_DIRENT)
-    return;
+  if (n == 0 || n > LK_DIR_FETCH / LK_DIRENT)
+    return; /* (a mapped table reads nothing here: lk_probe_read()) */
   const unsigned char *e = lk_probe_read(lk, dir, n * LK_DIRENT);
   uint64_t names = e ? get64(e) : dir;
   if (names < dir && dir - names <= LK_DIR_FETCH)
