@@ -438,9 +438,9 @@ static void flip_bytes_and_read(const fx *f, int rounds, off_t from, off_t to) {
   free(good);
 }
 
-/* A small table anywhere; a large one in its directories, which follow
- * the rows (searches of many probes, some of them kept; the groups'
- * directory read whole). */
+/* A small table anywhere; a large one in its groups' directory (read
+ * whole, its names just before it) and in all its directories, which
+ * follow the rows (searches of many probes, some of them kept). */
 static void test_fuzzed_tables_stay_in_bounds(void **state) {
   fx *f = *state;
   update(f->site);
@@ -457,8 +457,22 @@ static void test_fuzzed_tables_stay_in_bounds(void **state) {
   off_t dirs = 0; /* the group directory's entries, little-endian at 24 */
   for (int i = 7; i >= 0; i--)
     dirs = dirs << 8 | h[24 + i];
-  assert_true(dirs > 4096 && dirs < st.st_size);
-  flip_bytes_and_read(f, 300, dirs - 4096, st.st_size);
+  off_t ngroups = h[12] | h[13] << 8; /* a few */
+  assert_true(dirs > 4096 && dirs + ngroups * 24 < st.st_size);
+  /* the groups' names and entries, read whole, then every directory */
+  flip_bytes_and_read(f, 200, dirs - 256, dirs + ngroups * 24);
+  flip_bytes_and_read(f, 200, dirs - 4096, st.st_size);
+  /* the groups' names said to begin at the header's end: far more bytes
+   * before the directory than the probe buffer holds */
+  char *want = answer(f->site, EPINDEX_POLICY_STAT, "g", NULL, NULL);
+  unsigned char names_at[8] = {80}; /* the header is 80 bytes */
+  fd = open(f->table, O_WRONLY);
+  assert_true(fd >= 0 && pwrite(fd, names_at, 8, dirs) == 8);
+  close(fd);
+  char *got = answer(f->site, EPINDEX_POLICY_STAT, "g", NULL, NULL);
+  assert_string_equal(got, want);
+  free(got);
+  free(want);
 }
 
 static void test_nul_in_table_text(void **state) {
