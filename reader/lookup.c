@@ -292,6 +292,8 @@ static const unsigned char *lk_bytes(const ep_lookup *lk, uint64_t off,
   size_t avail;
   if (off > lk->size || n > lk->size - off)
     return NULL;
+  if (rd->map) /* a plugin host's pass over every distribution, say */
+    return off < lk->size ? (const unsigned char *)rd->map->base + off : NULL;
   const unsigned char *p;
   if (!rd->map && n <= LK_SMALL_READ && !lk_cached(rd, off, n, &avail) &&
       (p = lk_probe_read(lk, off, n)) != NULL)
@@ -380,7 +382,8 @@ static int dir_entry(const ep_lookup *lk, size_t dir, size_t n, size_t i,
 }
 
 /* Where the rows of group i end: where group i + 1's begin (the writer
- * puts them one after another); 0 (not known) after the last group. */
+ * puts them one after another); 0 (not known) after the last group, or
+ * where that cannot be read. */
 static size_t rows_end(const ep_lookup *lk, size_t i) {
   const unsigned char *e =
       i + 1 < lk->ngroups
@@ -410,16 +413,14 @@ int ep_lookup_entry(const ep_lookup *lk, size_t k, int64_t *ord,
   uint64_t off = get64(e + 8), end = lk->size;
   size_t g = get32(e + 16), glen;
   const char *grp;
-  ep_lookup_rows next;
-  /* dir_entry(), not ep_lookup_group(): one row is read, so where the
-   * group's rows end is not needed (it->end stays 0) */
+  /* dir_entry(), not ep_lookup_group(): one row is read, so the hint of
+   * where the group's rows end is not kept (it->end stays 0); but the row
+   * must be one of the group's, which end where the next group's begin */
   int rc = dir_entry(lk, lk->dir, lk->ngroups, g, &grp, &glen, it);
-  if (!rc && g + 1 < lk->ngroups) /* groups' rows follow each other */
-    rc = dir_entry(lk, lk->dir, lk->ngroups, g + 1, &grp, &glen, &next);
   if (rc)
     return rc;
-  if (g + 1 < lk->ngroups)
-    end = next.off;
+  if (g + 1 < lk->ngroups && (end = rows_end(lk, g)) == 0)
+    return EPINDEX_EIO;
   if (off < it->off || off >= end) /* not a row of its group */
     return EPINDEX_EIO;
   *ord = (int64_t)get64(e);
