@@ -601,30 +601,32 @@ static void table_places(const fx *f, size_t rec[NROWS - 1],
   ep_lookup_close(&lk);
 }
 
-/* Make record k of the entry order directory point at the row at off. */
-static void point_record(const fx *f, size_t k, uint64_t off) {
-  int fd = open(f->table, O_RDWR);
-  unsigned char h[80], at[8];
+/* Where record k of the entry order directory of the table open on fd is. */
+static off_t record_at(int fd, size_t k) {
+  unsigned char h[80];
   assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
   off_t edir = 0;
   for (int b = 7; b >= 0; b--)
     edir = edir << 8 | h[72 + b];
+  return edir + (off_t)k * 24;
+}
+
+/* Make record k of the entry order directory point at the row at off. */
+static void point_record(const fx *f, size_t k, uint64_t off) {
+  int fd = open(f->table, O_RDWR);
+  unsigned char at[8];
   for (int b = 0; b < 8; b++)
     at[b] = (unsigned char)(off >> (8 * b));
-  assert_int_equal(pwrite(fd, at, 8, edir + (off_t)k * 24 + 8), 8);
+  assert_int_equal(pwrite(fd, at, 8, record_at(fd, k) + 8), 8);
   close(fd);
 }
 
 /* Give record k of the entry order directory record j's group. */
 static void regroup_record(const fx *f, size_t k, size_t j) {
   int fd = open(f->table, O_RDWR);
-  unsigned char h[80], grp[4];
-  assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
-  off_t edir = 0;
-  for (int b = 7; b >= 0; b--)
-    edir = edir << 8 | h[72 + b];
-  assert_int_equal(pread(fd, grp, 4, edir + (off_t)j * 24 + 16), 4);
-  assert_int_equal(pwrite(fd, grp, 4, edir + (off_t)k * 24 + 16), 4);
+  unsigned char grp[4];
+  assert_int_equal(pread(fd, grp, 4, record_at(fd, j) + 16), 4);
+  assert_int_equal(pwrite(fd, grp, 4, record_at(fd, k) + 16), 4);
   close(fd);
 }
 
