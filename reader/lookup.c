@@ -226,12 +226,16 @@ static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
   ep_lookup_reads *rd = lk->rd;
   if (off >= lk->size)
     return NULL;
+  if (rd->map) { /* once mapped, every read is served from the mapping */
+    *avail = (size_t)(lk->size - off);
+    return (const unsigned char *)rd->map->base + off;
+  }
   bool exact = end > off && end <= lk->size;
   if (exact && want > end - off)
     want = (size_t)(end - off);
   if (want > lk->size - off)
     want = (size_t)(lk->size - off);
-  const unsigned char *p = rd->map ? NULL : lk_cached(rd, off, want, avail);
+  const unsigned char *p = lk_cached(rd, off, want, avail);
   if (p)
     return p;
   uint64_t from = off, to = end;
@@ -242,7 +246,7 @@ static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
     if (to > lk->size)
       to = lk->size;
   }
-  if (rd->map || rd->n == LK_EXTENTS || to - from > LK_READ_MAX - rd->read) {
+  if (rd->n == LK_EXTENTS || to - from > LK_READ_MAX - rd->read) {
     if (lk_map_file(lk) != EPINDEX_OK)
       return NULL;
     *avail = (size_t)(lk->size - off);
@@ -292,8 +296,6 @@ static const unsigned char *lk_bytes(const ep_lookup *lk, uint64_t off,
   size_t avail;
   if (off > lk->size || n > lk->size - off)
     return NULL;
-  if (rd->map) /* a plugin host's pass over every distribution, say */
-    return off < lk->size ? (const unsigned char *)rd->map->base + off : NULL;
   const unsigned char *p;
   if (!rd->map && n <= LK_SMALL_READ && !lk_cached(rd, off, n, &avail) &&
       (p = lk_probe_read(lk, off, n)) != NULL)
