@@ -28,6 +28,26 @@ static ep_read_status absent_or_error(int err, int *err_out) {
   }
 }
 
+bool ep_read_error_fleeting(int err) {
+  switch (err) {
+  case 0:
+  case ENOENT: /* the errors absent_or_error() suppresses */
+  case EISDIR:
+  case ENOTDIR:
+  case EACCES:
+  case EPERM:
+  case ELOOP: /* and those the tree itself causes, or our refusals */
+  case ENAMETOOLONG:
+  case ENXIO:
+  case ENODEV:
+  case EFBIG:
+  case EOVERFLOW:
+    return false;
+  default:
+    return true;
+  }
+}
+
 static int open_at(int dirfd, const char *path, int flags) {
   int fd;
   do

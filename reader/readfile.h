@@ -34,4 +34,9 @@ typedef struct ep_read_check {
 ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
                                int *err, ep_read_check *chk, struct stat *seen);
 
+/* Is err, of ep_read_file_at(), an error of the moment (EIO, EMFILE,
+ * ENOMEM...: another read of the same tree may succeed) rather than one of
+ * the file itself (absent, a loop, a FIFO, too large)? 0 is neither. */
+bool ep_read_error_fleeting(int err);
+
 #endif /* EPINDEX_READFILE_H */

@@ -820,6 +820,29 @@ static bool stamp_from_reads(const dist_read *r, const ep_audience *aud,
   return true;
 }
 
+/* Running out of memory is the reader's failure, not broken metadata: it
+ * fails the scan (and an update), never skips a distribution. So does any
+ * error of the moment (EIO, EMFILE) in a writer's scan: published as the
+ * distribution's, it would outlive the moment, since the files' stamps
+ * would keep every later update from reading them again. A reader's scan
+ * answers for the moment, as importlib.metadata does: the distribution is
+ * skipped and said so. */
+static int fleeting_failure(ep_catalog *cat, const ep_listed *item,
+                            const dist_read *r) {
+  int err = r->ep_st == EP_READ_ERROR && ep_read_error_fleeting(r->ep_err)
+                ? r->ep_err
+            : ep_read_error_fleeting(r->md_err) ? r->md_err
+                                                : 0;
+  if (err == ENOMEM)
+    return EPINDEX_ENOMEM;
+  if (!err || !cat->aud)
+    return EPINDEX_OK;
+  cat->failed_errno = err;
+  cat->failed =
+      ep_arena_strndup(&cat->arena, item->metadir, strlen(item->metadir));
+  return EPINDEX_EIO;
+}
+
 int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
                    ep_reuse_fn reuse, void *reuse_ctx, size_t *reread) {
   ep_buf ept = {0}, md = {0};
@@ -867,13 +890,8 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
         !ep_audience_acl_free_at(aud, dirfd, item->metadir))
       chk.denied = true;
     d->restricted = chk.denied;
-    /* running out of memory is the reader's failure, not broken metadata:
-     * it must fail the scan (and an update), never skip a distribution */
-    if ((r.ep_st == EP_READ_ERROR && r.ep_err == ENOMEM) ||
-        r.md_err == ENOMEM) {
-      rc = EPINDEX_ENOMEM;
+    if ((rc = fleeting_failure(cat, item, &r)) != EPINDEX_OK)
       break;
-    }
     rc = ep_finish_dist(cat, di, item->kind != EP_KIND_EGG,
                         md.len ? md.data : NULL, md.len, r.md_valid, ept.data,
                         r.ep_st == EP_READ_OK ? ept.len : 0, r.ep_st, r.ep_err);

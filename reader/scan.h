@@ -95,6 +95,8 @@ typedef struct ep_catalog {
   int64_t stamp_ns;       /* filesystem time taken before listing; 0 if none */
   size_t egg_infos;       /* the listing's (ep_listing) */
   const ep_audience *aud; /* the writer's: mark dists it may not publish */
+  const char *failed;     /* a writer's scan that failed (EPINDEX_EIO) for */
+  int failed_errno;       /* an error of the moment: the entry and errno */
 } ep_catalog;
 
 void ep_catalog_free(ep_catalog *c);

@@ -405,11 +405,24 @@ static int scan_listing(update_ctx *u, const ep_listing *l, ep_catalog *cat,
   if (threaded) {
     pthread_join(t, NULL);
     *reread += j.reread;
+    if (!rc && j.rc && j.cat.failed) { /* its name outlives j.cat's arena */
+      cat->failed =
+          ep_arena_strndup(&cat->arena, j.cat.failed, strlen(j.cat.failed));
+      cat->failed_errno = j.cat.failed_errno;
+    }
     rc = rc ? rc : j.rc;
     rc = rc ? rc : ep_catalog_append(cat, &j.cat);
     ep_catalog_free(&j.cat);
   }
   return rc;
+}
+
+/* A scan's failure; one for an error of the moment names the entry. */
+static int scan_fail(update_ctx *u, const ep_catalog *cat, int rc) {
+  if (rc != EPINDEX_EIO || !cat->failed)
+    return fail(u, rc, "cannot read", NULL);
+  errno = cat->failed_errno;
+  return sys_fail(u, "cannot read", cat->failed);
 }
 
 /* One attempt: returns OK with *settled = true when the snapshot in cat is
@@ -437,7 +450,7 @@ static int snapshot_once(update_ctx *u, bool egg, ep_catalog *cat,
   if (!rc)
     rc = ep_catalog_seal(cat);
   if (rc)
-    return fail(u, rc, "cannot read", NULL);
+    return scan_fail(u, cat, rc);
   if (fstat(u->dirfd, &after) != 0)
     return sys_fail(u, "cannot stat", NULL);
   *ds = dirstamp_of(&before, stamp);
@@ -856,9 +869,9 @@ static int delta_attempt(update_ctx *u, void *arg, int attempt, bool *settled) {
   *j->reread = 0;
   int rc = attempt ? fs_now(u, j->stamp) : EPINDEX_OK;
   j->delta->aud = &u->aud;
-  if (!rc)
-    rc = ep_scan_listed(u->dirfd, &j->p->toread, j->delta, NULL, NULL,
-                        j->reread);
+  if (!rc && (rc = ep_scan_listed(u->dirfd, &j->p->toread, j->delta, NULL, NULL,
+                                  j->reread)) != EPINDEX_OK)
+    return scan_fail(u, j->delta, rc);
   for (size_t i = 0; !rc && i < j->delta->ndists; i++)
     j->delta->dists[i].ord = j->p->toread_ord[i];
   if (!rc)

@@ -13,6 +13,7 @@
  *                        the fault would change the answer, not the writing)
  *   EPFAULT_KIND=unlink  unlink, unlinkat (EIO)
  *   EPFAULT_KIND=perm    fchmod, fchown (EIO)
+ *   EPFAULT_KIND=read    read (EIO): the reads of metadata files
  *   EPFAULT_AT=N         which call fails (1-based); 0 = none
  * At exit, prints "epfault: KIND calls=C" to stderr so a driver knows how
  * many fault points a run has. Test-only: never linked into the library.
@@ -35,7 +36,7 @@ extern void *__libc_realloc(void *, size_t);
 
 static int kind = -1; /* an index into kinds[] */
 static const char *const kinds[] = {"write", "fsync",  "rename", "alloc",
-                                    "open",  "unlink", "perm"};
+                                    "open",  "unlink", "perm",   "read"};
 #define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 static long at, calls;
 static int fail_errno = EIO;
@@ -184,4 +185,15 @@ int fchown(int fd, uid_t u, gid_t g) {
   if (hit(6))
     return errno = EIO, -1;
   return real(fd, u, g);
+}
+ssize_t read(int fd, void *b, size_t n) {
+  REAL(ssize_t, "read", int, void *, size_t)
+  if (fd > 2 && hit(7))
+    return errno = EIO, -1;
+  return real(fd, b, n);
+}
+ssize_t __read_chk(int fd, void *b, size_t n, size_t size);
+ssize_t __read_chk(int fd, void *b, size_t n, size_t size) {
+  (void)size; /* the fortified read of -D_FORTIFY_SOURCE builds */
+  return read(fd, b, n);
 }

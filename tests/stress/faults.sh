@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Fault injection at every step of an update: for each kind (write, fsync,
-# rename, allocation, the writer's opens, unlinks, chmod/chown) and every N up to the number of such calls a full
+# rename, allocation, the writer's opens, unlinks, chmod/chown, reads of
+# metadata files) and every N up to the number of such calls a full
 # update makes, run `epindex update --full` with the Nth call failing
 # (tests/stress/faultlib.c, LD_PRELOAD). Afterwards the old index or the
 # complete new one must be in place -- never a damaged one -- the answer
 # must be right, and a normal update must then succeed and leave no litter.
+# (A read that fails for the moment must fail the update, not be published
+# as the distribution's error: its stamps would keep it there.)
 # Usage: faults.sh EPINDEX LIBEPFAULT
 set -u
 EPINDEX=${1:?usage: faults.sh EPINDEX LIBEPFAULT}
@@ -24,7 +27,7 @@ want=$("$EPINDEX" query --json --path "$site" g | md5sum)
 total=0 failed_runs=0 bad=0
 # litter of a killed update, so that the writer has something to unlink
 litter() { [[ $1 != unlink ]] || : >"$site/.epindex/index.db.tmp-99999-dead"; }
-for kind in write fsync rename alloc open unlink perm; do
+for kind in write fsync rename alloc open unlink perm read; do
   litter $kind
   calls=$(EPFAULT_KIND=$kind EPFAULT_AT=0 LD_PRELOAD=$LIB "$EPINDEX" update --full "$site" 2>&1 >/dev/null |
     sed -n 's/^epfault: .* calls=//p')
