@@ -105,7 +105,8 @@ ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
       rs = EP_READ_ERROR;
       break;
     }
-    ssize_t got = read(fd, buf->data + buf->len, buf->cap - buf->len - 1);
+    size_t asked = buf->cap - buf->len - 1;
+    ssize_t got = read(fd, buf->data + buf->len, asked);
     if (got < 0 && errno == EINTR)
       continue;
     if (got < 0) {
@@ -118,6 +119,10 @@ ep_read_status ep_read_file_at(int dirfd, const char *path, ep_buf *buf,
     if (buf->len > EP_MAX_FILE_SIZE) { /* grew while we read it */
       *err = EFBIG;
       rs = EP_READ_ERROR;
+    } else if ((size_t)got < asked && buf->len == (size_t)st.st_size) {
+      /* the whole file as fstat() sized it, and a read cut short by its
+       * end: the read that returns 0 would cost a system call per file */
+      break;
     }
   }
   if (buf->data)
