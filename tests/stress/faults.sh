@@ -63,7 +63,12 @@ done
 # readers under allocation failures: a right answer or a clean failure
 # (exit 3), from the index and from a scan -- never a wrong answer or a crash
 for source in index scan; do
-  [[ $source == scan ]] && mv "$site/.epindex/index.db" "$T/index.db.saved"
+  # no index at all (lookup.tbl alone still answers, as index.db would)
+  [[ $source == scan ]] && mv "$site/.epindex" "$T/epindex.saved"
+  case $("$EPINDEX" query --explain --path "$site" g 2>&1 >/dev/null) in
+    *": $source ("*) ;;
+    *) bad=$((bad + 1)); echo "faults: query: not answered from the $source" ;;
+  esac
   calls=$(EPFAULT_KIND=alloc EPFAULT_AT=0 LD_PRELOAD=$LIB "$EPINDEX" query --json --path "$site" g 2>&1 >/dev/null |
     sed -n 's/^epfault: .* calls=//p')
   if [[ ${calls:-0} -eq 0 ]]; then
@@ -81,7 +86,7 @@ for source in index scan; do
   done
   echo "faults: query from the $source: $calls allocation fault points"
 done
-mv "$T/index.db.saved" "$site/.epindex/index.db"
+mv "$T/epindex.saved" "$site/.epindex"
 
 "$EPINDEX" update "$site" >/dev/null || bad=$((bad + 1))
 if ls -a "$site/.epindex" | grep -q tmp; then bad=$((bad + 1)); echo "litter left"; fi
