@@ -854,11 +854,15 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
     const ep_audience *aud =
         cat->aud && cat->aud->kind != EP_AUD_OWNER ? cat->aud : NULL;
     /* reuse judges by the files' stamps before reading; without it the
-     * reads themselves stamp the files (stamp_from_reads) */
+     * reads themselves stamp the files (stamp_from_reads). Only a writer
+     * keeps stamps: a reader's scan (no audience) takes none. */
+    bool stamping = cat->aud != NULL;
     if (reuse)
       ep_stamp_item(dirfd, item, true, aud, &stamp);
-    else
+    else if (stamping)
       stamp_dir(dirfd, item, aud, &stamp);
+    else
+      stamp = EP_STAMP_NONE;
     size_t di = cat->ndists;
     ep_dist *d = ep_catalog_add_dist(cat);
     if (!d || !(d->metadir = ep_arena_strndup(&cat->arena, item->metadir,
@@ -878,7 +882,7 @@ int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
                   *pchk = aud ? &chk : NULL;
     dist_read r;
     read_dist(dirfd, item, &ept, &md, pchk, &r);
-    if (!reuse && !stamp_from_reads(&r, aud, &stamp)) {
+    if (stamping && !reuse && !stamp_from_reads(&r, aud, &stamp)) {
       ep_stamp_item(dirfd, item, true, aud, &stamp);
       chk = (ep_read_check){aud, item->link, stamp.denied};
       read_dist(dirfd, item, &ept, &md, pchk, &r);

@@ -174,7 +174,9 @@ void ep_stamp_item(int dirfd, const ep_listed *item, bool files,
 /*
  * Read every listed item of a directory into cat (appending), in order,
  * computing keys; problems are recorded on each distribution. reuse may be
- * NULL. *reread (if not NULL) counts items actually read.
+ * NULL. *reread (if not NULL) counts items actually read. A writer's scan
+ * (cat->aud set) also stamps each distribution; a reader's leaves the
+ * stamps EP_STAMP_NONE, and answers for the moment (see fleeting errors).
  */
 int ep_scan_listed(int dirfd, const ep_listing *listing, ep_catalog *cat,
                    ep_reuse_fn reuse, void *reuse_ctx, size_t *reread);

@@ -14,6 +14,8 @@
  *   EPFAULT_KIND=unlink  unlink, unlinkat (EIO)
  *   EPFAULT_KIND=perm    fchmod, fchown (EIO)
  *   EPFAULT_KIND=read    read (EIO): the reads of metadata files
+ *   EPFAULT_KIND=stat    stat, fstatat by name (EIO; fstat() of a descriptor
+ *                        is not counted)
  *   EPFAULT_AT=N         which call fails (1-based); 0 = none
  * At exit, prints "epfault: KIND calls=C" to stderr so a driver knows how
  * many fault points a run has. Test-only: never linked into the library.
@@ -35,8 +37,9 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 
 static int kind = -1; /* an index into kinds[] */
-static const char *const kinds[] = {"write", "fsync",  "rename", "alloc",
-                                    "open",  "unlink", "perm",   "read"};
+static const char *const kinds[] = {"write", "fsync", "rename",
+                                    "alloc", "open",  "unlink",
+                                    "perm",  "read",  "stat"};
 #define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 static long at, calls;
 static int fail_errno = EIO;
@@ -196,4 +199,16 @@ ssize_t __read_chk(int fd, void *b, size_t n, size_t size);
 ssize_t __read_chk(int fd, void *b, size_t n, size_t size) {
   (void)size; /* the fortified read of -D_FORTIFY_SOURCE builds */
   return read(fd, b, n);
+}
+int stat(const char *path, struct stat *st) {
+  REAL(int, "stat", const char *, struct stat *)
+  if (hit(8))
+    return errno = EIO, -1;
+  return real(path, st);
+}
+int fstatat(int dfd, const char *path, struct stat *st, int flags) {
+  REAL(int, "fstatat", int, const char *, struct stat *, int)
+  if (!(flags & AT_EMPTY_PATH && !*path) && hit(8))
+    return errno = EIO, -1;
+  return real(dfd, path, st, flags);
 }
