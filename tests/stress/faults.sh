@@ -86,8 +86,9 @@ for source in index scan; do
   done
   echo "faults: query from the $source: $calls allocation fault points"
 done
-# a reader's scan takes no stamps: no stat per distribution (fstat() of the
-# files it reads aside), only of the path entry and its .epindex
+# a reader's scan takes no stamps: no stat per distribution, only the path
+# entry's (the shim counts stat() and fstatat() by name, not the fstat() of a
+# file read, nor lstat())
 stats=$(EPFAULT_KIND=stat EPFAULT_AT=0 LD_PRELOAD=$LIB "$EPINDEX" query --json --path "$site" g 2>&1 >/dev/null |
   sed -n 's/^epfault: .* calls=//p')
 if [[ ${stats:-0} -eq 0 || $stats -ge 60 ]]; then
