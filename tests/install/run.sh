@@ -87,6 +87,18 @@ else bad "docs/examples/console_scripts.c"; fi
 if python3 -c 'import sys; sys.exit(open(sys.argv[1]).read() not in open(sys.argv[2]).read())' \
      "$example" "$src/README.md"; then ok; else bad "README does not quote docs/examples/console_scripts.c"; fi
 
+# no RUNPATH element may be empty: the loader takes an empty one for the
+# current directory, so `epindex update` run as root in /tmp would load a
+# libc.so.6 planted there (CMake pads the RUNPATH of what it will rewrite at
+# install with ':'). The build tree's command is checked too: it is what the
+# quick start runs.
+while IFS= read -r f; do
+  rp=$(readelf -d "$f" 2>/dev/null | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]$/\1/p')
+  if [[ -n $rp && ":$rp:" == *::* ]]; then
+    bad "$f: RUNPATH '$rp' has an empty element (the current directory)"
+  else ok; fi
+done < <(printf '%s\n' "$build/epindex"; find "$prefix" -type f \( -name '*.so*' -o -path '*/bin/*' \))
+
 for f in bin/epindex include/epindex.h share/man/man1/epindex.1 \
          share/bash-completion/completions/epindex; do
   if [[ -e $prefix/$f ]]; then ok; else bad "missing $f"; fi
