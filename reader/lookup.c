@@ -221,15 +221,20 @@ static const unsigned char *lk_cached(const ep_lookup_reads *rd, uint64_t off,
  * bytes wanted end, if known (0: not). Then exactly those are read, not
  * whole blocks and a read-ahead: in a first lookup each page of fresh
  * memory read into costs a fault. */
+/* The bytes from off (< size) in the mapping, and how many follow. */
+static const unsigned char *lk_mapped(const ep_lookup *lk, uint64_t off,
+                                      size_t *avail) {
+  *avail = (size_t)(lk->size - off);
+  return (const unsigned char *)lk->rd->map->base + off;
+}
+
 static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
                                     size_t want, uint64_t end, size_t *avail) {
   ep_lookup_reads *rd = lk->rd;
   if (off >= lk->size)
     return NULL;
-  if (rd->map) { /* once mapped, every read is served from the mapping */
-    *avail = (size_t)(lk->size - off);
-    return (const unsigned char *)rd->map->base + off;
-  }
+  if (rd->map) /* once mapped, every read is served from the mapping */
+    return lk_mapped(lk, off, avail);
   bool exact = end > off && end <= lk->size;
   if (exact && want > end - off)
     want = (size_t)(end - off);
@@ -246,12 +251,8 @@ static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
     if (to > lk->size)
       to = lk->size;
   }
-  if (rd->n == LK_EXTENTS || to - from > LK_READ_MAX - rd->read) {
-    if (lk_map_file(lk) != EPINDEX_OK)
-      return NULL;
-    *avail = (size_t)(lk->size - off);
-    return (const unsigned char *)rd->map->base + off;
-  }
+  if (rd->n == LK_EXTENTS || to - from > LK_READ_MAX - rd->read)
+    return lk_map_file(lk) == EPINDEX_OK ? lk_mapped(lk, off, avail) : NULL;
   const lk_extent *e = lk_read(rd, lk->size, from, (size_t)(to - from));
   if (!e)
     return NULL;

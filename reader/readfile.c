@@ -29,14 +29,11 @@ static ep_read_status absent_or_error(int err, int *err_out) {
 }
 
 bool ep_read_error_fleeting(int err) {
+  int same;
+  if (err == 0 || absent_or_error(err, &same) == EP_READ_ABSENT)
+    return false; /* none, or one that importlib suppresses */
   switch (err) {
-  case 0:
-  case ENOENT: /* the errors absent_or_error() suppresses */
-  case EISDIR:
-  case ENOTDIR:
-  case EACCES:
-  case EPERM:
-  case ELOOP: /* and those the tree itself causes, or our refusals */
+  case ELOOP: /* the tree itself causes these, or we refuse */
   case ENAMETOOLONG:
   case ENXIO:
   case ENODEV:

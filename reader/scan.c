@@ -829,10 +829,11 @@ static bool stamp_from_reads(const dist_read *r, const ep_audience *aud,
  * skipped and said so. */
 static int fleeting_failure(ep_catalog *cat, const ep_listed *item,
                             const dist_read *r) {
-  int err = r->ep_st == EP_READ_ERROR && ep_read_error_fleeting(r->ep_err)
-                ? r->ep_err
-            : ep_read_error_fleeting(r->md_err) ? r->md_err
-                                                : 0;
+  int err = 0;
+  if (r->ep_st == EP_READ_ERROR && ep_read_error_fleeting(r->ep_err))
+    err = r->ep_err;
+  else if (ep_read_error_fleeting(r->md_err))
+    err = r->md_err;
   if (err == ENOMEM)
     return EPINDEX_ENOMEM;
   if (!err || !cat->aud)
