@@ -637,11 +637,27 @@ struct epindex_result {
   size_t n, cap;
 };
 
+/* A field's copy: prev's (the previous row's same field) when it has the
+ * same bytes, else a new one in arena. */
+static const char *field_copy(ep_arena *arena, const char *s, size_t n,
+                              const char *prev, uint32_t prev_len) {
+  if (prev && prev_len == n && memcmp(prev, s, n) == 0)
+    return prev;
+  return ep_arena_strndup(arena, s, n);
+}
+
 /* Copy n counted fields into arena (NULL stays NULL), except field path_k:
  * rows of one path entry share one copy of the path, made at the first row
- * and kept in *shared_path. For results and distribution lists alike. */
+ * and kept in *shared_path. A field equal to the same field of the row
+ * before (prev_f/prev_len, NULL for none) shares its copy: the rows of a
+ * group lookup share their group, and those of a distribution its name,
+ * version and metadata directory, so a result of hundreds of rows stays
+ * small enough for malloc to keep between lookups instead of handing it
+ * back to the kernel and faulting it in again. For results and
+ * distribution lists alike. */
 static int copy_fields(ep_arena *arena, const char *const *f, const size_t *len,
                        int n, int path_k, const char **shared_path,
+                       const char *const *prev_f, const uint32_t *prev_len,
                        const char **out_f, uint32_t *out_len) {
   if (!*shared_path &&
       !(*shared_path = ep_arena_strndup(arena, f[path_k], len[path_k])))
@@ -654,8 +670,10 @@ static int copy_fields(ep_arena *arena, const char *const *f, const size_t *len,
     if (len[k] > UINT32_MAX)
       return EPINDEX_ENOMEM;
     out_len[k] = (uint32_t)len[k];
-    out_f[k] =
-        k == path_k ? *shared_path : ep_arena_strndup(arena, f[k], len[k]);
+    out_f[k] = k == path_k
+                   ? *shared_path
+                   : field_copy(arena, f[k], len[k], prev_f ? prev_f[k] : NULL,
+                                prev_len ? prev_len[k] : 0);
     if (!out_f[k])
       return EPINDEX_ENOMEM;
   }
@@ -669,8 +687,10 @@ static int result_add(epindex_result *r, const char *const f[NFIELDS],
   if (ep_grow(&r->rows, &r->cap, r->n, sizeof(*r->rows), 64))
     return EPINDEX_ENOMEM;
   result_row *row = &r->rows[r->n];
+  const result_row *prev = r->n ? row - 1 : NULL;
   int rc = copy_fields(&r->arena, f, len, NFIELDS, EPINDEX_FIELD_PATH,
-                       shared_path, row->f, row->len);
+                       shared_path, prev ? prev->f : NULL,
+                       prev ? prev->len : NULL, row->f, row->len);
   if (rc)
     return rc;
   row->path_index = path_index;
@@ -995,7 +1015,7 @@ static int dists_add(epindex_dists *d, const unsigned char *at,
     dist_row *row = ep_arena_alloc(&d->arena, sizeof(*row));
     const char *path = d->paths[path_index].path;
     if (!row || copy_fields(&d->arena, f, len, DIST_NFIELDS, EPINDEX_DIST_PATH,
-                            &path, row->f, row->len))
+                            &path, NULL, NULL, row->f, row->len))
       return EPINDEX_ENOMEM;
     row->path_index = path_index;
     row->ord = ord;
