@@ -23,9 +23,19 @@
 #define LOOKASIDE_SLOT 256
 #define LOOKASIDE_SLOTS 128
 
+/* What only a handle on index.db needs, allocated apart: the validated file
+ * SQLite reads through fdvfs.c (with its first pages) and the connection's
+ * lookaside slots, 48 KiB in all. A lookup table's handle has none, so a
+ * lookup the table serves allocates a few hundred bytes, which malloc
+ * keeps between lookups instead of giving back and faulting in again. */
+typedef struct ep_index_file {
+  ep_fdsrc src;
+  _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
+} ep_index_file;
+
 struct ep_index {
-  ep_fdsrc src; /* the validated file; SQLite reads it through fdvfs.c */
-  ep_lookup lk; /* or the lookup table (lookup.c): then db is NULL */
+  ep_index_file *file; /* index.db's, or NULL: */
+  ep_lookup lk;        /* the lookup table (lookup.c); then db is NULL */
   sqlite3 *db;
   sqlite3_stmt *by_grp;      /* the rows of one grp: meta, keys, lookups */
   sqlite3_stmt *by_grp_full; /* the same with grp, ord and line (slow paths) */
@@ -34,7 +44,6 @@ struct ep_index {
   ep_audience aud; /* who the file is readable by (docs/security.md) */
   int64_t ndists, nproblems, nentries, nlinks, nbadvalues;
   int64_t egg, egg_infos; /* built as an .egg path entry; EGG-INFO children */
-  _Alignas(16) unsigned char lookaside[LOOKASIDE_SLOT * LOOKASIDE_SLOTS];
 };
 
 /* The columns every statement selects first, in the lookup table's field

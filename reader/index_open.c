@@ -35,8 +35,9 @@ void ep_index_close(ep_index *ix) {
     sqlite3_close_v2(ix->db);
   }
   ep_lookup_close(&ix->lk);
-  if (ix->src.fd >= 0)
-    close(ix->src.fd);
+  if (ix->file && ix->file->src.fd >= 0)
+    close(ix->file->src.fd);
+  free(ix->file);
   free(ix);
 }
 
@@ -195,19 +196,27 @@ static epindex_reason open_error_reason(int err) {
                          : EPINDEX_REASON_UNREADABLE;
 }
 
-/* An empty handle owning fd (closed on failure). */
+/* An empty handle on index.db open on fd (which it owns, closed on
+ * failure too), or (fd < 0) on a lookup table, which needs no
+ * ep_index_file. */
 static ep_index *new_index(int fd) {
-  /* malloc, not calloc: the two buffers (64 KiB) need no zeroing */
   ep_index *ix = malloc(sizeof(*ix));
-  if (!ix) {
+  /* malloc, not calloc: the file's two buffers need no zeroing */
+  ep_index_file *file = fd >= 0 ? malloc(sizeof(*file)) : NULL;
+  if (!ix || (fd >= 0 && !file)) {
     if (fd >= 0)
       close(fd);
+    free(ix);
+    free(file);
     return NULL;
   }
-  ix->src.fd = fd;
-  ix->src.writable = false;
-  ix->src.size = 0;
-  ix->src.head_len = 0;
+  ix->file = file;
+  if (file) {
+    file->src.fd = fd;
+    file->src.writable = false;
+    file->src.size = 0;
+    file->src.head_len = 0;
+  }
   ix->lk = (ep_lookup){0};
   ix->db = NULL;
   ix->by_grp = ix->by_grp_full = ix->all = NULL;
@@ -225,11 +234,11 @@ static int open_checked(int fd, uid_t owner, ep_index **out,
   ep_index *ix = new_index(fd);
   if (!ix)
     return EPINDEX_ENOMEM;
-  *reason = check_file(&ix->src, owner, &ix->aud, detail);
+  *reason = check_file(&ix->file->src, owner, &ix->aud, detail);
   int rc = SQLITE_ERROR;
   if (*reason == EPINDEX_REASON_FRESH &&
-      (rc = ep_sqlite_open_fd(&ix->src, &ix->db)) == SQLITE_OK)
-    harden(ix->db, ix->lookaside);
+      (rc = ep_sqlite_open_fd(&ix->file->src, &ix->db)) == SQLITE_OK)
+    harden(ix->db, ix->file->lookaside);
   if (*reason == EPINDEX_REASON_FRESH && rc != SQLITE_OK &&
       ep_sqlite_load_error())
     ep_buf_appendf(detail, "%s", ep_sqlite_load_error());
