@@ -702,6 +702,28 @@ static void test_update_adds_a_missing_table(void **state) {
   assert_true(stats.unchanged); /* and then it is current */
 }
 
+/* A dist row's stamp text is what printf's %lld would write, and parses
+ * back to the same stamp, at every extreme of the integers it holds. */
+static void test_stamp_text_round_trip(void **state) {
+  (void)state;
+  ep_stamp s = {INT64_MIN,
+                {0, -1, INT64_MAX, 7},
+                {10, 1733529600123456789, -999, 1},
+                {-1, -1, -1, -1},
+                false};
+  char got[EP_STAMP_TEXT_MAX], want[EP_STAMP_TEXT_MAX];
+  ep_stamp_format(&s, got, sizeof(got));
+  snprintf(want, sizeof(want),
+           "%lld 0 -1 %lld 7 10 1733529600123456789 -999 1 -1 -1 -1 -1",
+           (long long)INT64_MIN, (long long)INT64_MAX);
+  assert_string_equal(got, want);
+  ep_stamp back;
+  assert_true(ep_stamp_parse(got, &back));
+  assert_true(ep_stamp_same(&back, &s));
+  ep_stamp_format(&s, got, 6); /* cut short, still a string */
+  assert_string_equal(got, "-9223");
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -720,6 +742,7 @@ int main(void) {
       T(test_keys_decide_precedence),
       T(test_update_adds_a_missing_table),
       T(test_entry_order_directory),
+      cmocka_unit_test(test_stamp_text_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
