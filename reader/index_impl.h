@@ -34,8 +34,8 @@ typedef struct ep_index_file {
 } ep_index_file;
 
 struct ep_index {
-  ep_index_file *file; /* index.db's, or NULL: */
-  ep_lookup lk;        /* the lookup table (lookup.c); then db is NULL */
+  ep_index_file *file; /* index.db's; NULL for a lookup table's handle */
+  ep_lookup lk;        /* or the lookup table (lookup.c): then db is NULL */
   sqlite3 *db;
   sqlite3_stmt *by_grp;      /* the rows of one grp: meta, keys, lookups */
   sqlite3_stmt *by_grp_full; /* the same with grp, ord and line (slow paths) */
