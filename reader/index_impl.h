@@ -17,7 +17,7 @@
 #include "lookup.h"
 #include "sqlapi.h"
 
-/* Lookaside slots for the connection, inside the handle's own allocation:
+/* Lookaside slots for the connection, inside its ep_index_file:
  * the schema and statement objects an open creates come from here instead
  * of a quarter of the open's time going to malloc and free. */
 #define LOOKASIDE_SLOT 256
