@@ -215,12 +215,6 @@ static const unsigned char *lk_cached(const ep_lookup_reads *rd, uint64_t off,
   return NULL;
 }
 
-/* At least want bytes of the table from off (fewer only where the file
- * ends): where they are, and in *avail how many bytes follow off there.
- * NULL if off is not in the file or they cannot be read. end: where the
- * bytes wanted end, if known (0: not). Then exactly those are read, not
- * whole blocks and a read-ahead: in a first lookup each page of fresh
- * memory read into costs a fault. */
 /* The bytes from off (< size) in the mapping, and how many follow. */
 static const unsigned char *lk_mapped(const ep_lookup *lk, uint64_t off,
                                       size_t *avail) {
@@ -228,6 +222,12 @@ static const unsigned char *lk_mapped(const ep_lookup *lk, uint64_t off,
   return (const unsigned char *)lk->rd->map->base + off;
 }
 
+/* At least want bytes of the table from off (fewer only where the file
+ * ends): where they are, and in *avail how many bytes follow off there.
+ * NULL if off is not in the file or they cannot be read. end: where the
+ * bytes wanted end, if known (0: not). Then exactly those are read, not
+ * whole blocks and a read-ahead: in a first lookup each page of fresh
+ * memory read into costs a fault. */
 static const unsigned char *lk_span(const ep_lookup *lk, uint64_t off,
                                     size_t want, uint64_t end, size_t *avail) {
   ep_lookup_reads *rd = lk->rd;
