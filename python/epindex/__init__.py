@@ -750,7 +750,12 @@ def _chain_entries(module, finder, cls_of, paths, h, name, dists):
     listing (NO_SCAN: taken with the handle, kept while its mtime is) has
     no *.dist-info or *.egg-info at all, where importlib's search, which
     matches those names alone, finds nothing (the standard library's
-    directories, '' in most programs). Each entry's distributions are one
+    directories, '' in most programs), nor for an entry that does not
+    exist (the standard library's zip, in most installations), where it
+    finds nothing either: the handle is reused only while stat() still
+    fails there (Handle.unchanged()), and importlib's search would stat,
+    list and try to open it as a zip file in every call of version(),
+    distribution() or files(). Each entry's distributions are one
     list or iterator, chained in C: a generator resumed for every
     distribution cost 0.9 ms of a plugin host's pass over 50,000."""
     import itertools
@@ -765,6 +770,8 @@ def _entry_parts(module, finder, cls_of, paths, h, name, dists):
             if dists is not None:  # the pathlib objects wait (_path)
                 start, stop = dists.span(index)
                 yield dists.objects(cls_of, start, stop, paths[index])
+        elif reason == "absent" and source == "none":
+            continue
         elif source != "scan" or reason == "not-a-dir" or count:
             yield map(module.PathDistribution,
                       finder._search_paths(name, [paths[index]]))

@@ -545,6 +545,45 @@ def test_directories_without_metadata_are_not_searched(venv):
     assert fast[:2] == plain[:2] and fast[2] is False
 
 
+MISSING = """
+import importlib.metadata as md, json, os, shutil, sys
+later = os.path.join(os.path.dirname(SITE), "later")
+sys.path[:0] = [later, SITE]
+searched = []
+class Recording(md.Lookup):  # importlib lists a directory to search it
+    def __init__(self, path):
+        searched.append(path.root)
+        super().__init__(path)
+md.Lookup = Recording
+before = [md.version("alpha"), len(list(md.distributions()))]
+was_searched = later in searched
+shutil.copytree(SITE, later)  # then it appears, with alpha 9.0
+meta = os.path.join(later, "alpha-1.0.dist-info", "METADATA")
+with open(meta, "w") as f:
+    f.write("Name: alpha\\nVersion: 9.0\\n")
+print(json.dumps([before, [md.version("alpha"), len(list(md.distributions()))],
+                  was_searched]))
+"""
+
+
+def test_missing_path_entries_are_not_searched(venv, tmp_path):
+    """Accelerated, importlib's own search is skipped for a path entry that
+    does not exist (most interpreters' standard library zip), which finds
+    nothing there; the entry is watched all the same: a directory created
+    there later in the process is found, as plain finds it."""
+    py = venv_python(venv)
+    results = []
+    for acc in (False, True):
+        site = sites(tmp_path)("site")
+        rc, out, served = run(py, MISSING, site, acc)
+        assert rc == 0
+        results.append(json.loads(out))
+    plain, fast = results
+    assert plain[0][0] == "1.0" and plain[1][0] == "9.0"
+    assert plain[2] is True  # the probe sees importlib's search of it
+    assert fast[:2] == plain[:2] and fast[2] is False
+
+
 REWRITE = """
 import importlib.metadata as md, os
 sys.path.insert(0, SITE)
