@@ -18,7 +18,7 @@
 #define EP_GRP_NAME "\nname\n"
 #define EP_GRP_EGG "\negg"
 
-#define EP_LOOKUP_VERSION 6
+#define EP_LOOKUP_VERSION 7
 /* A directory of at most this many distributions is small: readers' stat
  * check compares each one's stamps too (index_open.c), and its table keeps
  * the \ndist rows' stamps for that; larger ones' tables leave them out. */
@@ -53,6 +53,8 @@ typedef struct ep_lookup {
   size_t nkeys, kdir;    /* the key groups' directory */
   size_t nnames, ndir;   /* the name groups' directory (\nname\n + key) */
   size_t nentries, edir; /* the entry order directory: entries, offset */
+  size_t kbuckets, nbuckets, hash; /* the key and name directories' hash
+                                    * tables: buckets each, offset */
 } ep_lookup;
 /* The rows of one group, read one by one. */
 typedef struct ep_lookup_rows {
@@ -107,7 +109,9 @@ int ep_lookup_group(const ep_lookup *lk, size_t i, const char **grp,
 bool ep_lookup_find(const ep_lookup *lk, const char *grp, size_t glen,
                     ep_lookup_rows *it);
 /* Is there a key group "\nkey\n" + key? Key groups are in a directory of
- * their own, without rows (only their presence is asked). */
+ * their own, without rows (only their presence is asked). This and
+ * ep_lookup_find_name() look names up in their directory's hash table:
+ * a few reads whatever the number of distributions. */
 bool ep_lookup_has_key(const ep_lookup *lk, const char *key, size_t klen);
 /* The rows of name group "\nname\n" + key (the distributions that
  * distribution(name) may find); false if absent. */

@@ -237,6 +237,43 @@ static void test_each_operation_checks_the_file_again(void **state) {
   ep_lookup_close(&lk);
 }
 
+/* Keys and names are found through their directories' hash tables:
+ * each of 1,500 of both, in a few reads, and no name that is not there
+ * (other lengths, a prefix, the empty name). With the key directory's
+ * table emptied in the file, no key is found although the directory
+ * itself is intact, and names still are: the tables are what is read. */
+static void test_names_are_found_by_their_hash(void **state) {
+  fx *f = *state;
+  make_big_site(f, 1500);
+  ep_lookup lk;
+  open_table(f, &lk);
+  assert_true(lk.kbuckets >= 1500 + 1500 / 2 && lk.nbuckets >= lk.kbuckets);
+  char key[16];
+  ep_lookup_rows it;
+  for (int i = 0; i < 1500; i++) {
+    snprintf(key, sizeof(key), "p%04d", i);
+    assert_true(ep_lookup_has_key(&lk, key, 5));
+    assert_true(ep_lookup_find_name(&lk, key, 5, &it));
+    assert_int_equal(it.left, 1);
+  }
+  const char *absent[] = {"p1500", "p000", "p00001", "", "g", "p0001\n"};
+  for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+    assert_false(ep_lookup_has_key(&lk, absent[i], strlen(absent[i])));
+    assert_false(ep_lookup_find_name(&lk, absent[i], strlen(absent[i]), &it));
+  }
+  size_t kbytes = lk.kbuckets * 8, at = lk.hash;
+  ep_lookup_close(&lk);
+  unsigned char *zeros = calloc(1, kbytes);
+  int w = open(f->table, O_WRONLY);
+  assert_true(w >= 0 && pwrite(w, zeros, kbytes, (off_t)at) == (ssize_t)kbytes);
+  close(w);
+  free(zeros);
+  open_table(f, &lk);
+  assert_false(ep_lookup_has_key(&lk, "p0001", 5));
+  assert_true(ep_lookup_find_name(&lk, "p0001", 5, &it));
+  ep_lookup_close(&lk);
+}
+
 /* A table cut short after it was opened (its owner writing it in place)
  * ends a reading with EPINDEX_EIO, not a fault, whether its pages are
  * read or mapped. */
@@ -465,7 +502,7 @@ static void test_fuzzed_tables_stay_in_bounds(void **state) {
   /* the groups' names said to begin at the header's end: far more bytes
    * before the directory than the probe buffer holds */
   char *want = answer(f->site, EPINDEX_POLICY_STAT, "g", NULL, NULL);
-  unsigned char names_at[8] = {80}; /* the header is 80 bytes */
+  unsigned char names_at[8] = {96}; /* the header is 96 bytes */
   fd = open(f->table, O_WRONLY);
   assert_true(fd >= 0 && pwrite(fd, names_at, 8, dirs) == 8);
   close(fd);
@@ -731,6 +768,7 @@ int main(void) {
       T(test_a_table_larger_than_its_write_buffer),
       T(test_a_table_reads_only_the_file_it_opened),
       T(test_each_operation_checks_the_file_again),
+      T(test_names_are_found_by_their_hash),
       T(test_a_table_cut_short_after_open),
       T(test_a_table_read_in_pages_and_mapped_alike),
       T(test_verify_reads_index_db_and_stat_the_table),
