@@ -515,16 +515,21 @@ def test_a_broken_epindex_leaves_importlib_metadata_working(venv):
     assert "epindex: not accelerating" in res.stderr
 
 
-LISTED = """
-import importlib.metadata as md, json, sys, sysconfig
-listed = []
+# The directories importlib.metadata's own search lists, in `searched`.
+RECORD_SEARCHES = """
+import importlib.metadata as md
+searched = []
 class Recording(md.Lookup):  # importlib lists a directory to search it
     def __init__(self, path):
-        listed.append(path.root)
+        searched.append(path.root)
         super().__init__(path)
 md.Lookup = Recording
+"""
+
+LISTED = RECORD_SEARCHES + """
+import json, sys, sysconfig
 print(json.dumps([md.version("pip"), len(list(md.distributions())),
-                  sysconfig.get_paths()["stdlib"] in listed]))
+                  sysconfig.get_paths()["stdlib"] in searched]))
 """
 
 
@@ -545,16 +550,10 @@ def test_directories_without_metadata_are_not_searched(venv):
     assert fast[:2] == plain[:2] and fast[2] is False
 
 
-MISSING = """
-import importlib.metadata as md, json, os, shutil, sys
+MISSING = RECORD_SEARCHES + """
+import json, os, shutil, sys
 later = os.path.join(os.path.dirname(SITE), "later")
 sys.path[:0] = [later, SITE]
-searched = []
-class Recording(md.Lookup):  # importlib lists a directory to search it
-    def __init__(self, path):
-        searched.append(path.root)
-        super().__init__(path)
-md.Lookup = Recording
 before = [md.version("alpha"), len(list(md.distributions()))]
 was_searched = later in searched
 shutil.copytree(SITE, later)  # then it appears, with alpha 9.0
