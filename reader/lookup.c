@@ -66,8 +66,8 @@ static uint64_t name_hash(uint64_t h, const char *s, size_t n) {
 #define NAME_HASH_SEED 0xcbf29ce484222325u
 
 /* The buckets of a directory of n names' hash table: a power of two, at
- * least one and a half times n (a probe reads LK_BUCKET_RUN of them), 0
- * for no names. */
+ * least LK_BUCKET_RUN (a probe reads that many) and more than one and a
+ * half times n; 0 for no names. */
 static uint64_t buckets_for(uint64_t n) {
   uint64_t b = LK_BUCKET_RUN;
   while (n && b < n + n / 2 + 1)
