@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,12 @@ static const char usage_text[] =
     "      --lock-timeout S  wait at most S seconds (default 60) for another\n"
     "                     update of the same directory, then fail (exit 3)\n"
     "  query [GROUP]      print entry points of GROUP (all groups if omitted)\n"
-    "                     in importlib.metadata's order and precedence\n"
+    "                     in importlib.metadata's order and precedence, a\n"
+    "                     line each: GROUP<tab>NAME = VALUE<tab>(DIST "
+    "VERSION);\n"
+    "                     control characters and backslashes in them (and in\n"
+    "                     file names, in every message) are written as\n"
+    "                     escapes: \\t \\n \\r \\\\ \\xHH \\u00HH\n"
     "      --path DIR     a search-path entry; repeat in sys.path order\n"
     "      --python PY    use PY's sys.path (default: python3's, if no "
     "--path)\n"
@@ -339,7 +345,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
 /* A JSON string (RFC 8259). Text that is not UTF-8 can only be in file
  * names (path, metadir: entry point files and METADATA are UTF-8 or
  * skipped); each such byte is written as U+FFFD, so that strict parsers
- * accept the output. The text output prints the bytes as they are. */
+ * accept the output. The text output writes them as they are
+ * (put_text). */
 static void json_string(const char *s, size_t n) {
   if (!s) {
     fputs("null", stdout);
@@ -368,6 +375,55 @@ static void json_string(const char *s, size_t n) {
   putchar('"');
 }
 
+/* ---- text output -----------------------------------------------------------
+ */
+
+/* Names, values and file names come from files other users may write, and
+ * the text output and messages go to terminals and logs, root's included:
+ * a control character among them could move the cursor, retitle a window
+ * or forge a line of output. So each one is written as an escape (\t \n
+ * \r; \xHH for the other C0 controls and DEL; \u00HH for a C1 control,
+ * U+0080-U+009F), and so is a backslash (\\), which keeps the escapes
+ * unambiguous. Other bytes, those of file names that are not UTF-8
+ * included, are written as they are. */
+static void put_text(FILE *f, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    unsigned char next = i + 1 < n ? (unsigned char)s[i + 1] : 0;
+    if (c == '\\')
+      fputs("\\\\", f);
+    else if (c == '\t')
+      fputs("\\t", f);
+    else if (c == '\n')
+      fputs("\\n", f);
+    else if (c == '\r')
+      fputs("\\r", f);
+    else if (c < 0x20 || c == 0x7F)
+      fprintf(f, "\\x%02x", c);
+    else if (c == 0xC2 && next >= 0x80 && next <= 0x9F)
+      fprintf(f, "\\u%04x", next), i++; /* U+0080-U+009F in UTF-8 */
+    else
+      putc(c, f);
+  }
+}
+
+/* fprintf() of a format whose only conversions are %s, each argument
+ * written by put_text(). */
+static void put_line(FILE *f, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  for (const char *p = fmt; *p; p++) {
+    if (p[0] == '%' && p[1] == 's') {
+      const char *arg = va_arg(ap, const char *);
+      put_text(f, arg, strlen(arg));
+      p++;
+    } else {
+      putc(*p, f);
+    }
+  }
+  va_end(ap);
+}
+
 /* ---- commands --------------------------------------------------------------
  */
 
@@ -385,23 +441,26 @@ static int update_one(const char *dir, unsigned flags) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = epindex_update_dir(dir, flags, &st, err, sizeof(err));
   if (rc == EPINDEX_ENOTSITE) {
-    printf("%s\n", err); /* "DIR: skipped: why" */
+    put_line(stdout, "%s\n", err); /* "DIR: skipped: why" */
     return 0;
   }
   if (rc) {
-    fprintf(stderr, "epindex: %s\n", err);
+    put_line(stderr, "epindex: %s\n", err);
     return EXIT_FAIL;
   }
+  put_line(stdout, "%s: ", dir);
   if (st.unchanged)
-    printf("%s: unchanged (%.1f ms)\n", dir, ms_since(&t0));
+    printf("unchanged (%.1f ms)\n", ms_since(&t0));
   else
-    printf("%s: %zu dists, %zu entry points, %zu read, %.1f ms\n", dir,
-           st.dists, st.entries, st.reread, ms_since(&t0));
-  if (!st.unchanged && st.restricted)
-    printf("%s: readable by this user only: %zu distribution%s hold%s files "
+    printf("%zu dists, %zu entry points, %zu read, %.1f ms\n", st.dists,
+           st.entries, st.reread, ms_since(&t0));
+  if (!st.unchanged && st.restricted) {
+    put_line(stdout, "%s: ", dir);
+    printf("readable by this user only: %zu distribution%s hold%s files "
            "not every user who may list the directory may read\n",
-           dir, st.restricted, st.restricted == 1 ? "" : "s",
+           st.restricted, st.restricted == 1 ? "" : "s",
            st.restricted == 1 ? "s" : "");
+  }
   return 0;
 }
 
@@ -434,7 +493,7 @@ static int cmd_update(const options *o) {
     for (size_t i = 0; i < pi.n; i++) {
       const char *why = skip_reason(pi.paths[i]);
       if (why)
-        printf("%s: skipped: %s\n", pi.paths[i], why);
+        put_line(stdout, "%s: skipped: %s\n", pi.paths[i], why);
       else if (update_one(pi.paths[i],
                           flags | EPINDEX_UPDATE_SITE_ONLY |
                               (o->include_stdlib ? EPINDEX_UPDATE_STDLIB : 0)))
@@ -453,9 +512,9 @@ static int cmd_update(const options *o) {
 static void explain(const epindex *ix) {
   for (size_t i = 0; i < epindex_path_count(ix); i++) {
     epindex_source s = epindex_path_source(ix, i);
-    fprintf(stderr, "epindex: %s: %s (%s)\n", epindex_path_entry(ix, i),
-            epindex_source_name(s),
-            epindex_reason_text(epindex_path_reason(ix, i)));
+    put_line(stderr, "epindex: %s: %s (%s)\n", epindex_path_entry(ix, i),
+             epindex_source_name(s),
+             epindex_reason_text(epindex_path_reason(ix, i)));
   }
 }
 
@@ -476,15 +535,26 @@ static void print_json(const epindex_result *r) {
   puts("]");
 }
 
+/* A field of a result (counted: NULs included), "?" for none. */
+static void put_field(const epindex_result *r, size_t i, epindex_field f) {
+  size_t len;
+  const char *v = epindex_result_get(r, i, f, &len);
+  put_text(stdout, v ? v : "?", v ? len : 1);
+}
+
+/* "GROUP<tab>NAME = VALUE<tab>(DIST VERSION)", a line each. */
 static void print_text(const epindex_result *r) {
   for (size_t i = 0; i < epindex_result_count(r); i++) {
-    const char *dist = epindex_result_get(r, i, EPINDEX_FIELD_DIST, NULL);
-    const char *ver = epindex_result_get(r, i, EPINDEX_FIELD_VERSION, NULL);
-    printf("%s\t%s = %s\t(%s %s)\n",
-           epindex_result_get(r, i, EPINDEX_FIELD_GROUP, NULL),
-           epindex_result_get(r, i, EPINDEX_FIELD_NAME, NULL),
-           epindex_result_get(r, i, EPINDEX_FIELD_VALUE, NULL),
-           dist ? dist : "?", ver ? ver : "?");
+    put_field(r, i, EPINDEX_FIELD_GROUP);
+    putchar('\t');
+    put_field(r, i, EPINDEX_FIELD_NAME);
+    fputs(" = ", stdout);
+    put_field(r, i, EPINDEX_FIELD_VALUE);
+    fputs("\t(", stdout);
+    put_field(r, i, EPINDEX_FIELD_DIST);
+    putchar(' ');
+    put_field(r, i, EPINDEX_FIELD_VERSION);
+    puts(")");
   }
 }
 
@@ -520,7 +590,7 @@ static int cmd_query(options *o) {
     if (o->explain)
       explain(ix);
     for (size_t i = 0; i < epindex_diag_count(ix); i++)
-      fprintf(stderr, "epindex: warning: %s\n", epindex_diag_message(ix, i));
+      put_line(stderr, "epindex: warning: %s\n", epindex_diag_message(ix, i));
     if (o->json)
       print_json(res);
     else
@@ -543,13 +613,13 @@ static int cmd_verify_status(const options *o, int show_meta) {
     epindex_dirinfo *d = NULL;
     int rc = epindex_inspect(o->args[i], o->policy, &d);
     if (rc) {
-      fprintf(stderr, "epindex: %s: %s\n", o->args[i], epindex_strerror(rc));
+      put_line(stderr, "epindex: %s: %s\n", o->args[i], epindex_strerror(rc));
       return EXIT_FAIL;
     }
     epindex_reason r = epindex_dirinfo_reason(d);
     const char *detail = epindex_dirinfo_detail(d);
     if (r == EPINDEX_REASON_ABSENT || r == EPINDEX_REASON_NOT_DIR) {
-      fprintf(stderr, "epindex: %s: %s\n", o->args[i], epindex_reason_text(r));
+      put_line(stderr, "epindex: %s: %s\n", o->args[i], epindex_reason_text(r));
       epindex_dirinfo_free(d);
       status = EXIT_FAIL;
       continue;
@@ -557,17 +627,18 @@ static int cmd_verify_status(const options *o, int show_meta) {
     /* "fresh", "stale: delta-1.0.dist-info changed", "missing (no index)":
      * the reason's sentence only where its name alone says too little */
     if (*detail)
-      printf("%s: %s: %s\n", o->args[i], epindex_reason_name(r), detail);
+      put_line(stdout, "%s: %s: %s\n", o->args[i], epindex_reason_name(r),
+               detail);
     else if (epindex_reason_is_served(r))
-      printf("%s: %s\n", o->args[i], epindex_reason_name(r));
+      put_line(stdout, "%s: %s\n", o->args[i], epindex_reason_name(r));
     else
-      printf("%s: %s (%s)\n", o->args[i], epindex_reason_name(r),
-             epindex_reason_text(r));
+      put_line(stdout, "%s: %s (%s)\n", o->args[i], epindex_reason_name(r),
+               epindex_reason_text(r));
     if (show_meta) {
       printf("  policy: %s\n", epindex_policy_name(o->policy));
       for (size_t k = 0; k < epindex_dirinfo_count(d); k++)
-        printf("  %s: %s\n", epindex_dirinfo_key(d, k),
-               epindex_dirinfo_value(d, k));
+        put_line(stdout, "  %s: %s\n", epindex_dirinfo_key(d, k),
+                 epindex_dirinfo_value(d, k));
     }
     if (!epindex_reason_is_served(r) && status == 0)
       status = EXIT_STALE;

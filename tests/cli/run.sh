@@ -145,6 +145,32 @@ mkdir -p "$T/esc/e-1.0.dist-info"
 printf '[g]\nq"\\\\ = caf\xc3\xa9\x01\n' >"$T/esc/e-1.0.dist-info/entry_points.txt"
 check json-escape 0 '"name": "q\\"\\\\\\\\", "value": "café\\u0001"' '^$' -- "$EPINDEX" query --json --path "$T/esc" g
 
+# text output and messages: what others wrote reaches the terminal with its
+# control characters escaped (C0, DEL, C1, and the backslash), one line each
+ht=$T/hostile
+evil=$'e\e[31m\n-1.0.dist-info'
+mkdir -p "$ht/h-1.0.dist-info" "$ht/$evil"
+printf 'Name: h\033]0;pwned\007\nVersion: 1\302\233\n' >"$ht/h-1.0.dist-info/METADATA"
+printf '[g]\nn\000ul = m:f\\x\n' >"$ht/h-1.0.dist-info/entry_points.txt"
+printf '[g]\nno equals\n' >"$ht/$evil/entry_points.txt"
+# same NAME FILE EXPECTED: the file holds exactly EXPECTED and a newline
+same() {
+  if [[ $(cat "$2"; echo .) == "$3"$'\n.' ]]; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL: $1: got $(od -c "$2" | head -5)"
+  fi
+}
+"$EPINDEX" query --path "$ht" g >"$T/hout" 2>"$T/herr"
+same text-escaped "$T/hout" 'g	n\x00ul = m:f\\x	(h\x1b]0;pwned\x07 1\u009b)'
+same warning-escaped "$T/herr" "epindex: warning: $ht/e\\x1b[31m\\n-1.0.dist-info: skipped: entry_points.txt: line 2 has no '='"
+"$EPINDEX" update "$ht" >/dev/null
+mkdir "$ht/"$'x\e[1m-1.0.dist-info'
+check verify-escaped 1 'stale: .*x\\x1b\[1m-1\.0\.dist-info' '^$' -- "$EPINDEX" verify "$ht"
+cp "$T/out" "$T/vout"
+check verify-no-raw-escape 1 '^$' '^$' -- grep $'\e' "$T/vout"
+
 # --python: the interpreter's sys.path
 py=$(command -v python3)
 check query-python 0 '^\[' '^$' -- "$EPINDEX" query --json --python "$py" console_scripts
