@@ -247,15 +247,15 @@ class Distribution:
 
     @property
     def name(self):
-        if self._name is None and self._dists is not None:
-            return self._importlib().name
-        return self._name
+        if self._name is None:
+            return self._importlib().name if self._dists is not None else None
+        return self._name if _rendered_alike(self._name) else self._importlib().name
 
     @property
     def version(self):
-        if self._version is None and self._dists is not None:
-            return self._importlib().version
-        return self._version
+        if self._version is None:
+            return self._importlib().version if self._dists is not None else None
+        return self._version if _rendered_alike(self._version) else self._importlib().version
 
     @property
     def entry_points(self):
@@ -293,6 +293,16 @@ class Distribution:
     def __repr__(self):
         return "<epindex.Distribution %s %s at %s>" % (
             self._name, self._version, _os.path.join(self._path_entry, self._metadir))
+
+
+def _rendered_alike(value):
+    """Is a Name or Version the index holds what every importlib.metadata
+    makes of its header? Not when the header spans lines: 3.15 and the
+    backport 8.6+ re-indent such a value only where a continuation starts
+    with eight spaces, older versions always (docs/conformance.md), and
+    the index holds the older rendering. Then, and where the index holds
+    none, the value is importlib's own, read from the metadata file."""
+    return value is not None and "\n" not in value
 
 
 def _ep(name, value, group, dist, _new=object.__new__,
@@ -656,7 +666,7 @@ def _make_indexed_class(module, base):
     def from_index(k, importlibs):
         def get(self):
             value = self._epindex_field(k)
-            return value if value is not None else importlibs.fget(self)
+            return value if _rendered_alike(value) else importlibs.fget(self)
         get.__name__ = importlibs.fget.__name__
         return property(get, doc=importlibs.__doc__)
 

@@ -259,3 +259,64 @@ def test_distribution_prefers_one_with_metadata_from_314(venv, backport, tmp_pat
         assert first[:3] == [None, None, "1.0"], first
         assert preferred[:3] == oracle[:3] == ["2.0", "2.0", "1.0"], (preferred, oracle)
         assert preferred[3] is None and oracle[3] == "MetadataNotFound", (preferred, oracle)
+
+
+FOLDED = r"""
+import json, sys
+site, which = sys.argv[1], sys.argv[2]
+sys.path.insert(0, site)
+import importlib, epindex
+md = importlib.import_module(which)
+def seen():
+    by_name = sorted((d.name, d.version, d._normalized_name)
+                     for d in md.distributions())
+    eps = sorted((e.name, e.dist.name, e.dist.version)
+                 for e in md.entry_points(group="g"))
+    return [by_name, eps, md.version("foo"), md.distribution("baz").name]
+plain = seen()
+epindex.accelerate()
+accelerated = seen()
+own = std = None
+if which == "importlib.metadata":  # epindex's own API: its interpreter's,
+    # made to render as 3.15's does (the backport's Message)
+    import importlib.metadata._adapters as ours, importlib_metadata._adapters as new
+    ours.Message._repair_headers = new.Message._repair_headers
+    epindex.restore()
+    own = sorted((d.name, d.version) for d in epindex.distributions(path=[site]))
+    own += [epindex.version("foo", path=[site])]
+    # (the backport, once imported, answers the stdlib's discovery itself)
+    std = sorted((d.name, d.version) for d in md.distributions(path=[site]))
+    std += [md.version("foo")]
+print(json.dumps([plain, accelerated, own, std]))
+"""
+
+
+@pytest.mark.parametrize("which", ["importlib.metadata", "importlib_metadata"])
+def test_folded_name_and_version_are_importlibs_own(venv, backport, tmp_path, which):
+    """A Name or Version header that spans lines is rendered differently by
+    3.15 and the backport 8.6+ (re-indented only where a continuation starts
+    with eight spaces) than by 3.11-3.14 (always), and the index holds the
+    older rendering: accelerated, such a value is importlib's own, whichever
+    importlib.metadata asks; epindex's own API gives its interpreter's."""
+    site = str(tmp_path / "site")
+    envgen.dist(site, "foo-1.0.dist-info", eps="[g]\nx = m:f\n",
+                metadata="Metadata-Version: 2.1\nName: foo\n bar\nVersion: 1.0\n  .1\n\n")
+    envgen.dist(site, "baz-1.0.dist-info", eps="[g]\ny = m:f\n",
+                metadata="Metadata-Version: 2.1\nName: baz\n\tqux\nVersion: 2.0\n\n")
+    envgen.dist(site, "-3.0.dist-info", eps="[g]\nz = m:f\n",  # named by METADATA
+                metadata="Metadata-Version: 2.1\nName: stem\n less\nVersion: 3.0\n\n")
+    subprocess.run([EPINDEX, "update", site], check=True, capture_output=True)
+    env = dict(os.environ, PYTHONPATH=backport, EPINDEX_ACCELERATE="0")
+    res = subprocess.run([venv_python(venv), "-c", FOLDED, site, which],
+                         capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    plain, accelerated, own, std = json.loads(res.stdout)
+    assert accelerated == plain
+    assert own == std
+    if own:
+        assert ["foo\n bar", "1.0\n  .1"] in own, own
+    names = {n for n, _, _ in plain[0]}
+    if which == "importlib_metadata":  # the rule of 3.15: they do differ
+        assert {"foo\n bar", "baz\n\tqux", "stem\n less"} <= names, names
+    else:
+        assert {"       foo\nbar", "        baz\n\tqux"} <= names, names
