@@ -103,19 +103,6 @@ class EntryPoint:
         object.__setattr__(self, "_dist", None)
         object.__setattr__(self, "_where", None)
 
-    @classmethod
-    def _from_row(cls, row, paths, _new=object.__new__, _set=object.__setattr__):
-        # not through __init__: a first lookup builds every entry point it
-        # returns, and the extra call was a sixth of its time
-        group, name, value, dname, dversion, index, metadir = row
-        ep = _new(cls)
-        _set(ep, "name", name)
-        _set(ep, "value", value)
-        _set(ep, "group", group)
-        _set(ep, "_dist", None)
-        _set(ep, "_where", (paths[index], metadir, dname, dversion))
-        return ep
-
     @property
     def dist(self):
         """The distribution it comes from (created on first access)."""
@@ -455,6 +442,15 @@ def _lookup(h, group, name):
         return []
 
 
+def _entry_points(h, group, name, paths):
+    # EntryPoint objects made in C: object.__new__(EntryPoint), its slots
+    # set, _where (path entry, metadir, dist, version) for its dist
+    try:
+        return h.entry_points(EntryPoint, group, name, paths)
+    except UnicodeEncodeError:
+        return []
+
+
 def _dists(h, results, name):
     """The Dists of a search path for a name (None: all), reused with the
     handle; None for a name no distribution can have."""
@@ -506,7 +502,7 @@ def entry_points(group=None, name=None, path=None, policy=None, **select):
     eps = results.get((group, name))
     if eps is None:  # immutable: reused while the handle is
         eps = results[(group, name)] = EntryPoints(
-            EntryPoint._from_row(r, paths) for r in _lookup(h, group, name))
+            _entry_points(h, group, name, paths))
     return eps.select(**select) if select else eps
 
 
@@ -681,7 +677,8 @@ def _make_indexed_class(module, base):
 
         if in_c:  # no Python frame: a plugin host asks every distribution
             entry_points = property(_epindex.entry_points_getter(
-                ep_cls, make_eps, base.entry_points.fget),
+                ep_cls, make_eps, base.entry_points.fget,
+                _plain_sequence(make_eps)),
                 doc=base.entry_points.__doc__)
         else:
             @property
@@ -697,6 +694,17 @@ def _make_indexed_class(module, base):
     PathDistribution.__module__ = base.__module__
     PathDistribution.__qualname__ = base.__qualname__
     return PathDistribution
+
+
+def _plain_sequence(cls):
+    """Is EntryPoints a list or tuple subclass with no __new__ or __init__
+    of its own (3.11's DeprecatedList, 3.12+'s tuple)? Then the binding
+    makes one as calling it would, without the call: every distribution of
+    a plugin host's pass makes one."""
+    for base in (list, tuple):
+        if isinstance(cls, type) and issubclass(cls, base):
+            return cls.__new__ is base.__new__ and cls.__init__ is base.__init__
+    return False
 
 
 def _fills_dict(module):

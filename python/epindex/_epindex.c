@@ -4,6 +4,9 @@
  *   open(paths, policy) -> Handle     paths: a sequence of str/bytes/PathLike
  *   Handle.lookup(group, name) -> list of (group, name, value, dist, version,
  *                                 path index, metadir) tuples
+ *   Handle.entry_points(cls, group, name, paths) -> list of
+ *                                 epindex.EntryPoint objects (cls) of
+ *                                 lookup()'s rows, _where from paths
  *   Handle.distributions(name) -> Dists, a sequence (len) of distributions
  *   Dists.row(i) -> (metadir, name, version, key, path index, flags,
  *                                 entry count)
@@ -18,8 +21,11 @@
  *                                 to its row
  *   bind_row(cls, root, fields) -> object.__new__(cls) holding a lookup
  *                                 row's (metadir, name, version, key)
- *   entry_points_getter(cls, make, fallback) -> the C getter of the
- *                                 accelerated entry_points property
+ *   entry_points_getter(cls, make, fallback, direct=False) -> the C
+ *                                 getter of the accelerated entry_points
+ *                                 property (direct: make is a list or tuple
+ *                                 subclass with no __new__/__init__ of its
+ *                                 own, filled without calling it)
  *   Dists.entry_points(i) -> list of (group, name, value) (() for none),
  *                                 or None when the index does not know them
  *   Handle.unchanged() -> bool: would open() answer the same now
@@ -106,6 +112,115 @@ static PyObject *handle_lookup(Handle *h, PyObject *args) {
   return rows;
 }
 
+static PyObject *result_text(const epindex_result *r, size_t k,
+                             epindex_field f) {
+  size_t len;
+  const char *s = epindex_result_get(r, k, f, &len);
+  return text(s, len);
+}
+
+/* Does row i come from the same distribution as row j (its path entry and
+ * metadata directory)? Then it shares its _where tuple. */
+static int same_dist(const epindex_result *r, size_t i, size_t j) {
+  size_t a, b;
+  const char *ma = epindex_result_get(r, i, EPINDEX_FIELD_METADIR, &a);
+  const char *mb = epindex_result_get(r, j, EPINDEX_FIELD_METADIR, &b);
+  return epindex_result_path_index(r, i) == epindex_result_path_index(r, j) &&
+         a == b && memcmp(ma, mb, a) == 0;
+}
+
+/* (path entry, metadir, dist, version) of row i: where its EntryPoint's
+ * dist is made from, on first access. */
+static PyObject *where_of(const epindex_result *r, size_t i, PyObject *paths) {
+  size_t pi = epindex_result_path_index(r, i);
+  if (pi >= (size_t)PyList_GET_SIZE(paths))
+    return PyErr_Format(PyExc_ValueError, "path index %zu out of range", pi);
+  return Py_BuildValue("(ONNN)", PyList_GET_ITEM(paths, (Py_ssize_t)pi),
+                       result_text(r, i, EPINDEX_FIELD_METADIR),
+                       result_text(r, i, EPINDEX_FIELD_DIST),
+                       result_text(r, i, EPINDEX_FIELD_VERSION));
+}
+
+/* One epindex.EntryPoint (cls: its slots name, value, group, _dist,
+ * _where), as epindex/__init__.py would make it: object.__new__(cls), the
+ * slots set as object.__setattr__ sets them (its own refuses). */
+static PyObject *slotted_entry(PyTypeObject *cls, PyObject *const keys[5],
+                               PyObject *v[5]) {
+  PyObject *ep = cls->tp_alloc(cls, 0);
+  int rc = ep ? 0 : -1;
+  for (int f = 0; f < 5; f++) {
+    if (rc == 0)
+      rc = v[f] ? PyObject_GenericSetAttr(ep, keys[f], v[f]) : -1;
+    Py_XDECREF(v[f]);
+  }
+  if (rc < 0)
+    Py_CLEAR(ep);
+  return ep;
+}
+
+/* Handle.entry_points(cls, group, name, paths): lookup()'s rows made
+ * into cls objects in C. The first entry_points() call of a process
+ * builds every entry point it returns, and rows, a Python loop and five
+ * setattr calls each were a third of its time. The entry points of one
+ * distribution share their _where tuple and strings; with a group, all
+ * share the caller's str. */
+static PyObject *handle_entry_points(Handle *h, PyObject *args) {
+  PyTypeObject *cls;
+  PyObject *group_obj, *name_obj, *paths;
+  if (!PyArg_ParseTuple(args, "O!OOO!:entry_points", &PyType_Type, &cls,
+                        &group_obj, &name_obj, &PyList_Type, &paths))
+    return NULL;
+  const char *group = NULL, *name = NULL;
+  Py_ssize_t glen = 0, nlen = 0; /* counted: a str may hold a NUL */
+  if (group_obj != Py_None &&
+      !(group = PyUnicode_AsUTF8AndSize(group_obj, &glen)))
+    return NULL;
+  if (name_obj != Py_None && !(name = PyUnicode_AsUTF8AndSize(name_obj, &nlen)))
+    return NULL;
+  static const char *const names[5] = {"name", "value", "group", "_dist",
+                                       "_where"};
+  PyObject *keys[5];
+  for (int k = 0; k < 5; k++)
+    if (!(keys[k] = PyUnicode_InternFromString(names[k]))) {
+      while (k--)
+        Py_DECREF(keys[k]);
+      return NULL;
+    }
+  epindex_result *r = NULL;
+  PyThreadState *ts = PyEval_SaveThread();
+  int rc = epindex_lookup_n(h->ix, group, (size_t)glen, name, (size_t)nlen, &r);
+  PyEval_RestoreThread(ts);
+  if (rc) {
+    for (int k = 0; k < 5; k++)
+      Py_DECREF(keys[k]);
+    return error_from(rc);
+  }
+  size_t n = epindex_result_count(r);
+  PyObject *eps = PyList_New((Py_ssize_t)n), *where = NULL;
+  for (size_t i = 0; eps && i < n; i++) {
+    if (!where || !same_dist(r, i, i - 1)) {
+      Py_XDECREF(where);
+      where = where_of(r, i, paths);
+    }
+    PyObject *v[5] = {result_text(r, i, EPINDEX_FIELD_NAME),
+                      result_text(r, i, EPINDEX_FIELD_VALUE),
+                      group ? Py_NewRef(group_obj)
+                            : result_text(r, i, EPINDEX_FIELD_GROUP),
+                      Py_NewRef(Py_None), Py_XNewRef(where)};
+    PyObject *ep = slotted_entry(cls, keys, v);
+    if (!ep) {
+      Py_CLEAR(eps);
+      break;
+    }
+    PyList_SET_ITEM(eps, (Py_ssize_t)i, ep);
+  }
+  Py_XDECREF(where);
+  epindex_result_free(r);
+  for (int k = 0; k < 5; k++)
+    Py_DECREF(keys[k]);
+  return eps;
+}
+
 /* ---- distributions ------------------------------------------------------ */
 
 #define GROUP_CACHE 8
@@ -184,13 +299,6 @@ static int fetch_entries(Dists *o, Py_ssize_t i, epindex_result **r) {
 }
 
 /* Field f of result row k as str. */
-static PyObject *result_text(const epindex_result *r, size_t k,
-                             epindex_field f) {
-  size_t len;
-  const char *s = epindex_result_get(r, k, f, &len);
-  return text(s, len);
-}
-
 /* The entry points of row i as (group, name, value) tuples; () for none,
  * None when the index does not hold them. */
 static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
@@ -336,12 +444,31 @@ static PyObject *indexed_entry_point_objects(IndexedDist *o, PyObject *cls) {
            : Py_NewRef(Py_None);
 }
 
+/* type(items), items a list or (), for type a list or tuple subclass that
+ * adds no __new__ or __init__ (EntryPoints of 3.11-3.13: the caller checks):
+ * what the call would make, made without it. */
+static PyObject *sequence_of(PyTypeObject *type, PyObject *items) {
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+  if (PyType_IsSubtype(type, &PyTuple_Type)) {
+    PyObject *t = type->tp_alloc(type, n); /* as tuple.__new__ fills one */
+    for (Py_ssize_t i = 0; t && i < n; i++)
+      PyTuple_SET_ITEM(t, i, Py_NewRef(PySequence_Fast_GET_ITEM(items, i)));
+    return t;
+  }
+  PyObject *l = type->tp_alloc(type, 0);
+  if (l && n && PyList_SetSlice(l, 0, 0, items) < 0)
+    Py_CLEAR(l);
+  return l;
+}
+
 /* The getter of accelerate()'s PathDistribution.entry_points, state a
- * tuple (cls, make, fallback): make(list of cls EntryPoint objects bound
- * to dist), or fallback(dist) when the index does not hold them. A C
- * function rather than a Python one: a plugin host asks every distribution
- * of the path, in every process, and a Python frame each was a tenth of
- * that (bench/results/latest.md, pluggy's pattern). */
+ * tuple (cls, make, fallback, direct): make(list of cls EntryPoint objects
+ * bound to dist), or fallback(dist) when the index does not hold them;
+ * direct: make is a plain list or tuple subclass, filled by sequence_of().
+ * A C function rather than a Python one: a plugin host asks every
+ * distribution of the path, in every process, and a Python frame each was
+ * a tenth of that (bench/results/latest.md, pluggy's pattern); calling the
+ * class, another tenth. */
 static PyObject *entry_points_get(PyObject *state, PyObject *dist) {
   if (!PyObject_TypeCheck(dist, &IndexedDistType))
     return PyErr_Format(PyExc_TypeError, "an IndexedDist is required");
@@ -349,8 +476,13 @@ static PyObject *entry_points_get(PyObject *state, PyObject *dist) {
   PyObject *eps = indexed_entry_point_objects((IndexedDist *)dist, cls);
   if (!eps)
     return NULL;
-  PyObject *f = PyTuple_GET_ITEM(state, eps == Py_None ? 2 : 1);
-  PyObject *r = PyObject_CallOneArg(f, eps == Py_None ? dist : eps);
+  PyObject *make = PyTuple_GET_ITEM(state, 1), *r;
+  if (eps == Py_None)
+    r = PyObject_CallOneArg(PyTuple_GET_ITEM(state, 2), dist);
+  else if (PyTuple_GET_ITEM(state, 3) == Py_True)
+    r = sequence_of((PyTypeObject *)make, eps);
+  else
+    r = PyObject_CallOneArg(make, eps);
   Py_DECREF(eps);
   return r;
 }
@@ -617,6 +749,9 @@ static PyMethodDef handle_methods[] = {
     {"lookup", (PyCFunction)handle_lookup, METH_VARARGS,
      "lookup(group, name) -> list of (group, name, value, dist, version, "
      "path_index, metadir)"},
+    {"entry_points", (PyCFunction)handle_entry_points, METH_VARARGS,
+     "entry_points(cls, group, name, paths) -> list of epindex.EntryPoint "
+     "objects (cls) for lookup(group, name)'s rows"},
     {"distributions", (PyCFunction)handle_distributions, METH_VARARGS,
      "distributions(name) -> Dists (rows: metadir, name, version, key, "
      "path_index, flags, entry_count)"},
@@ -822,10 +957,16 @@ static PyObject *mod_bind_row(PyObject *self, PyObject *args) {
 static PyObject *mod_entry_points_getter(PyObject *self, PyObject *args) {
   (void)self;
   PyObject *cls, *make, *fallback;
-  if (!PyArg_ParseTuple(args, "O!OO:entry_points_getter", &PyType_Type, &cls,
-                        &make, &fallback))
+  int direct = 0;
+  if (!PyArg_ParseTuple(args, "O!OO|p:entry_points_getter", &PyType_Type, &cls,
+                        &make, &fallback, &direct))
     return NULL;
-  PyObject *state = PyTuple_Pack(3, cls, make, fallback);
+  if (direct && !(PyType_Check(make) &&
+                  (PyType_IsSubtype((PyTypeObject *)make, &PyList_Type) ||
+                   PyType_IsSubtype((PyTypeObject *)make, &PyTuple_Type))))
+    return PyErr_Format(PyExc_TypeError, "direct: a list or tuple subclass");
+  PyObject *state =
+      PyTuple_Pack(4, cls, make, fallback, direct ? Py_True : Py_False);
   PyObject *f = state ? PyCFunction_New(&entry_points_get_def, state) : NULL;
   Py_XDECREF(state);
   return f;
@@ -843,7 +984,7 @@ static PyMethodDef mod_methods[] = {
      "IndexedDist, holding fields (metadir, name, version, key) of a lookup "
      "row; its entry points unknown"},
     {"entry_points_getter", mod_entry_points_getter, METH_VARARGS,
-     "entry_points_getter(cls, make, fallback) -> f: f(dist) is "
+     "entry_points_getter(cls, make, fallback, direct=False) -> f: f(dist) is "
      "make([EntryPoint objects of cls bound to dist]) for an IndexedDist, "
      "or fallback(dist) when its index does not hold them (cls: as "
      "_epindex_entry_point_objects() takes it)"},

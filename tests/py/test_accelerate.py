@@ -206,6 +206,31 @@ def test_fresh_objects_every_call(venv, tmp_path):
                            "False", "False"]
 
 
+CONTAINERS = """
+import importlib.metadata as md, warnings
+warnings.simplefilter("ignore")  # 3.11: mutating EntryPoints is deprecated
+sys.path.insert(0, SITE)
+alpha, beta = md.distribution("alpha"), md.distribution("Beta.Pkg")
+e1, e2, none = alpha.entry_points, alpha.entry_points, beta.entry_points
+print(type(e1) is type(none) is md.EntryPoints, e1 == e2, e1 is e2,
+      len(none), none is beta.entry_points, [e.name for e in e1])
+if isinstance(e1, list):  # 3.11's DeprecatedList: each call its own
+    e1.append(e1[0])
+    none.append(e1[0])
+print(len(alpha.entry_points), len(beta.entry_points),
+      getattr(e1, "__dict__", "no dict"), getattr(none, "__dict__", "no dict"))
+"""
+
+
+def test_entry_points_containers_are_importlibs(venv, tmp_path):
+    """dist.entry_points is the module's EntryPoints, a new one each call,
+    also for a distribution without any, where the binding makes them
+    without calling the class."""
+    out = same_both_ways(venv_python(venv), CONTAINERS, sites(tmp_path))
+    assert out.splitlines()[0] == "True True False 0 False ['alpha', 'alpha']"
+    assert out.splitlines()[1] == "2 0 no dict no dict"
+
+
 ESCAPED_NAMES = """
 import importlib.metadata as md
 sys.path.insert(0, SITE)
