@@ -112,6 +112,7 @@ static PyObject *handle_lookup(Handle *h, PyObject *args) {
   return rows;
 }
 
+/* Field f of result row k as str. */
 static PyObject *result_text(const epindex_result *r, size_t k,
                              epindex_field f) {
   size_t len;
@@ -298,7 +299,6 @@ static int fetch_entries(Dists *o, Py_ssize_t i, epindex_result **r) {
   return 0;
 }
 
-/* Field f of result row k as str. */
 /* The entry points of row i as (group, name, value) tuples; () for none,
  * None when the index does not hold them. */
 static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
