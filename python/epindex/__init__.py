@@ -234,15 +234,21 @@ class Distribution:
 
     @property
     def name(self):
-        if self._name is None:
-            return self._importlib().name if self._dists is not None else None
-        return self._name if _rendered_alike(self._name) else self._importlib().name
+        return self._held(self._name, "name")
 
     @property
     def version(self):
-        if self._version is None:
-            return self._importlib().version if self._dists is not None else None
-        return self._version if _rendered_alike(self._version) else self._importlib().version
+        return self._held(self._version, "version")
+
+    def _held(self, value, attr):
+        """The index's value, or importlib's: where the index holds none
+        (None where no list is behind this object), or one that spans
+        lines (_rendered_alike)."""
+        if value is None and self._dists is None:
+            return None
+        if _rendered_alike(value):
+            return value
+        return getattr(self._importlib(), attr)
 
     @property
     def entry_points(self):

@@ -284,9 +284,11 @@ if which == "importlib.metadata":  # epindex's own API: its interpreter's,
     epindex.restore()
     own = sorted((d.name, d.version) for d in epindex.distributions(path=[site]))
     own += [epindex.version("foo", path=[site])]
+    own += sorted(e.dist.name for e in epindex.entry_points(group="g", path=[site]))
     # (the backport, once imported, answers the stdlib's discovery itself)
     std = sorted((d.name, d.version) for d in md.distributions(path=[site]))
     std += [md.version("foo")]
+    std += sorted(e.dist.name for e in md.entry_points(group="g"))
 print(json.dumps([plain, accelerated, own, std]))
 """
 
