@@ -142,21 +142,21 @@ static PyObject *where_of(const epindex_result *r, size_t i, PyObject *paths) {
                        result_text(r, i, EPINDEX_FIELD_VERSION));
 }
 
-/* One epindex.EntryPoint (cls: its slots name, value, group, _dist,
- * _where), as epindex/__init__.py would make it: object.__new__(cls), the
- * slots set as object.__setattr__ sets them (its own refuses). */
-static PyObject *slotted_entry(PyTypeObject *cls, PyObject *const keys[5],
-                               PyObject *v[5]) {
-  PyObject *ep = cls->tp_alloc(cls, 0);
-  int rc = ep ? 0 : -1;
-  for (int f = 0; f < 5; f++) {
+/* obj (new, or NULL after a failure) with its attributes keys[f] set to
+ * v[f] as object.__setattr__ sets them (an EntryPoint's own refuses): obj,
+ * or NULL with an exception. Takes the references of obj and of every
+ * v[f] (NULL: its making failed). */
+static PyObject *with_attrs(PyObject *obj, PyObject *const *keys, PyObject **v,
+                            int n) {
+  int rc = obj ? 0 : -1;
+  for (int f = 0; f < n; f++) {
     if (rc == 0)
-      rc = v[f] ? PyObject_GenericSetAttr(ep, keys[f], v[f]) : -1;
+      rc = v[f] ? PyObject_GenericSetAttr(obj, keys[f], v[f]) : -1;
     Py_XDECREF(v[f]);
   }
   if (rc < 0)
-    Py_CLEAR(ep);
-  return ep;
+    Py_CLEAR(obj);
+  return obj;
 }
 
 /* Handle.entry_points(cls, group, name, paths): lookup()'s rows made
@@ -203,12 +203,14 @@ static PyObject *handle_entry_points(Handle *h, PyObject *args) {
       Py_XDECREF(where);
       where = where_of(r, i, paths);
     }
+    /* as epindex/__init__.py would make it: object.__new__(cls), slots
+     * name, value, group, _dist, _where */
     PyObject *v[5] = {result_text(r, i, EPINDEX_FIELD_NAME),
                       result_text(r, i, EPINDEX_FIELD_VALUE),
                       group ? Py_NewRef(group_obj)
                             : result_text(r, i, EPINDEX_FIELD_GROUP),
                       Py_NewRef(Py_None), Py_XNewRef(where)};
-    PyObject *ep = slotted_entry(cls, keys, v);
+    PyObject *ep = with_attrs(cls->tp_alloc(cls, 0), keys, v, 5);
     if (!ep) {
       Py_CLEAR(eps);
       break;
@@ -328,9 +330,8 @@ static PyObject *entry_rows(Dists *o, Py_ssize_t i) {
 /* One EntryPoint as importlib's EntryPoint(name, value, group)._for(dist)
  * leaves it where those only fill the instance's __dict__ (3.11-3.14):
  * object.__new__(cls) with attributes name, value, group, dist, in that
- * order, set as object.__setattr__ sets them (EntryPoint's own refuses).
- * Set one by one rather than through __dict__, which would make the
- * instance a dict object of its own. */
+ * order, set by with_attrs(). Set one by one rather than through __dict__,
+ * which would make the instance a dict object of its own. */
 static PyObject *entry_object(Dists *o, PyTypeObject *cls, PyObject *noargs,
                               const epindex_result *r, size_t k,
                               PyObject *dist) {
@@ -339,16 +340,7 @@ static PyObject *entry_object(Dists *o, PyTypeObject *cls, PyObject *noargs,
   PyObject *v[4] = {result_text(r, k, EPINDEX_FIELD_NAME),
                     result_text(r, k, EPINDEX_FIELD_VALUE),
                     group_text(o, g, glen), Py_NewRef(dist)};
-  PyObject *ep = PyBaseObject_Type.tp_new(cls, noargs, NULL);
-  int rc = ep ? 0 : -1;
-  for (int f = 0; f < 4; f++) {
-    if (rc == 0)
-      rc = v[f] ? PyObject_GenericSetAttr(ep, o->keys[f], v[f]) : -1;
-    Py_XDECREF(v[f]);
-  }
-  if (rc < 0)
-    Py_CLEAR(ep);
-  return ep;
+  return with_attrs(PyBaseObject_Type.tp_new(cls, noargs, NULL), o->keys, v, 4);
 }
 
 /* The entry points of row i as EntryPoint objects of cls bound to dist;
