@@ -6,6 +6,7 @@
  */
 #include "index_impl.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,6 +424,42 @@ static int write_lookup(ep_writer *wr, const ep_index_counts *totals, int fd) {
   return ep_lookup_write(w->db, fd);
 }
 
+typedef struct lookup_job {
+  ep_lookup_patch rows; /* w->rows, sorted: neither side changes them */
+  int fd;
+  int rc;
+} lookup_job;
+
+static void *run_lookup_job(void *arg) {
+  lookup_job *j = arg;
+  j->rc = ep_lookup_write_rows(&j->rows, j->fd);
+  return NULL;
+}
+
+/* Start writing a large whole index's lookup table from its kept rows
+ * (sorted here, before flush_rows() reads them too). */
+static bool start_lookup(ep_writer *wr, const ep_index_counts *totals,
+                         lookup_job *j, pthread_t *t) {
+  row_writer *w = &wr->w;
+  if (w->rc != SQLITE_OK || j->fd < 0 || !w->deferred || wr->base ||
+      w->nrows < EP_LOOKUP_PARALLEL_ROWS)
+    return false;
+  sort_rows(w);
+  j->rows = (ep_lookup_patch){
+      NULL, 0, w->rows, w->nrows, totals->dists, totals->entries};
+  return pthread_create(t, NULL, run_lookup_job, j) == 0;
+}
+
+/* The lookup table, once index.db is committed: the thread's, or (rows
+ * that do not add up: EIO) one written from index.db, as write_lookup()
+ * falls back to. */
+static int finish_lookup(ep_writer *wr, const ep_index_counts *totals,
+                         const lookup_job *j, bool threaded) {
+  if (!threaded)
+    return write_lookup(wr, totals, j->fd);
+  return j->rc == EPINDEX_EIO ? ep_lookup_write(wr->w.db, j->fd) : j->rc;
+}
+
 int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
                      const ep_dirstamp *ds, const char *realdir, bool is_egg,
                      int lookup_fd, ep_buf *err) {
@@ -431,16 +468,21 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
     w->rc = sqlite3_exec(w->db, "DELETE FROM ep WHERE grp = char(10) || 'meta'",
                          NULL, NULL, NULL);
   write_meta(w, totals, ds, realdir, is_egg);
+  lookup_job job = {.fd = lookup_fd, .rc = EPINDEX_OK};
+  pthread_t t;
+  bool threaded = start_lookup(wr, totals, &job, &t);
   flush_rows(w);
   sqlite3_finalize(w->st);
   w->st = NULL;
   if (w->rc == SQLITE_OK)
     w->rc = sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+  if (threaded)
+    pthread_join(t, NULL);
   int out = w->rc == SQLITE_OK ? EPINDEX_OK : writer_fail(wr, err);
   if (out == EPINDEX_OK && lookup_fd >= 0)
     ep_start_writeback(wr->src->fd);
   if (out == EPINDEX_OK && lookup_fd >= 0 &&
-      (out = write_lookup(wr, totals, lookup_fd)) != EPINDEX_OK)
+      (out = finish_lookup(wr, totals, &job, threaded)) != EPINDEX_OK)
     ep_buf_appendf(err, "cannot write the lookup table: %s",
                    epindex_strerror(out));
   if (sqlite3_close(w->db) != SQLITE_OK && out == EPINDEX_OK) {

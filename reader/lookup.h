@@ -160,5 +160,11 @@ int ep_lookup_write_patch(sqlite3 *db, const ep_lookup *old,
  * the index.db they were inserted into. EPINDEX_EIO when they do not add up
  * to rows->dists and rows->entries or are out of order. */
 int ep_lookup_write_rows(const ep_lookup_patch *rows, int fd);
+/* From this many rows on, a writer of a whole index writes its table with
+ * ep_lookup_write_rows() in a thread while SQLite inserts the same rows
+ * into index.db (below it, the thread costs more than it saves, and the
+ * fault-injection runs, whose directories are small, keep one order of
+ * system calls). */
+enum { EP_LOOKUP_PARALLEL_ROWS = 8192 };
 
 #endif /* EPINDEX_LOOKUP_H */

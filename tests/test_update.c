@@ -191,6 +191,23 @@ static void table_of_index(const char *d, const char *out) {
   free(db);
 }
 
+static size_t rows_of_index(const char *d) {
+  char *db = path_join(d, ".epindex/index.db");
+  sqlite3 *h;
+  sqlite3_stmt *st;
+  assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+                   SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(h, "SELECT count(*) FROM ep", -1, &st, NULL),
+      SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  size_t n = (size_t)sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  free(db);
+  return n;
+}
+
 /* An update's lookup table is the one its index.db makes, byte for byte
  * (a patch makes it from the old table and the change). */
 static void expect_table_of_index(const char *d) {
@@ -816,6 +833,10 @@ static void test_large_directory_read_in_halves(void **state) {
                    EPINDEX_OK);
   assert_int_equal(st.dists, 2520);
   expect_indexed_as_scanned(d);
+  /* its table, written in a thread while SQLite took the same rows, is
+   * the one its index.db makes */
+  assert_true(rows_of_index(d) >= EP_LOOKUP_PARALLEL_ROWS);
+  expect_table_of_index(d);
   /* files edited in place (the directory as the index saw it: the moves
    * of .epindex changed it): a snapshot whose two threads reuse the rest */
   assert_int_equal(epindex_update_dir(d, 0, &st, NULL, 0), EPINDEX_OK);
@@ -828,6 +849,7 @@ static void test_large_directory_read_in_halves(void **state) {
   assert_int_equal(st.patched, 0);
   assert_int_equal(st.reread, 2 + 60); /* and the hidden ones, never kept */
   expect_indexed_as_scanned(d);
+  expect_table_of_index(d);
   free(d);
 }
 
