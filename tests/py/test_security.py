@@ -289,12 +289,19 @@ def restrict(site, case):
     elif case == "dist-info 0750 group":
         os.chown(target, 0, GROUP)
         os.chmod(target, 0o750)
+    elif case.endswith(" acl"):
+        # mode bits that grant everyone, an ACL that denies one user
+        where = {"site acl": site, "dist-info acl": target,
+                 "entry_points.txt acl": os.path.join(target, "entry_points.txt"),
+                 "METADATA acl": os.path.join(target, "METADATA")}[case]
+        subprocess.run(["setfacl", "-m", "u:%d:---" % NOBODY, where], check=True)
     else:
         raise AssertionError(case)
 
 
 CASES = ("site 0711", "dist-info 000", "dist-info 0700", "entry_points.txt 000",
-         "site 0750 group", "dist-info 0750 group")
+         "site 0750 group", "dist-info 0750 group", "site acl", "dist-info acl",
+         "entry_points.txt acl", "METADATA acl")
 
 
 @pytest.mark.parametrize("when", ("before update", "after update"))
