@@ -19,8 +19,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -51,8 +53,10 @@ bool ep_audience_may(const ep_audience *a, const struct stat *st,
   }
 }
 
+#define ACL_XATTR "system.posix_acl_access"
+
 static bool has_acl_fd(int fd) {
-  return fgetxattr(fd, "system.posix_acl_access", NULL, 0) >= 0;
+  return fgetxattr(fd, ACL_XATTR, NULL, 0) >= 0;
 }
 
 ep_audience ep_audience_of_dir(int dirfd, const struct stat *dir) {
@@ -122,14 +126,53 @@ bool ep_audience_may_file(const ep_audience *a, int fd, const struct stat *st,
          (!via_link || real_path_may(a, fd));
 }
 
-bool ep_audience_acl_free_at(const ep_audience *a, int dirfd, const char *rel) {
-  if (a->kind == EP_AUD_OWNER)
-    return true;
+/* getxattrat(2), Linux 6.13, asks about a name relative to a descriptor.
+ * Before it, the only way there was through /proc/self/fd, whose lookup
+ * costs three times as much (10,000 directories: 33 against 11 ms here).
+ * Its number is the one every architecture of the common table shares;
+ * elsewhere, and where the kernel lacks it, /proc is asked. */
+#if defined(__NR_getxattrat)
+#define EP_NR_GETXATTRAT __NR_getxattrat
+#elif defined(__x86_64__) || defined(__aarch64__) || defined(__riscv) ||       \
+    defined(__i386__) || defined(__arm__) || defined(__powerpc__) ||           \
+    defined(__s390__)
+#define EP_NR_GETXATTRAT 464
+#endif
+
+static int acl_answer(long rc) {
+  if (rc >= 0)
+    return 1;
+  return errno == ENODATA || errno == ENOTSUP ? 0 : 1;
+}
+
+static int acl_via_proc(int dirfd, const char *rel) {
   char path[PATH_MAX];
   int n = snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dirfd, rel);
   if (n < 0 || (size_t)n >= sizeof(path))
-    return false;
-  /* getxattr follows a symlinked metadata directory, as reading does */
-  return getxattr(path, "system.posix_acl_access", NULL, 0) < 0 &&
-         (errno == ENODATA || errno == ENOTSUP);
+    return 1;
+  return acl_answer(getxattr(path, ACL_XATTR, NULL, 0));
+}
+
+int ep_acl_at(int dirfd, const char *rel, bool via_proc) {
+#ifdef EP_NR_GETXATTRAT
+  if (!via_proc) {
+    struct {
+      uint64_t value;
+      uint32_t size, flags;
+    } args = {0, 0, 0}; /* no value: only its size, or ENODATA */
+    long rc = syscall(EP_NR_GETXATTRAT, dirfd, rel, 0, ACL_XATTR, &args,
+                      sizeof(args));
+    /* ENOSYS: an older kernel; EPERM: a seccomp filter that does not know
+     * it; EINVAL: a struct it does not take */
+    if (rc >= 0 || (errno != ENOSYS && errno != EPERM && errno != EINVAL))
+      return acl_answer(rc);
+  }
+#else
+  (void)via_proc;
+#endif
+  return acl_via_proc(dirfd, rel);
+}
+
+bool ep_audience_acl_free_at(const ep_audience *a, int dirfd, const char *rel) {
+  return a->kind == EP_AUD_OWNER || ep_acl_at(dirfd, rel, false) == 0;
 }

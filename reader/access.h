@@ -42,5 +42,10 @@ bool ep_audience_may_file(const ep_audience *a, int fd, const struct stat *st,
 /* No ACL on the directory rel (relative to dirfd) that could deny a
  * member what its mode bits grant. */
 bool ep_audience_acl_free_at(const ep_audience *a, int dirfd, const char *rel);
+/* Has rel (relative to dirfd; a symlink followed, as reading does) an
+ * ACL? 0: no (none, or none on its file system); 1: yes, or cannot tell.
+ * Asked with getxattrat(2) where the kernel has it, else (and always with
+ * via_proc, which tests use) through /proc/self/fd. */
+int ep_acl_at(int dirfd, const char *rel, bool via_proc);
 
 #endif /* EPINDEX_ACCESS_H */

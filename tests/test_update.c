@@ -2,6 +2,7 @@
  * reads, errors (missing, not a directory, read-only, full disk). */
 #include "support.h"
 
+#include "access.h"
 #include "epindex.h"
 #include "lookup.h"
 
@@ -853,6 +854,26 @@ static void test_large_directory_read_in_halves(void **state) {
   free(d);
 }
 
+/* An ACL on a metadata directory is seen whichever way it is asked:
+ * getxattrat(2) relative to the directory's descriptor, and the /proc path
+ * of kernels before it. Missing names count as having one (cannot tell). */
+static void test_acl_seen_by_both_ways_of_asking(void **state) {
+  const char *d = *state;
+  sh("cd '%s' && mkdir plain.dist-info denied.dist-info && "
+     "setfacl -m u:65534:--- denied.dist-info && "
+     "ln -s denied.dist-info link.dist-info",
+     d);
+  int dfd = open(d, O_RDONLY | O_DIRECTORY);
+  assert_true(dfd >= 0);
+  for (int via_proc = 0; via_proc < 2; via_proc++) {
+    assert_int_equal(ep_acl_at(dfd, "plain.dist-info", via_proc), 0);
+    assert_int_equal(ep_acl_at(dfd, "denied.dist-info", via_proc), 1);
+    assert_int_equal(ep_acl_at(dfd, "link.dist-info", via_proc), 1);
+    assert_int_equal(ep_acl_at(dfd, "missing.dist-info", via_proc), 1);
+  }
+  close(dfd);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -873,6 +894,7 @@ int main(void) {
       T(test_lock_is_private_and_waits_are_bounded),
       T(test_site_only_writes_only_site_dirs),
       T(test_large_directory_read_in_halves),
+      T(test_acl_seen_by_both_ways_of_asking),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
