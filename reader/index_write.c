@@ -407,25 +407,19 @@ static void writer_free(ep_writer *wr) {
   free(wr);
 }
 
-/* The lookup table of the committed index: the old table patched with the
- * rows kept, or a whole index's kept rows, or (no old table, or it cannot
- * be read) from all of db. */
-static int write_lookup(ep_writer *wr, const ep_index_counts *totals, int fd) {
+/* The kept rows, sorted, as the patch of the table they make: a patch's
+ * deletions too, nothing removed for a whole index. */
+static ep_lookup_patch kept_rows(ep_writer *wr, const ep_index_counts *totals) {
   row_writer *w = &wr->w;
-  if (w->kept) {
-    sort_rows(w);
-    ep_lookup_patch p = {wr->removed, wr->nremoved,  w->rows,
-                         w->nrows,    totals->dists, totals->entries};
-    int rc = wr->base ? ep_lookup_write_patch(w->db, &wr->base->lk, &p, fd)
-                      : ep_lookup_write_rows(&p, fd);
-    if (rc != EPINDEX_EIO)
-      return rc;
-  }
-  return ep_lookup_write(w->db, fd);
+  sort_rows(w);
+  return (ep_lookup_patch){wr->removed, wr->nremoved,  w->rows,
+                           w->nrows,    totals->dists, totals->entries};
 }
 
+/* A large whole index's lookup table, written from its kept rows in a
+ * thread while SQLite inserts the same rows: neither side changes them. */
 typedef struct lookup_job {
-  ep_lookup_patch rows; /* w->rows, sorted: neither side changes them */
+  ep_lookup_patch rows;
   int fd;
   int rc;
 } lookup_job;
@@ -436,28 +430,36 @@ static void *run_lookup_job(void *arg) {
   return NULL;
 }
 
-/* Start writing a large whole index's lookup table from its kept rows
- * (sorted here, before flush_rows() reads them too). */
+/* Start the job (the rows sorted here, before flush_rows() reads them). */
 static bool start_lookup(ep_writer *wr, const ep_index_counts *totals,
                          lookup_job *j, pthread_t *t) {
   row_writer *w = &wr->w;
   if (w->rc != SQLITE_OK || j->fd < 0 || !w->deferred || wr->base ||
       w->nrows < EP_LOOKUP_PARALLEL_ROWS)
     return false;
-  sort_rows(w);
-  j->rows = (ep_lookup_patch){
-      NULL, 0, w->rows, w->nrows, totals->dists, totals->entries};
+  j->rows = kept_rows(wr, totals);
   return pthread_create(t, NULL, run_lookup_job, j) == 0;
 }
 
-/* The lookup table, once index.db is committed: the thread's, or (rows
- * that do not add up: EIO) one written from index.db, as write_lookup()
- * falls back to. */
-static int finish_lookup(ep_writer *wr, const ep_index_counts *totals,
-                         const lookup_job *j, bool threaded) {
-  if (!threaded)
-    return write_lookup(wr, totals, j->fd);
-  return j->rc == EPINDEX_EIO ? ep_lookup_write(wr->w.db, j->fd) : j->rc;
+/* The lookup table of the committed index: the old table patched with the
+ * rows kept, or a whole index's kept rows (done: the job that wrote them),
+ * or (no old table, or it cannot be read) from all of db. */
+static int write_lookup(ep_writer *wr, const ep_index_counts *totals, int fd,
+                        const lookup_job *done) {
+  row_writer *w = &wr->w;
+  if (w->kept) {
+    int rc;
+    if (done) {
+      rc = done->rc;
+    } else {
+      ep_lookup_patch p = kept_rows(wr, totals);
+      rc = wr->base ? ep_lookup_write_patch(w->db, &wr->base->lk, &p, fd)
+                    : ep_lookup_write_rows(&p, fd);
+    }
+    if (rc != EPINDEX_EIO)
+      return rc;
+  }
+  return ep_lookup_write(w->db, fd);
 }
 
 int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
@@ -482,7 +484,8 @@ int ep_writer_commit(ep_writer *wr, const ep_index_counts *totals,
   if (out == EPINDEX_OK && lookup_fd >= 0)
     ep_start_writeback(wr->src->fd);
   if (out == EPINDEX_OK && lookup_fd >= 0 &&
-      (out = finish_lookup(wr, totals, &job, threaded)) != EPINDEX_OK)
+      (out = write_lookup(wr, totals, lookup_fd, threaded ? &job : NULL)) !=
+          EPINDEX_OK)
     ep_buf_appendf(err, "cannot write the lookup table: %s",
                    epindex_strerror(out));
   if (sqlite3_close(w->db) != SQLITE_OK && out == EPINDEX_OK) {
