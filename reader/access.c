@@ -55,8 +55,17 @@ bool ep_audience_may(const ep_audience *a, const struct stat *st,
 
 #define ACL_XATTR "system.posix_acl_access"
 
+/* What a getxattr() of ACL_XATTR that returned rc says: 0 no ACL (none,
+ * or none on that file system), 1 an ACL, or an error that cannot tell
+ * (which counts as one: not published). */
+static int acl_answer(long rc) {
+  if (rc >= 0)
+    return 1;
+  return errno == ENODATA || errno == ENOTSUP ? 0 : 1;
+}
+
 static bool has_acl_fd(int fd) {
-  return fgetxattr(fd, ACL_XATTR, NULL, 0) >= 0;
+  return acl_answer(fgetxattr(fd, ACL_XATTR, NULL, 0)) != 0;
 }
 
 ep_audience ep_audience_of_dir(int dirfd, const struct stat *dir) {
@@ -151,12 +160,6 @@ bool ep_audience_may_file(const ep_audience *a, int fd, const struct stat *st,
 #ifndef EP_UNDER_VALGRIND
 #define EP_UNDER_VALGRIND() 0
 #endif
-
-static int acl_answer(long rc) {
-  if (rc >= 0)
-    return 1;
-  return errno == ENODATA || errno == ENOTSUP ? 0 : 1;
-}
 
 static int acl_via_proc(int dirfd, const char *rel) {
   char path[PATH_MAX];

@@ -16,6 +16,8 @@
  *   EPFAULT_KIND=read    read (EIO): the reads of metadata files
  *   EPFAULT_KIND=stat    stat, fstatat by name (EIO; fstat() of a descriptor
  *                        is not counted)
+ *   EPFAULT_KIND=xattr   fgetxattr, getxattr (EIO): the ACL checks (not
+ *                        getxattrat, made through syscall())
  *   EPFAULT_AT=N         which call fails (1-based); 0 = none
  * At exit, prints "epfault: KIND calls=C" to stderr so a driver knows how
  * many fault points a run has. Test-only: never linked into the library.
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 extern void *__libc_malloc(size_t);
@@ -37,9 +40,9 @@ extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 
 static int kind = -1; /* an index into kinds[] */
-static const char *const kinds[] = {"write", "fsync", "rename",
-                                    "alloc", "open",  "unlink",
-                                    "perm",  "read",  "stat"};
+static const char *const kinds[] = {"write", "fsync",  "rename", "alloc",
+                                    "open",  "unlink", "perm",   "read",
+                                    "stat",  "xattr"};
 #define NKINDS (int)(sizeof(kinds) / sizeof(kinds[0]))
 static long at, calls;
 static int fail_errno = EIO;
@@ -188,6 +191,18 @@ int fchown(int fd, uid_t u, gid_t g) {
   if (hit(6))
     return errno = EIO, -1;
   return real(fd, u, g);
+}
+ssize_t fgetxattr(int fd, const char *name, void *v, size_t n) {
+  REAL(ssize_t, "fgetxattr", int, const char *, void *, size_t)
+  if (hit(9))
+    return errno = EIO, -1;
+  return real(fd, name, v, n);
+}
+ssize_t getxattr(const char *path, const char *name, void *v, size_t n) {
+  REAL(ssize_t, "getxattr", const char *, const char *, void *, size_t)
+  if (hit(9))
+    return errno = EIO, -1;
+  return real(path, name, v, n);
 }
 ssize_t read(int fd, void *b, size_t n) {
   REAL(ssize_t, "read", int, void *, size_t)
