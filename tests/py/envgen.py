@@ -122,6 +122,26 @@ def make_many(site, n, seed=7):
     return [site]
 
 
+def make_large(root):
+    """Files larger than any buffer a reader might assume, headers in odd
+    places, thousands of sections, and one directory named three ways on the
+    search path (importlib.metadata takes each as its own entry)."""
+    site = os.path.join(root, "site")
+    pad = "#" + "c" * 1023 + "\n"
+    dist(site, "late-1.0.dist-info", "late",
+         eps="[g]\nfirst = m:first\n" + pad * 1536 + "last = m:last\n")
+    dist(site, "deep-1.0.dist-info", metadata="Metadata-Version: 2.1\n" +
+         "".join("Classifier: c%d :: %s\n" % (i, "x" * 100) for i in range(6000)) +
+         "Name: deep\nVersion: 7.0\n\nbody\n", eps="[g]\ndeep = m:deep\n")
+    dist(site, "sections-1.0.dist-info", "sections",
+         eps="".join("[s%d]\nk = m:v%d\n" % (i, i) for i in range(2000)))
+    dist(site, "encoded-1.0.dist-info", "=?utf-8?q?caf=C3=A9?=",
+         eps="[g]\nencoded = m:e\n")
+    dist(site, "many-1.0.dist-info", "many",
+         eps="[big]\n" + "".join("e%05d = m:f%d\n" % (i, i) for i in range(3000)))
+    return [site, site + "/", site + "/."]
+
+
 def make_broken(root):
     """Entries where importlib.metadata.entry_points() raises. Returns
     (paths, {metadir: reason}); each broken dist has a unique name."""

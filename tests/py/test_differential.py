@@ -170,6 +170,12 @@ def test_hundreds_of_distributions(py, tmp_path):
     run_states(py, root, paths, ("console_scripts", "g", "flake8.extension"))
 
 
+def test_large_files_and_odd_headers(py, tmp_path):
+    root = str(tmp_path / "large")
+    paths = envgen.make_large(root)
+    run_states(py, root, paths, ("g", "s1999", "big"))
+
+
 def test_broken_metadata_is_skipped_and_reported(py, tmp_path):
     root = str(tmp_path / "broken")
     paths, broken = envgen.make_broken(root)
