@@ -434,7 +434,7 @@ static void *run_lookup_job(void *arg) {
 static bool start_lookup(ep_writer *wr, const ep_index_counts *totals,
                          lookup_job *j, pthread_t *t) {
   row_writer *w = &wr->w;
-  if (w->rc != SQLITE_OK || j->fd < 0 || !w->deferred || wr->base ||
+  if (w->rc != SQLITE_OK || j->fd < 0 || !w->kept || !w->deferred || wr->base ||
       w->nrows < EP_LOOKUP_PARALLEL_ROWS)
     return false;
   j->rows = kept_rows(wr, totals);

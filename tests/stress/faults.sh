@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fault injection at every step of an update: for each kind (write, fsync,
 # rename, allocation, the writer's opens, unlinks, chmod/chown, reads of
-# metadata files; ACL checks apart, below) and every N up to the number of such calls a full
-# update makes, run `epindex update --full` with the Nth call failing
-# (tests/stress/faultlib.c, LD_PRELOAD). Afterwards the old index or the
-# complete new one must be in place -- never a damaged one -- the answer
-# must be right, and a normal update must then succeed and leave no litter.
+# metadata files; ACL checks apart, below) and every N up to the number of
+# such calls a full update makes, run `epindex update --full` with the Nth
+# call failing (tests/stress/faultlib.c, LD_PRELOAD). Afterwards the old
+# index or the complete new one must be in place -- never a damaged one --
+# the answer must be right, and a normal update must then succeed and leave
+# no litter.
 # (A read that fails for the moment must fail the update, not be published
 # as the distribution's error: its stamps would keep it there.)
 # Usage: faults.sh EPINDEX LIBEPFAULT
